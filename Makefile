@@ -1,0 +1,44 @@
+# Scholarflow: the common commands. Each target sets up what it needs from a fresh clone.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+RUN := $(UV) run --frozen
+export SCHOLARFLOW_HOME ?= $(CURDIR)/.scholarflow
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test lint format bench serve clean
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-groups --quiet
+	touch $@
+
+## demo: ingest the seeds into the embedded engine and search them in both languages
+demo: .venv/.synced
+	SCHOLARFLOW_DOI_LOOKUP=cache-only $(RUN) scholarflow cache import seeds/doi_cache.jsonl
+	SCHOLARFLOW_DOI_LOOKUP=cache-only $(RUN) scholarflow ingest seeds/records
+	$(RUN) scholarflow search "白细胞减少" --size 3
+	$(RUN) scholarflow search "leukopenia rituximab" --size 3
+	$(RUN) scholarflow search "系統性紅斑狼瘡" --size 3
+	$(RUN) scholarflow status
+
+## test: lint, then the whole test suite against the embedded engine and a real Prefect server
+test: .venv/.synced lint
+	$(RUN) pytest
+
+lint: .venv/.synced
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: .venv/.synced
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+clean:
+	-$(RUN) scholarflow engine stop
+	rm -rf .venv $(TOOLS) .scholarflow .pytest_cache

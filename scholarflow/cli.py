@@ -1,0 +1,266 @@
+"""The `scholarflow` command line.
+
+With `--json`, a command prints exactly one JSON object on stdout and nothing else; logs and
+progress go to stderr. Failures an operator can fix print one line and exit non-zero; `--debug`
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from elasticsearch import ApiError, TransportError
+from rich.console import Console
+
+from scholarflow.settings import DoiLookup, Settings, get_settings
+
+app = typer.Typer(
+    help="Scholarflow: ingest scholarly records into a bilingual search index.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+engine_app = typer.Typer(help="Manage the embedded engine (used when no Elasticsearch URL is set).")
+cache_app = typer.Typer(help="The DOI lookup cache.")
+app.add_typer(engine_app, name="engine")
+app.add_typer(cache_app, name="cache")
+
+stderr = Console(stderr=True)
+_state = {"debug": False}
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def configure_prefect(settings: Settings) -> None:
+    """Prefect defaults for a local, offline, quiet run; explicit environment settings win."""
+    os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    """Run a command body, turning known failures into one line on stderr."""
+    from scholarflow.engine import EngineStartError
+    from scholarflow.models import AccountingError
+    from scholarflow.search_client import EngineError
+    from tasks.fetch import SourceError
+
+    if _state["debug"]:
+        return action()
+    try:
+        return action()
+    except (SourceError, EngineError, EngineStartError) as exc:
+        _fail(str(exc))
+    except AccountingError as exc:
+        _fail(f"accounting check failed: {exc}", code=3)
+    except ApiError as exc:
+        _fail(f"the engine answered {exc.meta.status}: {exc.message}")
+    except TransportError as exc:
+        _fail(f"cannot reach the engine: {exc.message}")
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _fail(f"{exc.strerror or exc}{where}")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs or URLs.")],
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    doi_lookup: Annotated[
+        DoiLookup | None, typer.Option(help="Override SCHOLARFLOW_DOI_LOOKUP.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read, decode, enrich and index every record under PATHS."""
+    settings = get_settings()
+    if doi_lookup is not None:
+        os.environ["SCHOLARFLOW_DOI_LOOKUP"] = doi_lookup.value
+        get_settings.cache_clear()
+        settings = get_settings()
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.ingest import ingest as ingest_flow
+        from flows.ingest import progress_listener
+        from tasks.fetch import expand_sources
+
+        list(expand_sources(paths))  # a missing path fails here, before Prefect starts
+        show = not as_json and stderr.is_terminal
+        with _progress(enabled=show) as update, progress_listener(update):
+            return ingest_flow(paths=paths, batch_size=batch_size)
+
+    summary = _run(body)
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_ingest_summary(summary)
+
+
+def _progress(enabled: bool) -> Any:
+    from contextlib import contextmanager
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def tracker() -> Any:
+        if not enabled:
+            yield lambda summary: None
+            return
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("reading records", total=None)
+
+            def update(summary: Any) -> None:
+                progress.update(
+                    task,
+                    description=f"{summary.records_read:,} records read, "
+                    f"{summary.accounted():,} accounted for",
+                )
+
+            yield update
+
+    return tracker()
+
+
+def _print_ingest_summary(summary: dict[str, Any]) -> None:
+    out = Console()
+    out.print(
+        f"[bold]{summary['records_read']}[/] records read → "
+        f"[green]{summary['indexed']} indexed[/], "
+        f"{summary['duplicates_merged']} merged duplicates, "
+        f"{summary['unchanged']} unchanged, [red]{summary['rejected']} rejected[/]"
+        f"  (index {summary['index']} behind alias '{summary['alias']}')",
+        highlight=False,
+    )
+    for row in summary["rejections"]:
+        out.print(f"  rejected {row['count']} at {row['stage']}: {row['reason']}", highlight=False)
+    if summary["enrichment"]:
+        statuses = ", ".join(f"{k} {v}" for k, v in summary["enrichment"].items())
+        out.print(f"  enrichment: {statuses}", highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
+    size: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Search titles, abstracts, authors and journals in both languages."""
+    from scholarflow.search import search_papers
+
+    settings = get_settings()
+    result = _run(lambda: search_papers(settings, query, size=size))
+    if as_json:
+        _print_json(result)
+        return
+    out = Console()
+    out.print(f"[bold]{result['total']}[/] papers match [cyan]{query}[/]", highlight=False)
+    for rank, hit in enumerate(result["hits"], start=1):
+        title = hit["title_en"] or hit["title_zh"]
+        out.print(f"{rank:>2}. [bold]{title}[/]  [dim]({hit['score']:.2f})[/]", highlight=False)
+        if hit["title_zh"] and hit["title_en"]:
+            out.print(f"    {hit['title_zh']}", highlight=False)
+        out.print(f"    [dim]{hit['doi'] or hit['id']}[/]", highlight=False)
+        for fragment in hit["highlight"][:1]:
+            out.print(f"    … {fragment} …", highlight=False)
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """The engine, the alias, the live index and its document count."""
+    from scholarflow.search import index_status
+
+    settings = get_settings()
+    result = _run(lambda: index_status(settings))
+    if as_json:
+        _print_json(result)
+        return
+    for key, value in result.items():
+        Console().print(f"{key:>10}: {value}", highlight=False)
+
+
+@engine_app.command("status")
+def engine_status(as_json: JsonOption = False) -> None:
+    """Whether the embedded engine runs, its URL and pid."""
+    from dataclasses import asdict
+
+    from scholarflow.engine import EmbeddedEngine
+
+    state = EmbeddedEngine(get_settings().home_dir).status()
+    data = {"running": state is not None, **(asdict(state) if state else {})}
+    if as_json:
+        _print_json(data)
+    else:
+        Console().print(
+            f"running at {state.url} (pid {state.pid})" if state else "not running", highlight=False
+        )
+    if state is None:
+        raise typer.Exit(1)
+
+
+@engine_app.command("start")
+def engine_start() -> None:
+    """Start the embedded engine now (commands also start it on demand)."""
+    from scholarflow.engine import EmbeddedEngine
+
+    state = _run(lambda: EmbeddedEngine(get_settings().home_dir).ensure())
+    Console().print(f"running at {state.url} (pid {state.pid})", highlight=False)
+
+
+@engine_app.command("stop")
+def engine_stop() -> None:
+    """Stop the embedded engine; its data stays under the home directory."""
+    from scholarflow.engine import EmbeddedEngine
+
+    stopped = EmbeddedEngine(get_settings().home_dir).stop()
+    Console().print("stopped" if stopped else "was not running", highlight=False)
+
+
+@cache_app.command("import")
+def cache_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Load recorded DOI responses (JSON Lines: doi, source, status, fetched_at, body)."""
+    from scholarflow.registry import DoiCache
+    from scholarflow.search_client import connect
+
+    settings = get_settings()
+
+    def body() -> int:
+        from scholarflow.engine import EmbeddedEngine
+
+        entries = (orjson.loads(line) for line in file.read_bytes().splitlines() if line.strip())
+        stored = DoiCache(connect(settings), settings).import_entries(entries)
+        if settings.embedded:
+            EmbeddedEngine(settings.home_dir).persist()
+        return stored
+
+    stored = _run(body)
+    Console().print(f"{stored} DOI responses cached", highlight=False)

@@ -1,0 +1,217 @@
+"""The records that flow through Scholarflow, from raw source lines to the canonical `Paper`.
+
+Data moves one way: `RawRecord` (fetch) → `Paper` or `Rejection` (decode) → enriched `Paper`
+(enrich) → index document (index). `RunSummary` accounts for every record of a run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record as read from a source, before any interpretation.
+
+    `payload` is the decoded JSON object; `extras` holds side-car lines (the English title and
+    abstract lines of the three-line text format). When the source could not be parsed at all,
+    `payload` is None and `error` says why, so the record is still counted and dead-lettered.
+    """
+
+    source: str
+    location: str
+    payload: dict[str, Any] | None = None
+    extras: dict[str, str] = field(default_factory=dict)
+    raw: str | None = None
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.location}"
+
+
+class Stage(StrEnum):
+    FETCH = "fetch"
+    DECODE = "decode"
+    ENRICH = "enrich"
+    INDEX = "index"
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A record that could not be indexed, with a reason a person can act on."""
+
+    stage: Stage
+    reason: str
+    source: str
+    location: str
+    payload: Any = None
+    detail: str | None = None
+
+
+class Precision(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PublishedDate(Strict):
+    value: date
+    precision: Precision
+
+    @property
+    def year(self) -> int:
+        return self.value.year
+
+
+class Author(Strict):
+    name: str
+    orcid: str | None = None
+
+
+class Journal(Strict):
+    name: str | None = None
+    name_zh: str | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    issn: list[str] = Field(default_factory=list)
+    publisher: str | None = None
+
+
+class Provenance(Strict):
+    source: str
+    location: str
+    platform: str | None = None
+    url: str | None = None
+
+
+class EnrichmentStatus(StrEnum):
+    PENDING = "pending"  # not looked up yet
+    ENRICHED = "enriched"  # registry data merged in
+    NOT_FOUND = "not_found"  # the registry does not know the DOI
+    NO_DOI = "no_doi"  # nothing to look up
+    DISABLED = "disabled"  # lookups switched off
+    CACHE_MISS = "cache_miss"  # cache-only mode and the DOI is not cached
+    FAILED = "failed"  # the registry answered with an error we cannot use
+    DEFERRED = "deferred"  # the registry was unreachable: try again later (reenrich)
+
+
+class Enrichment(Strict):
+    status: EnrichmentStatus = EnrichmentStatus.PENDING
+    source: str | None = None
+    fetched_at: datetime | None = None
+    from_cache: bool = False
+    detail: str | None = None
+
+
+class FieldConflict(Strict):
+    """A field where the source and the registry disagree; both values are kept."""
+
+    field: str
+    source_value: str
+    registry_value: str
+
+
+Quartile = Literal["Q1", "Q2", "Q3", "Q4"]
+
+
+class Paper(Strict):
+    """The canonical, validated paper. Its JSON form is what the index stores."""
+
+    id: str
+    doi: str | None = None
+    doi_text: str | None = Field(None, description="a DOI-like value that is not a valid DOI")
+    title_en: str | None = None
+    title_zh: str | None = None
+    abstract_en: str | None = None
+    abstract_zh: str | None = None
+    zh_script: Literal["simplified", "traditional"] | None = None
+    authors: list[Author] = Field(default_factory=list)
+    journal: Journal = Field(default_factory=Journal)
+    published: PublishedDate | None = None
+    publication_type: str | None = None
+    impact_factor: float | None = None
+    jcr_quartile: Quartile | None = None
+    jcr_subject: str | None = None
+    open_access: bool | None = None
+    pdf_url: str | None = None
+    citation_count: int | None = Field(None, ge=0)
+    source_platform: str | None = None
+    source_url: str | None = None
+    languages: list[Literal["en", "zh"]] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    license_url: str | None = None
+    references_count: int | None = Field(None, ge=0)
+    cited_by_count: int | None = Field(None, ge=0)
+    conflicts: list[FieldConflict] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list, description="what decoding had to repair")
+    provenance: list[Provenance] = Field(default_factory=list)
+    enrichment: Enrichment = Field(default_factory=Enrichment)
+
+
+class Outcome(StrEnum):
+    INDEXED = "indexed"
+    MERGED = "merged"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass
+class RunSummary:
+    """Where every record of a run ended; `check()` enforces that none went missing."""
+
+    run_id: str
+    alias: str
+    index: str | None = None
+    records_read: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    enrichment: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+
+    def add_rejections(self, rejections: list[Rejection]) -> None:
+        self.outcomes[Outcome.REJECTED] += len(rejections)
+        self.rejections.update((r.stage.value, r.reason) for r in rejections)
+
+    def accounted(self) -> int:
+        return sum(self.outcomes[o] for o in Outcome)
+
+    def check(self) -> None:
+        if self.accounted() != self.records_read:
+            raise AccountingError(
+                f"run {self.run_id}: read {self.records_read} records but accounted for "
+                f"{self.accounted()} ({dict(self.outcomes)})"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "records_read": self.records_read,
+            "indexed": self.outcomes[Outcome.INDEXED],
+            "duplicates_merged": self.outcomes[Outcome.MERGED],
+            "unchanged": self.outcomes[Outcome.UNCHANGED],
+            "rejected": self.outcomes[Outcome.REJECTED],
+            "rejections": [
+                {"stage": stage, "reason": reason, "count": count}
+                for (stage, reason), count in self.rejections.most_common()
+            ],
+            "enrichment": dict(self.enrichment.most_common()),
+            "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
+            "index": self.index,
+            "alias": self.alias,
+        }
+
+
+class AccountingError(RuntimeError):
+    """A run lost track of records: the one error that must never be swallowed."""

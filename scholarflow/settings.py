@@ -1,0 +1,79 @@
+"""Settings, read from `SCHOLARFLOW_*` environment variables and an optional `.env` file.
+
+Operators' scripts rely on the variable names, so fields are named for them and never renamed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DoiLookup(StrEnum):
+    """How the enrich stage may reach DOI registries."""
+
+    ON = "on"  # cache first, then the network
+    OFF = "off"  # no lookups at all
+    CACHE_ONLY = "cache-only"  # answers from the cache, never the network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCHOLARFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where the search engine is. Unset: the embedded engine under `home`.
+    es_url: str | None = None
+    es_api_key: SecretStr | None = None
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_ca_file: Path | None = None
+    es_timeout: float = Field(30.0, gt=0)
+    # Send plain `application/json` (OpenSearch-compatible engines); always on for the embedded one.
+    es_plain_json: bool = False
+
+    alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    batch_size: int = Field(500, ge=1, le=10_000)
+
+    # Local state: the embedded engine's data, its pid file, run records.
+    home: Path = Path(".scholarflow")
+
+    doi_lookup: DoiLookup = DoiLookup.ON
+    crossref_url: str = "https://api.crossref.org"
+    crossref_mailto: str | None = None
+    doi_timeout: float = Field(5.0, gt=0, description="seconds per DOI request")
+    doi_attempts: int = Field(3, ge=1, le=10)
+    doi_workers: int = Field(4, ge=1, le=32)
+    doi_cache_ttl_days: int = Field(90, ge=1)
+    doi_negative_ttl_days: int = Field(7, ge=1)
+    # Consecutive network failures after which a run stops calling the registry.
+    doi_breaker_threshold: int = Field(5, ge=1)
+
+    @field_validator("crossref_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def embedded(self) -> bool:
+        return not self.es_url
+
+    @property
+    def mappings_dir(self) -> Path:
+        return PROJECT_ROOT / "index_mappings"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests build their own `Settings(...)` instead."""
+    return Settings()

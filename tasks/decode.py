@@ -1,0 +1,299 @@
+"""Decode: turn a raw aggregator record into a canonical `Paper`, or a `Rejection` with a reason.
+
+The aggregator's records are loosely typed and partly double-encoded (`resultStr` holds the
+record again as a JSON string, usually with the English title). Text is sorted into English and
+Chinese fields by its script, whatever key it arrived in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import orjson
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from scholarflow import coerce
+from scholarflow.doi import find_doi, normalize_doi
+from scholarflow.models import (
+    Author,
+    Journal,
+    Paper,
+    Provenance,
+    RawRecord,
+    Rejection,
+    Stage,
+)
+from scholarflow.text import clean_text, is_chinese, to_simplified
+
+# Longest text kept per field; longer abstracts are cut and the paper flagged.
+MAX_TEXT_CHARS = 50_000
+
+Text = Annotated[str | None, BeforeValidator(coerce.to_text)]
+Float = Annotated[float | None, BeforeValidator(coerce.to_float)]
+Int = Annotated[int | None, BeforeValidator(coerce.to_int)]
+Bool = Annotated[bool | None, BeforeValidator(coerce.to_bool)]
+
+
+def _dict_or_none(value: Any) -> dict | None:
+    return value if isinstance(value, dict) else None
+
+
+class AggregatorRecord(BaseModel):
+    """The aggregator's record, read leniently: every field is optional and coerced."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    title: Text = None
+    title_cn: Text = Field(None, alias="TitleCN")
+    abstract: Text = None
+    abstract_cn: Text = Field(None, alias="AbstractTextCN")
+    authors: Any = None
+    doi: Text = None
+    doi_url: Text = Field(None, alias="DOIUrl")
+    url: Text = None
+    list_url: Text = Field(None, alias="ListUrlMain")
+    journal: Annotated[dict | None, BeforeValidator(_dict_or_none)] = None
+    periodical_name: Text = Field(None, alias="PeriodicalName")
+    impact_factor: Float = Field(None, alias="PeriodicalIF")
+    publication_date: Text = Field(None, alias="publicationDate")
+    epub_date: Text = Field(None, alias="EPubDate")
+    publication_types: Any = Field(None, alias="publicationTypes")
+    is_open_access: Bool = Field(None, alias="isOpenAccess")
+    open_access_pdf: Any = Field(None, alias="openAccessPdf")
+    citation_count: Int = Field(None, alias="citationCount")
+    result_str: Any = Field(None, alias="resultStr")
+    platform: Text = None
+    jcr: Text = Field(None, alias="JCR")
+    jcr_name: Text = Field(None, alias="JCRName")
+
+
+class DecodeError(ValueError):
+    """A record that has nothing we can index."""
+
+
+def decode_records(records: Iterable[RawRecord]) -> tuple[list[Paper], list[Rejection]]:
+    papers: list[Paper] = []
+    rejections: list[Rejection] = []
+    for record in records:
+        result = decode_record(record)
+        (papers if isinstance(result, Paper) else rejections).append(result)
+    return papers, rejections
+
+
+@task(name="decode", cache_policy=NO_CACHE)
+def decode_batch(records: list[RawRecord]) -> tuple[list[Paper], list[Rejection]]:
+    return decode_records(records)
+
+
+def decode_record(record: RawRecord) -> Paper | Rejection:
+    """Never raises: whatever goes wrong becomes a rejection naming the record."""
+    if record.error or record.payload is None:
+        return Rejection(
+            Stage.FETCH, record.error or "empty record", record.source, record.location, record.raw
+        )
+    try:
+        return _decode(record)
+    except DecodeError as exc:
+        return Rejection(Stage.DECODE, str(exc), record.source, record.location, record.payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        reason = f"invalid {field}: {first['msg']}"
+        return Rejection(Stage.DECODE, reason, record.source, record.location, record.payload)
+
+
+def _decode(record: RawRecord) -> Paper:
+    flags: list[str] = []
+    outer = AggregatorRecord.model_validate(record.payload)
+    inner = _inner_record(outer, flags)
+    layers = [outer, inner] if inner else [outer]
+
+    def first(attr: str) -> Any:
+        return next((v for layer in layers if (v := getattr(layer, attr)) is not None), None)
+
+    titles = [record.extras.get("title_en"), outer.title_cn]
+    titles += [v for layer in layers[1:] for v in (layer.title_cn, layer.title)] + [outer.title]
+    abstracts = [record.extras.get("abstract_en"), outer.abstract_cn]
+    abstracts += [v for layer in layers[1:] for v in (layer.abstract_cn, layer.abstract)]
+    abstracts.append(outer.abstract)
+    title_en, title_zh, traditional = _by_script(titles, flags)
+    abstract_en, abstract_zh, traditional_abstract = _by_script(abstracts, flags)
+    if not (title_en or title_zh):
+        raise DecodeError("no title in any language")
+
+    doi, doi_text = _doi(layers, flags)
+    authors = _authors(first("authors"))
+    published = coerce.to_date(first("publication_date")) or coerce.to_date(first("epub_date"))
+    journal = _journal(first("journal") or {}, first("periodical_name"))
+    quartile = (first("jcr") or "").upper()
+    citations = first("citation_count")
+
+    paper = Paper(
+        id=doi or _stable_id(title_en or title_zh, authors, published),
+        doi=doi,
+        doi_text=doi_text,
+        title_en=title_en,
+        title_zh=title_zh,
+        abstract_en=abstract_en,
+        abstract_zh=abstract_zh,
+        zh_script=_zh_script(title_zh or abstract_zh, traditional or traditional_abstract),
+        authors=authors,
+        journal=journal,
+        published=published,
+        publication_type=_publication_type(first("publication_types")),
+        impact_factor=first("impact_factor"),
+        jcr_quartile=quartile if quartile in {"Q1", "Q2", "Q3", "Q4"} else None,
+        jcr_subject=first("jcr_name"),
+        open_access=first("is_open_access"),
+        pdf_url=_pdf_url(first("open_access_pdf")),
+        citation_count=citations if citations is None or citations >= 0 else None,
+        source_platform=first("platform"),
+        source_url=first("list_url") or first("url"),
+        languages=[
+            lang
+            for lang, text in (("en", title_en or abstract_en), ("zh", title_zh or abstract_zh))
+            if text
+        ],
+        flags=sorted(set(flags)),
+        provenance=[
+            Provenance(
+                source=record.source,
+                location=record.location,
+                platform=first("platform"),
+                url=first("list_url") or first("url"),
+            )
+        ],
+    )
+    return paper
+
+
+def _inner_record(outer: AggregatorRecord, flags: list[str]) -> AggregatorRecord | None:
+    """The double-encoded copy in `resultStr`, when it is readable and describes this paper."""
+    value = outer.result_str
+    if isinstance(value, str) and value.strip():
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            flags.append("result_str_unreadable")
+            return None
+    if not isinstance(value, dict):
+        return None
+    inner = AggregatorRecord.model_validate(value)
+    outer_doi, inner_doi = normalize_doi(outer.doi), normalize_doi(inner.doi)
+    if outer_doi and inner_doi and outer_doi != inner_doi:
+        flags.append("result_str_mismatch")
+        return None
+    return inner
+
+
+def _by_script(
+    candidates: list[str | None], flags: list[str]
+) -> tuple[str | None, str | None, bool]:
+    """(English text, Simplified-Chinese text, whether the Chinese was Traditional)."""
+    english = chinese = None
+    traditional = False
+    for candidate in candidates:
+        text = clean_text(candidate)
+        if text is None:
+            continue
+        if len(text) > MAX_TEXT_CHARS:
+            text = text[:MAX_TEXT_CHARS]
+            flags.append("text_truncated")
+        if is_chinese(text):
+            if chinese is None:
+                chinese = to_simplified(text)
+                traditional = chinese != text
+        elif english is None:
+            english = text
+    return english, chinese, traditional
+
+
+def _zh_script(chinese: str | None, traditional: bool) -> str | None:
+    if chinese is None:
+        return None
+    return "traditional" if traditional else "simplified"
+
+
+def _doi(layers: list[AggregatorRecord], flags: list[str]) -> tuple[str | None, str | None]:
+    """(normalised DOI, the raw DOI text when it was present but not a valid DOI)."""
+    raw_values = [layer.doi for layer in layers if layer.doi]
+    for value in raw_values:
+        if doi := normalize_doi(value):
+            return doi, None
+    for layer in layers:
+        for url in (layer.doi_url, layer.list_url, layer.url):
+            if doi := find_doi(url):
+                return doi, None
+    if raw_values:
+        flags.append("invalid_doi")
+        return None, raw_values[0]
+    return None, None
+
+
+_AUTHOR_SEPARATORS = re.compile(r"\s*[;、，；]\s*")
+
+
+def _authors(value: Any) -> list[Author]:
+    if isinstance(value, str):
+        value = clean_text(value) or ""
+        parts = (
+            _AUTHOR_SEPARATORS.split(value)
+            if _AUTHOR_SEPARATORS.search(value)
+            else value.split(",")
+        )
+        names = [p.strip() for p in parts]
+    elif isinstance(value, list):
+        names = [_author_name(item) for item in value]
+    else:
+        return []
+    return [Author(name=name) for name in names if name]
+
+
+def _author_name(item: Any) -> str:
+    if isinstance(item, dict):
+        name = item.get("name") or " ".join(
+            str(item[k]) for k in ("given", "family") if item.get(k)
+        )
+        return clean_text(str(name)) or ""
+    return clean_text(coerce.to_text(item)) or ""
+
+
+def _journal(data: dict, periodical_name: str | None) -> Journal:
+    name = clean_text(coerce.to_text(data.get("name")) or periodical_name)
+    issn = coerce.to_text(data.get("issn"))
+    chinese = bool(name) and is_chinese(name)
+    return Journal(
+        name=None if chinese else name,
+        name_zh=to_simplified(name) if chinese else None,
+        volume=coerce.to_text(data.get("volume")),
+        issue=coerce.to_text(data.get("issue")),
+        pages=coerce.to_text(data.get("pages")),
+        issn=[issn] if issn else [],
+    )
+
+
+def _publication_type(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if coerce.to_text(v)), None)
+    return coerce.to_text(value)
+
+
+def _pdf_url(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("url")
+    text = coerce.to_text(value)
+    return text if text and text.startswith(("http://", "https://")) else None
+
+
+def _stable_id(title: str, authors: list[Author], published: Any) -> str:
+    """An id for papers without a DOI that survives re-ingest and small formatting changes."""
+    normalised = re.sub(r"\W+", "", title.casefold())
+    first_author = re.sub(r"\W+", "", authors[0].name.casefold()) if authors else ""
+    year = str(published.year) if published else ""
+    digest = hashlib.blake2b(f"{normalised}|{first_author}|{year}".encode(), digest_size=10)
+    return f"sf-{digest.hexdigest()}"

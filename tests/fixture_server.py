@@ -1,0 +1,109 @@
+"""A real HTTP server on 127.0.0.1 that replays recorded registry responses.
+
+Each path has a queue of responses (status, headers, body, delay); the last one repeats. Every
+request is recorded with its time and headers, so tests can assert what a client sent and when.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    @classmethod
+    def json(cls, data: object, status: int = 200, **headers: str) -> Reply:
+        head = {"content-type": "application/json", **headers}
+        return cls(status, json.dumps(data).encode(), head)
+
+
+@dataclass
+class Seen:
+    path: str
+    query: str
+    headers: dict[str, str]
+    at: float
+
+
+class FixtureServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply]] = {}
+        self.requests: list[Seen] = []
+        self.calls: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                path = unquote(parts.path)
+                with server._lock:
+                    server.requests.append(
+                        Seen(path, parts.query, dict(self.headers.items()), time.monotonic())
+                    )
+                    queue = server.routes.get(path) or [
+                        Reply(404, b"Resource not found.", {"content-type": "text/plain"})
+                    ]
+                    index = min(server.calls[path], len(queue) - 1)
+                    server.calls[path] += 1
+                    reply = queue[index]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("content-length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FixtureServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def route(self, path: str, *replies: Reply) -> None:
+        self.routes[path] = list(replies)
+
+    def serve_work(self, doi: str, fixture: str) -> None:
+        """`/works/{doi}` answers with a recorded Crossref response."""
+        body = (FIXTURES / "doi" / fixture).read_bytes()
+        self.route(f"/works/{doi}", Reply(200, body, {"content-type": "application/json"}))
+
+
+CROSSREF_WORKS = {
+    "10.1136/jclinpath-2020-206745": (
+        "crossref_work_10.1136_jclinpath-2020-206745_orcid_jats_abstract.json"
+    ),
+    "10.1136/esmoopen-2020-000776": "crossref_work_10.1136_esmoopen-2020-000776_orcid.json",
+    "10.1038/srep16696": "crossref_work_10.1038_srep16696_jats_abstract.json",
+    "10.1371/journal.pone.0033693": "crossref_work_10.1371_journal.pone.0033693.json",
+    "10.3892/ijo_00000353": "crossref_work_10.3892_ijo_00000353_minimal.json",
+}
