@@ -45,7 +45,9 @@ def main(
 
 def configure_prefect(settings: Settings) -> None:
     """Prefect defaults for a local, offline, quiet run; explicit environment settings win."""
-    os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect"))
+    prefect_home = settings.home_dir / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -122,7 +122,7 @@ class _WaitForServer:
     """Wait what the server asked for (Retry-After), or back off exponentially with jitter."""
 
     def __init__(self) -> None:
-        self._backoff = wait_exponential_jitter(initial=0.5, max=20, jitter=0.5)
+        self._backoff = wait_exponential_jitter(multiplier=0.5, max=20, jitter=0.5)
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -69,3 +69,31 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def ingest_plain(settings: Settings, paths: list[Path], run_id: str = "test-run") -> dict:
+    """The ingest pipeline through the plain stage functions (no Prefect), for engine tests."""
+    from scholarflow.indices import ensure_live_index
+    from tasks.decode import decode_records
+    from tasks.enrich import enrich_papers
+    from tasks.fetch import read_records
+    from tasks.index import index_papers
+
+    client = connect(settings)
+    index = ensure_live_index(client, settings.alias)
+    records = list(read_records(paths))
+    papers, rejected = decode_records(records)
+    result = index_papers(client, index, enrich_papers(papers, None), run_id)
+    client.indices.refresh(index=index)
+    return {
+        "index": index,
+        "read": len(records),
+        "decode_rejected": len(rejected),
+        "result": result,
+    }
+
+
+def load_cache_entries(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,75 @@
+"""The ingest flow under a real (throw-away) Prefect server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from scholarflow.settings import Settings, get_settings
+from tests.conftest import SEED_CACHE, SEED_RECORDS
+
+
+@pytest.fixture
+def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Expose the per-test settings through the environment, as a deployment would see them."""
+    monkeypatch.setenv("SCHOLARFLOW_ES_URL", settings.es_url)
+    monkeypatch.setenv("SCHOLARFLOW_ES_PLAIN_JSON", "true")
+    monkeypatch.setenv("SCHOLARFLOW_HOME", str(settings.home))
+    monkeypatch.setenv("SCHOLARFLOW_DOI_LOOKUP", "cache-only")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def read_summary_artifact(flow_run_id: str) -> list[dict]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-summary"]))
+            )
+
+    artifacts = [a for a in asyncio.run(read()) if str(a.flow_run_id) == flow_run_id]
+    return artifacts
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_flow_indexes_seeds_and_accounts_for_every_record(
+    env_settings: Settings, es: Elasticsearch
+) -> None:
+    from flows.ingest import ingest
+    from scholarflow.registry import DoiCache
+    from tests.conftest import load_cache_entries
+
+    DoiCache(es, env_settings).import_entries(load_cache_entries(SEED_CACHE))
+    state = ingest(paths=[str(SEED_RECORDS)], batch_size=7, return_state=True)
+    summary = state.result()
+    read = summary["records_read"]
+    assert read == 33
+    assert (
+        summary["indexed"]
+        + summary["duplicates_merged"]
+        + summary["unchanged"]
+        + summary["rejected"]
+        == read
+    )
+    assert (summary["indexed"], summary["duplicates_merged"], summary["rejected"]) == (32, 1, 0)
+    assert summary["enrichment"]["enriched"] >= 8  # the DOIs with recorded responses
+    assert es.count(index="papers")["count"] == 32
+
+    artifacts = read_summary_artifact(str(state.state_details.flow_run_id))
+    assert len(artifacts) == 1
+    table = artifacts[0].data
+    table = json.loads(table) if isinstance(table, str) else table
+    rows = {row["outcome"]: row["records"] for row in table}
+    assert rows["records_read"] == 33 and rows["indexed"] == 32
+
+    again = ingest(paths=[str(SEED_RECORDS)], batch_size=7)
+    assert again["indexed"] == 0 and again["unchanged"] + again["duplicates_merged"] == read
+    assert es.count(index="papers")["count"] == 32

@@ -1,0 +1,159 @@
+"""The index stage and bilingual search, against the real embedded engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from scholarflow.indices import ensure_live_index, live_index
+from scholarflow.models import Outcome, Paper, Provenance
+from scholarflow.search import index_status, search_papers
+from scholarflow.settings import Settings
+from tasks.index import index_papers
+from tests.conftest import SEED_RECORDS, ingest_plain
+
+LEUKOPENIA = "10.1080/25785826.2025.2563427"
+DUPLICATED = "10.3969/j.issn.1005-9628.2021.01.001"
+
+
+def paper(**fields) -> Paper:
+    defaults = {"id": "10.1000/x", "doi": "10.1000/x", "title_en": "Spiders", "languages": ["en"]}
+    return Paper(**{**defaults, **fields})
+
+
+def test_template_is_accepted_and_strict(es: Elasticsearch, settings: Settings) -> None:
+    index = ensure_live_index(es, settings.alias)
+    assert index == "papers-000001" and live_index(es, "papers") == index
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+    assert mapping["dynamic"] == "strict"
+    assert mapping["properties"]["title_zh"]["analyzer"] == "chinese_text"
+    tokens = es.indices.analyze(index=index, analyzer="chinese_text", text="白细胞")["tokens"]
+    assert [t["token"] for t in tokens] == ["白", "白细", "细", "细胞", "胞"]
+    result = index_papers(es, index, [paper()], "run")
+    assert result.outcomes[Outcome.INDEXED] == 1
+    # an unknown field is refused by the strict mapping, and reported per item, not raised
+    refused = es.index(index=index, id="y", document={"title_en": "ok"})
+    assert refused["result"] == "created"
+    with pytest.raises(Exception, match="strict"):
+        es.index(index=index, id="z", document={"surprise": 1})
+
+
+def test_same_input_twice_writes_nothing(es: Elasticsearch, settings: Settings) -> None:
+    first = ingest_plain(settings, [SEED_RECORDS])
+    second = ingest_plain(settings, [SEED_RECORDS])
+    total = first["read"]
+    assert first["result"].outcomes[Outcome.INDEXED] == total - 1
+    assert first["result"].outcomes[Outcome.MERGED] == 1
+    assert second["result"].written == 0
+    assert (
+        second["result"].outcomes[Outcome.UNCHANGED] + second["result"].outcomes[Outcome.MERGED]
+        == total
+    )
+    assert es.count(index="papers")["count"] == total - 1
+
+
+def test_duplicates_are_merged_not_dropped(es: Elasticsearch, settings: Settings) -> None:
+    ingest_plain(settings, [SEED_RECORDS])
+    doc = es.get(index="papers", id=DUPLICATED)["_source"]
+    sources = {Path(p["source"]).name for p in doc["provenance"]}
+    assert sources == {"001_d0f09c4d024839cf.txt", "papers_wanfang.jsonl"}
+    assert doc["title_en"] and doc["title_zh"]
+    assert len(doc["record_hashes"]) == 2
+
+
+def test_duplicates_across_batches_merge_into_one_document(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    index = ensure_live_index(es, settings.alias)
+    first = paper(title_zh=None, provenance=[Provenance(source="a", location="line 1")])
+    second = paper(
+        title_en="Spiders!",
+        title_zh="蜘蛛",
+        abstract_en="More.",
+        provenance=[Provenance(source="b", location="line 9")],
+    )
+    assert index_papers(es, index, [first], "run-1").outcomes[Outcome.INDEXED] == 1
+    assert index_papers(es, index, [second], "run-1").outcomes[Outcome.MERGED] == 1
+    doc = es.get(index=index, id="10.1000/x")["_source"]
+    assert doc["title_en"] == "Spiders"  # the record read first wins conflicts
+    assert (doc["title_zh"], doc["abstract_en"]) == ("蜘蛛", "More.")  # gaps are filled
+    assert [p["source"] for p in doc["provenance"]] == ["a", "b"]
+
+
+def test_changed_record_is_rewritten(es: Elasticsearch, settings: Settings) -> None:
+    index = ensure_live_index(es, settings.alias)
+    origin = [Provenance(source="a", location="line 1")]
+    index_papers(es, index, [paper(provenance=origin)], "run-1")
+    result = index_papers(
+        es, index, [paper(title_en="Spiders, revised", provenance=origin)], "run-2"
+    )
+    assert (result.outcomes[Outcome.INDEXED], result.written) == (1, 1)
+    assert es.get(index=index, id="10.1000/x")["_source"]["title_en"] == "Spiders, revised"
+
+
+def test_engine_refusal_becomes_a_rejection(es: Elasticsearch, settings: Settings) -> None:
+    index = ensure_live_index(es, settings.alias)
+    # A count beyond the mapping's integer range: valid for the model, refused by the engine.
+    bad = paper(
+        id="10.1000/big",
+        doi="10.1000/big",
+        citation_count=10**12,
+        provenance=[Provenance(source="f.jsonl", location="line 3")],
+    )
+    result = index_papers(es, index, [bad, paper()], "run")
+    assert result.outcomes[Outcome.INDEXED] == 1
+    (rejection,) = result.rejections
+    assert (rejection.stage.value, rejection.source, rejection.location) == (
+        "index",
+        "f.jsonl",
+        "line 3",
+    )
+    assert "engine refused" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "白细胞减少",
+        "leukopenia rituximab",
+        "系統性紅斑狼瘡",
+        "https://doi.org/10.1080/25785826.2025.2563427",
+    ],
+)
+def test_bilingual_search_finds_the_seed_paper_first(settings: Settings, query: str) -> None:
+    ingest_plain(settings, [SEED_RECORDS])
+    result = search_papers(settings, query, size=5)
+    assert result["hits"][0]["doi"] == LEUKOPENIA
+    assert result["hits"][0]["highlight"] or query.startswith("https://")
+
+
+def test_every_seed_title_finds_its_paper(settings: Settings) -> None:
+    ingest_plain(settings, [SEED_RECORDS])
+    manifest = json.loads((SEED_RECORDS.parent / "MANIFEST.json").read_text(encoding="utf-8"))
+    for entry in manifest:
+        for title in (entry["title_en"], entry["title_zh"]):
+            if title:
+                top = search_papers(settings, title, size=1)["hits"][0]
+                assert title in (top["title_en"], top["title_zh"]) or top["doi"] == entry["doi"], (
+                    title
+                )
+
+
+def test_doi_query_is_exact(settings: Settings) -> None:
+    ingest_plain(settings, [SEED_RECORDS])
+    result = search_papers(settings, "DOI:10.1371/JOURNAL.PONE.0033693", size=5)
+    assert result["total"] == 1
+    assert result["hits"][0]["id"] == "10.1371/journal.pone.0033693"
+
+
+def test_status_reports_alias_index_and_count(settings: Settings) -> None:
+    ingest_plain(settings, [SEED_RECORDS])
+    status = index_status(settings)
+    assert (status["alias"], status["index"], status["documents"]) == (
+        "papers",
+        "papers-000001",
+        32,
+    )
