@@ -29,7 +29,8 @@ from osmem_server import resolve_binary
 
 from scholarflow.search_client import PlainJsonNode
 
-STARTUP_TIMEOUT = 30.0
+# Loading a large snapshot re-indexes it: 20k documents take ~30 s on two cores.
+STARTUP_TIMEOUT = 180.0
 _VOLATILE_SETTINGS = ("creation_date", "uuid", "version", "provided_name", "replication")
 KEEP_SNAPSHOTS = 2
 
