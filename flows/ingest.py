@@ -60,7 +60,6 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     logger.info("ingesting %s into %s (alias %s)", ", ".join(paths), index, settings.alias)
     load_records(settings, read_records(paths), index, summary, batch_size)
-
     client.indices.refresh(index=index)
     if settings.embedded:
         EmbeddedEngine(settings.home_dir).persist()

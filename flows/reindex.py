@@ -52,7 +52,9 @@ class ReindexParameters(BaseModel):
     dry_run: bool = Field(False, description="Only report what a re-index would do.")
     keep: int = Field(2, ge=0, le=20, description="Previous indices kept for rollback.")
     allow_removals: bool = Field(
-        False, description="Let the new index lack documents the live one has (replay only)."
+        False,
+        description="Let the new index lack documents the live one has "
+        "(records the decoder now rejects).",
     )
     batch_size: int | None = Field(None, ge=1, le=10_000, description="Records per batch.")
 

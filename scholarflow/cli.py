@@ -18,6 +18,7 @@ import orjson
 import typer
 from elasticsearch import ApiError, TransportError
 from rich.console import Console
+from rich.markup import escape
 
 from scholarflow.settings import DoiLookup, Settings, get_settings
 
@@ -64,7 +65,7 @@ def configure_prefect(settings: Settings) -> None:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -327,6 +328,9 @@ def reindex(
     """Build the next index, verify it, switch the alias; searches never stop."""
     settings = get_settings()
     configure_prefect(settings)
+    if not _state["debug"]:
+        # A failed re-index is reported in one line below; its traceback only with --debug.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
     def body() -> dict[str, Any]:
         from flows.reindex import ReindexParameters

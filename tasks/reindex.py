@@ -7,7 +7,6 @@ half-built index is deleted, and the alias, moved only by the last step, never p
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any, Literal
@@ -15,6 +14,7 @@ from typing import Any, Literal
 from elasticsearch import ApiError, Elasticsearch, helpers
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_logger
 from prefect.transactions import Transaction, get_transaction
 
 from scholarflow.indices import (
@@ -47,7 +47,7 @@ ID_CHUNK = 1000
 # A server-side copy of a large index takes long; one request waits for all of it.
 COPY_TIMEOUT_SECONDS = 6 * 3600
 
-logger = logging.getLogger(__name__)
+logger = get_logger("scholarflow.reindex")
 
 
 @dataclass

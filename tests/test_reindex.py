@@ -215,3 +215,12 @@ def test_sources_registry_keeps_absolute_sources_once(
         str(tmp_path / "data" / "a.jsonl"),
         "https://example.org/b.jsonl.gz",
     ]
+
+
+def test_flow_parameters_render_as_a_form() -> None:
+    from flows.reindex import reindex
+
+    schema = reindex.parameters.model_dump()["definitions"]["ReindexParameters"]["properties"]
+    assert schema["mode"]["enum"] == ["copy", "replay"]
+    assert schema["dry_run"]["type"] == "boolean"
+    assert (schema["keep"]["minimum"], schema["keep"]["default"]) == (0, 2)
