@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,9 +18,10 @@ from prefect.runtime import flow_run
 
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, RunSummary
+from scholarflow.models import Outcome, RawRecord, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings, get_settings
+from scholarflow.sources import SourceRegistry
 from tasks.decode import decode_batch
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, read_records
@@ -54,32 +55,11 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
-    index = ensure_live_index(client, settings.alias)
+    index = ensure_live_index(client, settings.alias, settings.analysis_profile)
+    SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     logger.info("ingesting %s into %s (alias %s)", ", ".join(paths), index, settings.alias)
-
-    for batch in batched(read_records(paths), batch_size):
-        summary.records_read += len(batch)
-        started = time.perf_counter()
-        papers, rejected = decode_batch(batch)
-        summary.add_rejections(rejected)
-        decoded = time.perf_counter()
-        papers = enrich_batch(settings, papers, run_id)
-        summary.enrichment.update(enrichment_counts(papers))
-        enriched = time.perf_counter()
-        result = index_batch(settings, index, papers, run_id)
-        summary.outcomes.update(result.outcomes)
-        summary.add_rejections(result.rejections)
-        summary.seconds.update(
-            {
-                "decode": decoded - started,
-                "enrich": enriched - decoded,
-                "index": time.perf_counter() - enriched,
-            }
-        )
-        for listener in _listeners:
-            listener(summary)
-
+    load_records(settings, read_records(paths), index, summary, batch_size)
     client.indices.refresh(index=index)
     if settings.embedded:
         EmbeddedEngine(settings.home_dir).persist()
@@ -95,6 +75,40 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     for (stage, reason), count in summary.rejections.most_common():
         logger.warning("rejected %d at %s: %s", count, stage, reason)
     return summary
+
+
+def load_records(
+    settings: Settings,
+    records: Iterable[RawRecord],
+    index: str,
+    summary: RunSummary,
+    batch_size: int,
+) -> None:
+    """Decode, enrich and index records batch by batch into `index`, accounting in `summary`.
+
+    The ingest flow loads the live index; a replay re-index loads the index it is building.
+    """
+    for batch in batched(records, batch_size):
+        summary.records_read += len(batch)
+        started = time.perf_counter()
+        papers, rejected = decode_batch(batch)
+        summary.add_rejections(rejected)
+        decoded = time.perf_counter()
+        papers = enrich_batch(settings, papers, summary.run_id)
+        summary.enrichment.update(enrichment_counts(papers))
+        enriched = time.perf_counter()
+        result = index_batch(settings, index, papers, summary.run_id)
+        summary.outcomes.update(result.outcomes)
+        summary.add_rejections(result.rejections)
+        summary.seconds.update(
+            {
+                "decode": decoded - started,
+                "enrich": enriched - decoded,
+                "index": time.perf_counter() - enriched,
+            }
+        )
+        for listener in _listeners:
+            listener(summary)
 
 
 def publish_summary(summary: RunSummary) -> None:

@@ -23,6 +23,14 @@ class DoiLookup(StrEnum):
     CACHE_ONLY = "cache-only"  # answers from the cache, never the network
 
 
+class AnalysisProfile(StrEnum):
+    """Which analysis component the paper indices are built with (`index_mappings/analysis.*`)."""
+
+    AUTO = "auto"  # icu when every node has the analysis-icu plugin, stock otherwise
+    STOCK = "stock"
+    ICU = "icu"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCHOLARFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -39,6 +47,7 @@ class Settings(BaseSettings):
     es_plain_json: bool = False
 
     alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
 
     # Local state: the embedded engine's data, its pid file, run records.

@@ -175,3 +175,32 @@ def test_every_seed_record_decodes() -> None:
     for entry in manifest:
         if entry["doi"] and entry["title_zh"]:
             assert by_doi[entry["doi"]].title_zh is not None, entry["file"]
+
+
+def test_traditional_author_names_are_folded_like_titles() -> None:
+    paper = decode({"title": "白斑獵蛛的捕食作用", "authors": "王菊, 李豐羽, 張安明, Jun Xu"})
+    assert [a.name for a in paper.authors] == ["王菊", "李丰羽", "张安明", "Jun Xu"]
+
+
+@pytest.mark.parametrize(
+    ("journal", "periodical", "expected"),
+    [
+        (
+            {"name": "Acta Entomologica Sinica"},
+            "昆虫学报",
+            ("Acta Entomologica Sinica", "昆虫学报"),
+        ),
+        ({"name": "蛛形學報"}, "蛛形学报", (None, "蛛形学报")),
+        (
+            {"name": "Asian Herpetological Research"},
+            "亞洲兩棲爬行動物研究",
+            ("Asian Herpetological Research", "亚洲两栖爬行动物研究"),
+        ),
+        (None, "Science", ("Science", None)),
+    ],
+)
+def test_journal_names_in_both_languages_from_either_key(
+    journal: dict | None, periodical: str, expected: tuple[str | None, str | None]
+) -> None:
+    paper = decode({"title": "A title", "journal": journal, "PeriodicalName": periodical})
+    assert (paper.journal.name, paper.journal.name_zh) == expected
