@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scholarflow.doi import looks_like_doi_query, normalize_doi
-from scholarflow.text import fold_query, has_han, to_simplified
+from scholarflow.text import fold_query, has_han, has_lone_han, to_simplified
 
 ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name^2"]
 CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh^2"]
+# One token per Han character: what a one-character query (`蛛`) matches. Bigram fields cannot
+# serve it on every engine (the embedded one indexes no unigrams beside the bigrams).
+CHARACTER_FIELDS = ["title_zh.chars^3", "abstract_zh.chars"]
 # Fields that hold both languages (names are written in either script).
 SHARED_FIELDS = ["authors.name^2"]
 HIGHLIGHT_FIELDS = ("title_en", "title_zh", "abstract_en", "abstract_zh")
@@ -138,6 +141,8 @@ def text_query(text: str) -> dict[str, Any]:
         },
         {"term": {"title.keyword": {"value": text, "boost": EXACT_TITLE_BOOST}}},
     ]
+    if has_lone_han(text):
+        should.append(_match(text, CHARACTER_FIELDS))
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 

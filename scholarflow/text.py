@@ -29,6 +29,7 @@ _INVISIBLE = re.compile(
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_LONE_HAN = re.compile(rf"(?<!{_HAN.pattern}){_HAN.pattern}(?!{_HAN.pattern})")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -74,6 +75,11 @@ def clean_text(value: str | None) -> str | None:
 
 def has_han(text: str) -> bool:
     return _HAN.search(text) is not None
+
+
+def has_lone_han(text: str) -> bool:
+    """True when some Han character stands alone (`蛛`, `SLE 狼`): a one-character word."""
+    return _LONE_HAN.search(text) is not None
 
 
 def is_chinese(text: str) -> bool:

@@ -28,6 +28,19 @@ def test_the_lupus_paper_comes_first_whatever_the_script(
     assert ids(result)[0] == LUPUS
 
 
+@pytest.mark.parametrize(("query", "expected"), [("蜂", OBP), ("狼", LUPUS), ("SLE 狼", LUPUS)])
+def test_one_character_chinese_queries_match(
+    seeded_settings: Settings, query: str, expected: str
+) -> None:
+    result = search_papers(seeded_settings, query, size=5)
+    assert expected in ids(result)
+
+
+def test_multi_character_chinese_queries_stay_precise(seeded_settings: Settings) -> None:
+    # the per-character fields only join in for lone characters: no loose matches on shared ones
+    assert ids(search_papers(seeded_settings, "白细胞减少", size=10)) == [LUPUS]
+
+
 def test_result_shape_keeps_its_keys(seeded_settings: Settings) -> None:
     result = search_papers(seeded_settings, "leukopenia", size=1)
     assert set(result) == {"total", "hits"}
