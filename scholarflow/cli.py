@@ -46,6 +46,7 @@ def main(
 
 def configure_prefect(settings: Settings) -> None:
     """Prefect defaults for a local, offline, quiet run; explicit environment settings win."""
+    settings.home_dir.mkdir(parents=True, exist_ok=True)  # Prefect creates one level only
     os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")

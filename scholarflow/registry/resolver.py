@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -11,6 +12,8 @@ from scholarflow.registry.cache import DoiCache
 from scholarflow.registry.client import RegistryClient
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import DoiLookup, Settings
+
+logger = logging.getLogger(__name__)
 
 
 class Resolver:
@@ -49,6 +52,17 @@ class Resolver:
             unreachable = [f.doi for f in fetched if f.status == "unreachable"]
             answers.update(self._stale(unreachable, fetched_after, "registry unreachable"))
             for lookup in fetched:
+                logger.log(
+                    logging.INFO if lookup.retries else logging.DEBUG,
+                    "DOI %s: %s after %d requests, %d retries, %.1f s waited, %.1f s throttled%s",
+                    lookup.doi,
+                    lookup.status,
+                    lookup.requests,
+                    lookup.retries,
+                    lookup.waited,
+                    lookup.throttled,
+                    f" ({lookup.detail})" if lookup.detail else "",
+                )
                 self.stats.requests += lookup.requests
                 self.stats.retries += lookup.retries
                 self.stats.waited_seconds += lookup.waited
