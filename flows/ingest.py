@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, RawRecord, RunSummary
+from scholarflow.models import EnrichmentStatus, Outcome, RawRecord, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings, get_settings
 from scholarflow.sources import SourceRegistry
@@ -74,6 +74,12 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     )
     for (stage, reason), count in summary.rejections.most_common():
         logger.warning("rejected %d at %s: %s", count, stage, reason)
+    if summary.doi_lookup.breaker_open:
+        logger.warning(
+            "DOI registry unreachable: lookups stopped, %d records indexed with enrichment "
+            "deferred (scholarflow reenrich looks them up again)",
+            summary.enrichment[EnrichmentStatus.DEFERRED],
+        )
     return summary
 
 
@@ -94,8 +100,10 @@ def load_records(
         papers, rejected = decode_batch(batch)
         summary.add_rejections(rejected)
         decoded = time.perf_counter()
-        papers = enrich_batch(settings, papers, summary.run_id)
+        enrichment = enrich_batch(settings, papers, summary.run_id)
+        papers = enrichment.papers
         summary.enrichment.update(enrichment_counts(papers))
+        summary.doi_lookup.add(enrichment.stats)
         enriched = time.perf_counter()
         result = index_batch(settings, index, papers, summary.run_id)
         summary.outcomes.update(result.outcomes)
@@ -126,6 +134,7 @@ def publish_summary(summary: RunSummary) -> None:
         {"outcome": f"enrichment {status}", "records": count}
         for status, count in data["enrichment"].items()
     ]
+    rows += [{"outcome": f"doi lookup {k}", "records": v} for k, v in data["doi_lookup"].items()]
     create_table_artifact(
         key="ingest-summary", table=rows, description=f"Ingest into {summary.index}"
     )
