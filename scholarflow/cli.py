@@ -98,6 +98,15 @@ def _run(action: Callable[[], Any]) -> Any:
         _fail(f"{exc.strerror or exc}{where}")
 
 
+def _checked_client(settings: Settings) -> Any:
+    """A client for the configured engine, after one request that proves it answers."""
+    from scholarflow.search_client import check, connect
+
+    client = connect(settings)
+    check(client, settings.es_url or "embedded engine")
+    return client
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
 
@@ -178,7 +187,7 @@ def _progress(enabled: bool) -> Any:
 
 
 def _print_ingest_summary(summary: dict[str, Any]) -> None:
-    out = Console()
+    out = Console(soft_wrap=True)  # one line per fact, for grep
     out.print(
         f"[bold]{summary['records_read']}[/] records read → "
         f"[green]{summary['indexed']} indexed[/], "
@@ -311,16 +320,17 @@ def deadletter_list(
 ) -> None:
     """Rejected records, newest first, with counts by stage and reason."""
     from scholarflow.deadletter import DeadLetterStore
-    from scholarflow.search_client import connect
 
     settings = get_settings()
     page = _run(
-        lambda: DeadLetterStore(connect(settings)).page(stage.value if stage else None, limit)
+        lambda: DeadLetterStore(_checked_client(settings)).page(
+            stage.value if stage else None, limit
+        )
     )
     if as_json:
         _print_json({"total": page.total, "by_stage": page.by_stage, "entries": page.entries})
         return
-    out = Console()
+    out = Console(soft_wrap=True)
     out.print(f"[bold]{page.total}[/] records in the dead-letter store", highlight=False)
     for name, reasons in page.by_stage.items():
         for reason, count in reasons.items():
@@ -341,16 +351,15 @@ def deadletter_show(
 ) -> None:
     """One entry in full: where, why, and the raw record as the source held it."""
     from scholarflow.deadletter import DeadLetterStore
-    from scholarflow.search_client import connect
 
     settings = get_settings()
-    entry = _run(lambda: DeadLetterStore(connect(settings)).get([entry_id])).get(entry_id)
+    entry = _run(lambda: DeadLetterStore(_checked_client(settings)).get([entry_id])).get(entry_id)
     if entry is None:
         _fail(f"no dead-letter entry {entry_id} (see: scholarflow deadletter list)")
     if as_json:
         _print_json(entry)
         return
-    out = Console()
+    out = Console(soft_wrap=True)
     for key in ("id", "stage", "reason", "detail", "source", "location", "run_id", "at"):
         if entry.get(key) is not None:
             out.print(f"{key:>9}: {entry[key]}", highlight=False, soft_wrap=True, markup=False)
@@ -369,15 +378,16 @@ def deadletter_replay(
     """Run entries through decode, enrich and index again; remove those that now succeed."""
     if bool(entry_ids) == replay_all:
         _fail("name the entries to replay, or pass --all (not both)", code=2)
+    settings = get_settings()
+    configure_prefect(settings)  # the pipeline's tasks import Prefect, and its logging with it
     from flows.replay import replay
 
-    settings = get_settings()
     result = _run(lambda: replay(settings, None if replay_all else entry_ids, settings.batch_size))
     data = result.as_dict()
     if as_json:
         _print_json(data)
         return
-    out = Console()
+    out = Console(soft_wrap=True)
     out.print(
         f"replayed {data['entries']} entries ({data['records']} records): "
         f"[green]{data['indexed']} indexed[/], {data['merged']} merged, "

@@ -14,6 +14,7 @@ import glob
 import gzip
 import hashlib
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,10 @@ import orjson
 from scholarflow.models import RawRecord
 
 RECORD_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
+# Encodings a line that is not UTF-8 may be in: the Chinese national standard (a superset of GBK
+# and GB2312), Traditional-Chinese Big5, Japanese Shift_JIS and Western Windows-1252. Korean
+# code pages are left out on purpose: on short Chinese lines they win detection with nonsense.
+CANDIDATE_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252"]
 _URL_CHUNK = 1 << 16
 
 
@@ -37,7 +42,9 @@ class SourceError(Exception):
 
 def expand_sources(sources: Iterable[str | Path]) -> Iterator[str]:
     """Files and URLs to read, in a stable order: directories are walked, globs expanded, and
-    a file named twice (a directory and a file inside it) is read once."""
+    a file named twice (a directory and a file inside it) is read once. Files are named by
+    absolute path, so a record has the same provenance (and dead-letter id) whatever the
+    directory a run starts from."""
     seen: set[str] = set()
     for source in _expand(sources):
         if source not in seen:
@@ -54,13 +61,13 @@ def _expand(sources: Iterable[str | Path]) -> Iterator[str]:
         path = Path(text).expanduser()
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and _is_record_file(p.name))
-            yield from (str(p) for p in found)
+            yield from (os.path.abspath(p) for p in found)
         elif path.is_file():
             if not _is_record_file(path.name):
                 raise SourceError(
                     f"{path}: unsupported file type (use {', '.join(RECORD_SUFFIXES)})"
                 )
-            yield str(path)
+            yield os.path.abspath(path)
         elif glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -203,7 +210,7 @@ class _LineDecoder:
                 return raw.decode(self.encoding), self.encoding, None
             except UnicodeDecodeError:
                 pass
-        match = charset_normalizer.from_bytes(raw).best()
+        match = charset_normalizer.from_bytes(raw, cp_isolation=CANDIDATE_ENCODINGS).best()
         if match is None:
             return None, None, problem
         self.encoding = match.encoding

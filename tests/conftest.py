@@ -122,3 +122,15 @@ def prefect_api_url(prefect_harness: None) -> str:
     url = PREFECT_API_URL.value()
     assert url
     return url
+
+
+@pytest.fixture
+def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Environment for a `scholarflow` subprocess using the test's engine."""
+    return {
+        "SCHOLARFLOW_ES_URL": str(settings.es_url),
+        "SCHOLARFLOW_ES_PLAIN_JSON": "true",
+        "SCHOLARFLOW_HOME": str(settings.home),
+        "SCHOLARFLOW_DOI_LOOKUP": "off",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
