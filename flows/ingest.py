@@ -173,7 +173,7 @@ def run_ingest(
         )
         for listener in _listeners:
             listener(summary)
-    manifest.record(reader.take_finished(), run_id)  # files with no records at all
+    manifest.record(reader.take_finished(), run_id)  # the last file(s), seen ending just now
 
     client.indices.refresh(index=index)
     dead_letters.refresh()
