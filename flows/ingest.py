@@ -2,29 +2,39 @@
 
 Records stream through in batches; each stage runs as one Prefect task per batch (a task run
 costs ~10 ms, a record a few microseconds), so the orchestration stays a rounding error.
+
+Every record ends indexed, merged, unchanged or rejected; rejections go to the dead-letter store
+after each batch, and the run fails loudly when the counts do not add up. Files the source
+manifest says are already ingested are skipped (unless `full`); a file is noted in the manifest
+once its last record has been through the whole pipeline.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
+from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
+from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.models import EnrichmentStatus, Outcome, RawRecord, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings, get_settings
 from scholarflow.sources import SourceRegistry
 from tasks.decode import decode_batch
 from tasks.enrich import enrich_batch, enrichment_counts
-from tasks.fetch import batched, read_records
+from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
 from tasks.index import index_batch
 
 ProgressListener = Callable[[RunSummary], None]
@@ -42,25 +52,119 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
 
 
 @flow(name="ingest", log_prints=False)
-def ingest(paths: list[str], batch_size: int | None = None) -> dict[str, Any]:
-    """Ingest every record under `paths` (files, directories, globs, URLs) into the index."""
+def ingest(paths: list[str], batch_size: int | None = None, full: bool = False) -> dict[str, Any]:
+    """Ingest every record under `paths` (files, directories, globs, URLs) into the index.
+
+    `full` reads every file, even those the source manifest says are already ingested.
+    """
     settings = get_settings()
-    summary = run_ingest(settings, paths, batch_size or settings.batch_size)
+    summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full)
     publish_summary(summary)
     return summary.as_dict()
 
 
-def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSummary:
-    logger = get_run_logger()
+@dataclass
+class _Source:
+    path: str
+    fingerprint: Fingerprint | None  # None for URLs, which the manifest does not track
+    digest: Any = field(default_factory=new_digest)
+    records: int = 0
+
+
+class _Reader:
+    """Streams the records of the sources to read, noting each source once it is read to the end
+    (all its records are then in the current batch or an earlier one)."""
+
+    def __init__(self, sources: list[_Source]) -> None:
+        self.sources = sources
+        self.finished: list[_Source] = []
+
+    def records(self) -> Iterator[RawRecord]:
+        for source in self.sources:
+            for record in read_source(source.path, source.digest):
+                source.records += 1
+                yield record
+            self.finished.append(source)
+
+    def take_finished(self) -> list[Completed]:
+        done, self.finished = self.finished, []
+        return [
+            Completed(s.fingerprint, s.digest.hexdigest(), s.records)
+            for s in done
+            if s.fingerprint is not None
+        ]
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger inside a flow; a plain logger when called directly."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("scholarflow.ingest")
+
+
+def _plan(
+    paths: list[str], manifest: SourceManifest, full: bool, summary: RunSummary
+) -> tuple[list[_Source], list[Completed]]:
+    """The sources to read, and the skipped files whose manifest entries need new metadata."""
+    sources = [_Source(p, None if is_url(p) else Fingerprint.of(p)) for p in expand_sources(paths)]
+    if full:
+        return sources, []
+    entries = manifest.entries([s.fingerprint.path for s in sources if s.fingerprint])
+    to_read: list[_Source] = []
+    touched: list[Completed] = []
+    for source in sources:
+        seen = source.fingerprint
+        entry = entries.get(seen.path) if seen else None
+        digest = unchanged(seen, entry, content_hash) if seen and entry else None
+        if digest is None:
+            to_read.append(source)
+            continue
+        summary.sources_skipped += 1
+        if (entry["size"], entry["mtime_ns"]) != (seen.size, seen.mtime_ns):
+            touched.append(Completed(seen, digest, entry["records"]))  # touched, not changed
+    return to_read, touched
+
+
+def run_ingest(
+    settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
+) -> RunSummary:
+    logger = _logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
     index = ensure_live_index(client, settings.alias, settings.analysis_profile)
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
-    logger.info("ingesting %s into %s (alias %s)", ", ".join(paths), index, settings.alias)
-    load_records(settings, read_records(paths), index, summary, batch_size)
+    dead_letters = DeadLetterStore(client)
+    manifest = SourceManifest(client, settings.alias, index)
+    sources, touched = _plan(paths, manifest, full, summary)
+    manifest.record(touched, run_id)
+    summary.sources_read = len(sources)
+    logger.info(
+        "ingesting %s into %s (alias %s): %d files to read, %d already ingested",
+        ", ".join(paths),
+        index,
+        settings.alias,
+        len(sources),
+        summary.sources_skipped,
+    )
+
+    reader = _Reader(sources)
+    load_records(
+        settings,
+        reader.records(),
+        index,
+        summary,
+        batch_size,
+        dead_letters,
+        after_batch=lambda: manifest.record(reader.take_finished(), run_id),
+    )
+    manifest.record(reader.take_finished(), run_id)  # the last file(s), seen ending just now
+
     client.indices.refresh(index=index)
+    dead_letters.refresh()
+    manifest.refresh()
     if settings.embedded:
         EmbeddedEngine(settings.home_dir).persist()
     summary.check()
@@ -89,8 +193,11 @@ def load_records(
     index: str,
     summary: RunSummary,
     batch_size: int,
+    dead_letters: DeadLetterStore,
+    after_batch: Callable[[], None] | None = None,
 ) -> None:
-    """Decode, enrich and index records batch by batch into `index`, accounting in `summary`.
+    """Decode, enrich and index records batch by batch into `index`, accounting in `summary`;
+    every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
     """
@@ -98,7 +205,6 @@ def load_records(
         summary.records_read += len(batch)
         started = time.perf_counter()
         papers, rejected = decode_batch(batch)
-        summary.add_rejections(rejected)
         decoded = time.perf_counter()
         enrichment = enrich_batch(settings, papers, summary.run_id)
         papers = enrichment.papers
@@ -107,7 +213,12 @@ def load_records(
         enriched = time.perf_counter()
         result = index_batch(settings, index, papers, summary.run_id)
         summary.outcomes.update(result.outcomes)
-        summary.add_rejections(result.rejections)
+        rejected += result.rejections
+        summary.add_rejections(rejected)
+        raw = {(r.source, r.location): r for r in batch}
+        summary.dead_lettered += dead_letters.add(rejected, raw, summary.run_id)
+        if after_batch:
+            after_batch()
         summary.seconds.update(
             {
                 "decode": decoded - started,
@@ -127,8 +238,13 @@ def publish_summary(summary: RunSummary) -> None:
         for k in ("records_read", "indexed", "duplicates_merged", "unchanged", "rejected")
     ]
     rows += [
-        {"outcome": f"rejected at {r['stage']}: {r['reason']}", "records": r["count"]}
-        for r in data["rejections"]
+        {"outcome": f"rejected at {stage}: {reason}", "records": count}
+        for stage, group in data["rejected_by_stage"].items()
+        for reason, count in group["reasons"].items()
+    ]
+    rows += [
+        {"outcome": "files read", "records": data["sources_read"]},
+        {"outcome": "files skipped (already ingested)", "records": data["sources_skipped"]},
     ]
     rows += [
         {"outcome": f"enrichment {status}", "records": count}

@@ -22,6 +22,7 @@ from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.ingest import load_records
+from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import prune
 from scholarflow.models import Outcome, RunSummary
@@ -117,7 +118,11 @@ def _load(settings: Settings, plan: ReindexPlan, batch_size: int) -> dict[str, A
     summary = RunSummary(run_id=run_id, alias=plan.alias, index=plan.target)
     lookup = DoiLookup.OFF if settings.doi_lookup is DoiLookup.OFF else DoiLookup.CACHE_ONLY
     replay_settings = settings.model_copy(update={"doi_lookup": lookup})
-    load_records(replay_settings, read_records(plan.files), plan.target, summary, batch_size)
+    dead_letters = DeadLetterStore(connect(settings))
+    load_records(
+        replay_settings, read_records(plan.files), plan.target, summary, batch_size, dead_letters
+    )
+    dead_letters.refresh()
     summary.check()
     # Into an empty index, every document is written once as `indexed`; the rest merge into it.
     return {"documents": summary.outcomes[Outcome.INDEXED], "replay": summary.as_dict()}

@@ -20,7 +20,7 @@ from elasticsearch import ApiError, TransportError
 from rich.console import Console
 from rich.markup import escape
 
-from scholarflow.models import EnrichmentStatus
+from scholarflow.models import EnrichmentStatus, Stage
 from scholarflow.settings import DoiLookup, Settings, get_settings
 
 app = typer.Typer(
@@ -30,8 +30,12 @@ app = typer.Typer(
 )
 engine_app = typer.Typer(help="Manage the embedded engine (used when no Elasticsearch URL is set).")
 cache_app = typer.Typer(help="The DOI lookup cache.")
+deadletter_app = typer.Typer(
+    help="Records that could not be indexed: list them, show one, replay them."
+)
 app.add_typer(engine_app, name="engine")
 app.add_typer(cache_app, name="cache")
+app.add_typer(deadletter_app, name="deadletter")
 
 stderr = Console(stderr=True)
 _state = {"debug": False}
@@ -58,13 +62,19 @@ def main(
 
 
 def configure_prefect(settings: Settings) -> None:
-    """Prefect defaults for a local, offline, quiet run; explicit environment settings win."""
-    prefect_home = settings.home_dir / "prefect"
-    prefect_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+    """Prefect defaults for a local, offline, quiet run; explicit environment settings win.
+
+    Without `--debug`, Prefect prints nothing on the console (a failed flow run would print its
+    traceback there); the command reports the outcome, or the error in one line, itself. The
+    run's logs still reach the Prefect API.
+    """
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)  # its database cannot create the directory
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if not _state["debug"]:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -74,7 +84,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _run(action: Callable[[], Any]) -> Any:
     """Run a command body, turning known failures into one line on stderr."""
-    from scholarflow.engine import EngineStartError
+    from scholarflow.deadletter import DeadLetterError
+    from scholarflow.engine import EngineStartError, PersistError
     from scholarflow.indices import IndexStateError, ReindexError
     from scholarflow.models import AccountingError
     from scholarflow.search_client import EngineError
@@ -84,7 +95,14 @@ def _run(action: Callable[[], Any]) -> Any:
         return action()
     try:
         return action()
-    except (SourceError, EngineError, EngineStartError, IndexStateError) as exc:
+    except (
+        SourceError,
+        EngineError,
+        EngineStartError,
+        IndexStateError,
+        PersistError,
+        DeadLetterError,
+    ) as exc:
         _fail(str(exc))
     except ReindexError as exc:
         _fail(f"re-index failed, the alias was not moved: {exc}")
@@ -93,10 +111,22 @@ def _run(action: Callable[[], Any]) -> Any:
     except ApiError as exc:
         _fail(f"the engine answered {exc.meta.status}: {exc.message}")
     except TransportError as exc:
-        _fail(f"cannot reach the engine: {exc.message}")
+        _fail(
+            f"lost the engine ({exc.message}); nothing is lost: run the same command again "
+            "once the engine is back"
+        )
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         _fail(f"{exc.strerror or exc}{where}")
+
+
+def _checked_client(settings: Settings) -> Any:
+    """A client for the configured engine, after one request that proves it answers."""
+    from scholarflow.search_client import check, connect
+
+    client = connect(settings)
+    check(client, settings.es_url or "embedded engine")
+    return client
 
 
 def _print_json(data: Any) -> None:
@@ -110,9 +140,15 @@ def ingest(
     doi_lookup: Annotated[
         DoiLookup | None, typer.Option(help="Override SCHOLARFLOW_DOI_LOOKUP.")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every file, even those already ingested.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Read, decode, enrich and index every record under PATHS."""
+    """Read, decode, enrich and index every record under PATHS.
+
+    Files already ingested completely (same size and time, or same content) are skipped.
+    """
     settings = get_settings()
     if doi_lookup is not None:
         os.environ["SCHOLARFLOW_DOI_LOOKUP"] = doi_lookup.value
@@ -123,12 +159,16 @@ def ingest(
     def body() -> dict[str, Any]:
         from flows.ingest import ingest as ingest_flow
         from flows.ingest import progress_listener
-        from tasks.fetch import expand_sources
+        from scholarflow.search_client import check, connect
+        from tasks.fetch import check_readable, expand_sources
 
-        list(expand_sources(paths))  # a missing path fails here, before Prefect starts
+        # Missing or unreadable files and an unusable engine fail here, before Prefect starts.
+        for source in expand_sources(paths):
+            check_readable(source)
+        check(connect(settings), settings.es_url or "embedded engine")
         show = not as_json and stderr.is_terminal
         with _progress(enabled=show) as update, progress_listener(update):
-            return ingest_flow(paths=paths, batch_size=batch_size)
+            return ingest_flow(paths=paths, batch_size=batch_size, full=full)
 
     summary = _run(body)
     if as_json:
@@ -169,7 +209,7 @@ def _progress(enabled: bool) -> Any:
 
 
 def _print_ingest_summary(summary: dict[str, Any]) -> None:
-    out = Console()
+    out = Console(soft_wrap=True)  # one line per fact, for grep
     out.print(
         f"[bold]{summary['records_read']}[/] records read → "
         f"[green]{summary['indexed']} indexed[/], "
@@ -178,8 +218,17 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
         f"  (index {summary['index']} behind alias '{summary['alias']}')",
         highlight=False,
     )
-    for row in summary["rejections"]:
-        out.print(f"  rejected {row['count']} at {row['stage']}: {row['reason']}", highlight=False)
+    if summary["sources_skipped"]:
+        out.print(
+            f"  {summary['sources_read']} files read, {summary['sources_skipped']} skipped "
+            "(already ingested; --full reads them again)",
+            highlight=False,
+        )
+    for stage, group in summary["rejected_by_stage"].items():
+        for reason, count in group["reasons"].items():
+            out.print(f"  rejected {count} at {stage}: {escape(reason)}", highlight=False)
+    if summary["rejected"]:
+        out.print("  see them with: scholarflow deadletter list", highlight=False)
     _print_enrichment(out, summary)
 
 
@@ -547,3 +596,97 @@ def cache_import(
 
     stored = _run(body)
     Console().print(f"{stored} DOI responses cached", highlight=False)
+
+
+@deadletter_app.command("list")
+def deadletter_list(
+    stage: Annotated[Stage | None, typer.Option(help="Only entries from this stage.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest entries shown.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Rejected records, newest first, with counts by stage and reason."""
+    from scholarflow.deadletter import DeadLetterStore
+
+    settings = get_settings()
+    page = _run(
+        lambda: DeadLetterStore(_checked_client(settings)).page(
+            stage.value if stage else None, limit
+        )
+    )
+    if as_json:
+        _print_json({"total": page.total, "by_stage": page.by_stage, "entries": page.entries})
+        return
+    out = Console(soft_wrap=True)
+    out.print(f"[bold]{page.total}[/] records in the dead-letter store", highlight=False)
+    for name, reasons in page.by_stage.items():
+        for reason, count in reasons.items():
+            out.print(f"  {count:>6} at {name}: {escape(reason)}", highlight=False)
+    for entry in page.entries:
+        out.print(
+            f"{entry['id']}  {entry['stage']:<6} {escape(entry['source'])}:{entry['location']}  "
+            f"[dim]{escape(entry['reason'])}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@deadletter_app.command("show")
+def deadletter_show(
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="An id from `deadletter list`.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One entry in full: where, why, and the raw record as the source held it."""
+    from scholarflow.deadletter import DeadLetterStore
+
+    settings = get_settings()
+    entry = _run(lambda: DeadLetterStore(_checked_client(settings)).get([entry_id])).get(entry_id)
+    if entry is None:
+        _fail(f"no dead-letter entry {entry_id} (see: scholarflow deadletter list)")
+    if as_json:
+        _print_json(entry)
+        return
+    out = Console(soft_wrap=True)
+    for key in ("id", "stage", "reason", "detail", "source", "location", "run_id", "at"):
+        if entry.get(key) is not None:
+            out.print(f"{key:>9}: {entry[key]}", highlight=False, soft_wrap=True, markup=False)
+    record = orjson.dumps(entry.get("record"), option=orjson.OPT_INDENT_2).decode()
+    out.print(f"   record: {record}", highlight=False, soft_wrap=True, markup=False)
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(
+    entry_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[ID]...", help="Entries to replay.")
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every entry.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run entries through decode, enrich and index again; remove those that now succeed."""
+    if bool(entry_ids) == replay_all:
+        _fail("name the entries to replay, or pass --all (not both)", code=2)
+    settings = get_settings()
+    configure_prefect(settings)  # the pipeline's tasks import Prefect, and its logging with it
+    from flows.replay import replay
+
+    result = _run(lambda: replay(settings, None if replay_all else entry_ids, settings.batch_size))
+    data = result.as_dict()
+    if as_json:
+        _print_json(data)
+        return
+    out = Console(soft_wrap=True)
+    out.print(
+        f"replayed {data['entries']} entries ({data['records']} records): "
+        f"[green]{data['indexed']} indexed[/], {data['merged']} merged, "
+        f"{data['unchanged']} unchanged, [red]{data['rejected']} rejected[/]; "
+        f"{data['resolved']} entries removed, {data['still_failing']} still failing",
+        highlight=False,
+    )
+    for row in data["failures"]:
+        out.print(
+            f"  still failing {row['count']} at {row['stage']}: {escape(row['reason'])}",
+            highlight=False,
+        )
+    for missing in data["missing"]:
+        out.print(f"  no entry {missing}", highlight=False)
+    if data["missing"]:
+        raise typer.Exit(1)

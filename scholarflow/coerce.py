@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from scholarflow.models import Precision, PublishedDate
+from scholarflow.text import repair_mojibake
 
 _BLANKS = frozenset({"", "-", "--", "n/a", "na", "none", "null", "nan", "无", "暂无"})
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "是", "open"})
@@ -22,9 +23,10 @@ _CN_DATE = re.compile(r"^(\d{4})年(?:(\d{1,2})月(?:(\d{1,2})日)?)?$")
 
 
 def blank_to_none(value: Any) -> Any:
-    """`" "`, `""`, `"N/A"` and friends become None; everything else passes through."""
+    """`" "`, `""`, `"N/A"` and friends become None; other text is repaired (mojibake, before
+    NFKC would scramble it) and NFKC-folded; everything else passes through."""
     if isinstance(value, str):
-        stripped = unicodedata.normalize("NFKC", value).strip()
+        stripped = unicodedata.normalize("NFKC", repair_mojibake(value)).strip()
         return None if stripped.lower() in _BLANKS else stripped
     return value
 

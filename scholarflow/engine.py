@@ -39,6 +39,10 @@ class EngineStartError(RuntimeError):
     """The embedded engine could not be started."""
 
 
+class PersistError(RuntimeError):
+    """The engine's data could not be saved under the home directory (disk full, read-only)."""
+
+
 @dataclass
 class EngineState:
     pid: int
@@ -143,17 +147,28 @@ class EmbeddedEngine:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             target = self.snapshots / stamp
             partial = self.snapshots / f".{stamp}.partial"
-            partial.mkdir(parents=True)
-            aliases: list[dict[str, Any]] = []
-            for name, info in client.indices.get(index="*").body.items():
-                _write_index(client, partial, name, info)
-                aliases += [{"add": {"index": name, "alias": a}} for a in info.get("aliases", {})]
-            (partial / "aliases.json").write_bytes(orjson.dumps({"actions": aliases}))
-            partial.rename(target)
-            link = self.dir / ".current.new"
-            link.unlink(missing_ok=True)
-            link.symlink_to(target.relative_to(self.dir))
-            link.replace(self.current)
+            try:
+                partial.mkdir(parents=True)
+                aliases: list[dict[str, Any]] = []
+                for name, info in client.indices.get(index="*").body.items():
+                    _write_index(client, partial, name, info)
+                    aliases += [
+                        {"add": {"index": name, "alias": a}} for a in info.get("aliases", {})
+                    ]
+                (partial / "aliases.json").write_bytes(orjson.dumps({"actions": aliases}))
+                partial.rename(target)
+                link = self.dir / ".current.new"
+                link.unlink(missing_ok=True)
+                link.symlink_to(target.relative_to(self.dir))
+                link.replace(self.current)
+            except OSError as exc:
+                # The previous snapshot stays current; a half-written one must not fill the disk.
+                shutil.rmtree(partial, ignore_errors=True)
+                raise PersistError(
+                    f"cannot save the engine's data under {self.snapshots}: "
+                    f"{exc.strerror or exc} (the data stays in the running engine; free space "
+                    "and run the command again)"
+                ) from exc
             self._prune()
         return target
 

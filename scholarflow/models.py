@@ -21,7 +21,10 @@ class RawRecord:
 
     `payload` is the decoded JSON object; `extras` holds side-car lines (the English title and
     abstract lines of the three-line text format). When the source could not be parsed at all,
-    `payload` is None and `error` says why, so the record is still counted and dead-lettered.
+    `payload` is None, `error` says why (a short reason that groups well) and `detail` where, so
+    the record is still counted and dead-lettered. `raw_bytes` keeps a line that is not text in
+    any encoding byte for byte, so a replay sees exactly what the source held. `flags` names
+    what reading had to repair (an encoding guessed, control characters tolerated).
     """
 
     source: str
@@ -30,6 +33,9 @@ class RawRecord:
     extras: dict[str, str] = field(default_factory=dict)
     raw: str | None = None
     error: str | None = None
+    detail: str | None = None
+    raw_bytes: bytes | None = None
+    flags: list[str] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -213,6 +219,11 @@ class RunSummary:
     enrichment: Counter[str] = field(default_factory=Counter)
     doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: Counter[str] = field(default_factory=Counter)
+    # Files read this run, and files skipped because the source manifest says they are ingested.
+    sources_read: int = 0
+    sources_skipped: int = 0
+    # Rejections written to the dead-letter store: must equal the `rejected` outcome.
+    dead_lettered: int = 0
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -222,11 +233,30 @@ class RunSummary:
         return sum(self.outcomes[o] for o in Outcome)
 
     def check(self) -> None:
+        """read == indexed + merged + unchanged + rejected, and every rejection is stored."""
         if self.accounted() != self.records_read:
             raise AccountingError(
                 f"run {self.run_id}: read {self.records_read} records but accounted for "
                 f"{self.accounted()} ({dict(self.outcomes)})"
             )
+        if self.dead_lettered != self.outcomes[Outcome.REJECTED]:
+            raise AccountingError(
+                f"run {self.run_id}: rejected {self.outcomes[Outcome.REJECTED]} records but "
+                f"stored {self.dead_lettered} in the dead-letter store"
+            )
+
+    def rejected_by_stage(self) -> dict[str, dict[str, Any]]:
+        """{stage: {"count": n, "reasons": {reason: n}}}, stages in pipeline order."""
+        grouped: dict[str, dict[str, Any]] = {}
+        for stage in Stage:
+            reasons = {
+                reason: count
+                for (name, reason), count in self.rejections.most_common()
+                if name == stage.value
+            }
+            if reasons:
+                grouped[stage.value] = {"count": sum(reasons.values()), "reasons": reasons}
+        return grouped
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -240,6 +270,10 @@ class RunSummary:
                 {"stage": stage, "reason": reason, "count": count}
                 for (stage, reason), count in self.rejections.most_common()
             ],
+            "rejected_by_stage": self.rejected_by_stage(),
+            "dead_lettered": self.dead_lettered,
+            "sources_read": self.sources_read,
+            "sources_skipped": self.sources_skipped,
             "enrichment": dict(self.enrichment.most_common()),
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},

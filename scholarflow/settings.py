@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
+    # Bulk items the engine refuses for a transient reason (429, 503) are sent again this many
+    # times in all, waiting exponentially longer from `bulk_backoff` seconds, before they are
+    # dead-lettered.
+    bulk_attempts: int = Field(5, ge=1, le=20)
+    bulk_backoff: float = Field(1.0, ge=0, le=60)
 
     # Local state: the embedded engine's data, its pid file, run records.
     home: Path = Path(".scholarflow")

@@ -11,7 +11,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import ftfy
 import opencc
+from ftfy.badness import is_bad
 from selectolax.lexbor import LexborHTMLParser
 
 _BLOCK_TAGS = frozenset(
@@ -28,6 +30,14 @@ _INVISIBLE = re.compile(
 )
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
+# UTF-8 read as Latin-1/Windows-1252 shows a lead byte (Â…ô) followed by a continuation byte
+# (U+0080…U+00BF or its Windows-1252 stand-in). Text without such a pair is never mojibake, so
+# ftfy's (slower) badness check runs only on the few texts that have one.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+    "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
+    "\u20ac\u2122]"
+)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _LONE_HAN = re.compile(rf"(?<!{_HAN.pattern}){_HAN.pattern}(?!{_HAN.pattern})")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -66,11 +76,20 @@ def clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     text = html_to_text(value) if _MARKUP.search(value) else value
+    text = repair_mojibake(text)
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text).strip()
     return text or None
+
+
+def repair_mojibake(text: str) -> str:
+    """Text that was UTF-8 decoded as Latin-1 or Windows-1252 (`cafÃ©`, `åˆ©å¦¥`), repaired by
+    ftfy; anything ftfy does not judge bad is returned unchanged."""
+    if _MOJIBAKE_HINT.search(text) and is_bad(text):
+        return ftfy.fix_encoding(text)
+    return text
 
 
 def has_han(text: str) -> bool:

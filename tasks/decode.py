@@ -30,8 +30,13 @@ from scholarflow.models import (
 )
 from scholarflow.text import clean_text, is_chinese, to_simplified
 
-# Longest text kept per field; longer abstracts are cut and the paper flagged.
+# Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
 MAX_TEXT_CHARS = 50_000
+# Raw (HTML) text beyond this is cut before cleaning, so a 5 MB abstract costs no more than a
+# long one; markup rarely takes more than half of a field.
+MAX_RAW_CHARS = 2 * MAX_TEXT_CHARS
+# The mapping stores counts as `integer`: a larger count is a feed error, not a count.
+MAX_COUNT = 2**31 - 1
 
 Text = Annotated[str | None, BeforeValidator(coerce.to_text)]
 Float = Annotated[float | None, BeforeValidator(coerce.to_float)]
@@ -94,7 +99,12 @@ def decode_record(record: RawRecord) -> Paper | Rejection:
     """Never raises: whatever goes wrong becomes a rejection naming the record."""
     if record.error or record.payload is None:
         return Rejection(
-            Stage.FETCH, record.error or "empty record", record.source, record.location, record.raw
+            Stage.FETCH,
+            record.error or "empty record",
+            record.source,
+            record.location,
+            record.raw,
+            record.detail,
         )
     try:
         return _decode(record)
@@ -105,10 +115,19 @@ def decode_record(record: RawRecord) -> Paper | Rejection:
         field = ".".join(str(p) for p in first["loc"])
         reason = f"invalid {field}: {first['msg']}"
         return Rejection(Stage.DECODE, reason, record.source, record.location, record.payload)
+    except Exception as exc:  # a decoder bug must cost one record, never the run
+        return Rejection(
+            Stage.DECODE,
+            f"decoder error ({type(exc).__name__})",
+            record.source,
+            record.location,
+            record.payload,
+            str(exc)[:500],
+        )
 
 
 def _decode(record: RawRecord) -> Paper:
-    flags: list[str] = []
+    flags: list[str] = list(record.flags)
     outer = AggregatorRecord.model_validate(record.payload)
     inner = _inner_record(outer, flags)
     layers = [outer, inner] if inner else [outer]
@@ -132,6 +151,9 @@ def _decode(record: RawRecord) -> Paper:
     journal = _journal(first("journal") or {}, first("periodical_name"))
     quartile = (first("jcr") or "").upper()
     citations = first("citation_count")
+    if citations is not None and not 0 <= citations <= MAX_COUNT:
+        citations = None
+        flags.append("invalid_citation_count")
 
     paper = Paper(
         id=doi or _stable_id(title_en or title_zh, authors, published),
@@ -151,7 +173,7 @@ def _decode(record: RawRecord) -> Paper:
         jcr_subject=first("jcr_name"),
         open_access=first("is_open_access"),
         pdf_url=_pdf_url(first("open_access_pdf")),
-        citation_count=citations if citations is None or citations >= 0 else None,
+        citation_count=citations,
         source_platform=first("platform"),
         source_url=first("list_url") or first("url"),
         languages=[
@@ -198,6 +220,9 @@ def _by_script(
     english = chinese = None
     traditional = False
     for candidate in candidates:
+        if candidate is not None and len(candidate) > MAX_RAW_CHARS:
+            candidate = candidate[:MAX_RAW_CHARS]
+            flags.append("text_truncated")
         text = clean_text(candidate)
         if text is None:
             continue

@@ -4,11 +4,16 @@ Per record, one outcome: `indexed` (written), `merged` (a duplicate folded into 
 document), `unchanged` (its content is already in the index: nothing is written), or `rejected`
 (the engine refused the document). Each document remembers the hashes of the records it was built
 from, which is what makes a re-run of the same input write nothing.
+
+Items the engine refuses for a transient reason (429 too many requests, 503 unavailable …) are
+sent again with exponential backoff; items it refuses for good (a mapping error, a document too
+large) are rejected at once, with the engine's reason, for the dead-letter store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ import orjson
 from elasticsearch import Elasticsearch, helpers
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
 
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
@@ -28,6 +34,21 @@ from scholarflow.settings import Settings
 BULK_CHUNK_DOCS = 500
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
 _NOT_CONTENT = {"provenance": True, "enrichment": {"from_cache", "detail"}}
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+# The engine's reason names the document and quotes the value; neither helps to group reasons.
+_REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
+
+
+@dataclass(frozen=True)
+class BulkRetry:
+    """How often, and how patiently, transiently refused bulk items are sent again."""
+
+    attempts: int = 5
+    backoff: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BulkRetry:
+        return cls(settings.bulk_attempts, settings.bulk_backoff)
 
 
 @dataclass
@@ -39,11 +60,12 @@ class IndexResult:
 
 @dataclass
 class _Group:
-    """Records of one batch that share an id, merged into one document."""
+    """Records of one batch that share an id, merged into one document; `members` are the
+    (source, location) of each record, so a refused document rejects each record by name."""
 
     paper: Paper
     hashes: list[str]
-    records: int = 1
+    members: list[tuple[str, str]]
 
 
 def record_hash(paper: Paper) -> str:
@@ -69,19 +91,25 @@ def to_document(paper: Paper, hashes: list[str], run_id: str, now: str) -> dict[
 
 
 def index_papers(
-    client: Elasticsearch, index: str, papers: list[Paper], run_id: str
+    client: Elasticsearch,
+    index: str,
+    papers: list[Paper],
+    run_id: str,
+    retry: BulkRetry | None = None,
 ) -> IndexResult:
     result = IndexResult()
     groups: dict[str, _Group] = {}
     for paper in papers:
         digest = record_hash(paper)
+        origin = paper.provenance[0] if paper.provenance else None
+        member = (origin.source, origin.location) if origin else ("?", "?")
         group = groups.get(paper.id)
         if group is None:
-            groups[paper.id] = _Group(paper, [digest])
+            groups[paper.id] = _Group(paper, [digest], [member])
         else:
             group.paper = merge_duplicates(group.paper, paper)
             group.hashes.append(digest)
-            group.records += 1
+            group.members.append(member)
             result.outcomes[Outcome.MERGED] += 1
     if not groups:
         return result
@@ -106,12 +134,16 @@ def index_papers(
             outcome = Outcome.INDEXED  # the same record, changed at its source
         to_write[doc_id] = (to_document(group.paper, group.hashes, run_id, now), outcome)
 
-    failures = _bulk(client, index, to_write)
+    failures = _bulk(client, index, to_write, retry or BulkRetry())
     for doc_id, (doc, outcome) in to_write.items():
         if doc_id in failures:
-            members = groups[doc_id].records
-            result.outcomes[Outcome.MERGED] -= members - 1
-            result.rejections.extend(_rejection(doc, failures[doc_id]) for _ in range(members))
+            members = groups[doc_id].members
+            result.outcomes[Outcome.MERGED] -= len(members) - 1
+            reason, detail = failures[doc_id]
+            result.rejections.extend(
+                Rejection(Stage.INDEX, reason, source, location, doc, detail)
+                for source, location in members
+            )
         else:
             result.outcomes[outcome] += 1
             result.written += 1
@@ -120,7 +152,7 @@ def index_papers(
 
 @task(name="index", cache_policy=NO_CACHE)
 def index_batch(settings: Settings, index: str, papers: list[Paper], run_id: str) -> IndexResult:
-    return index_papers(connect(settings), index, papers, run_id)
+    return index_papers(connect(settings), index, papers, run_id, BulkRetry.from_settings(settings))
 
 
 def _existing(client: Elasticsearch, index: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -139,39 +171,75 @@ def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:
     return {name: doc[name] for name in Paper.model_fields if name in doc}
 
 
-def _actions(index: str, docs: dict[str, tuple[dict[str, Any], Outcome]]) -> Iterator[dict]:
-    for doc_id, (doc, _) in docs.items():
+def _actions(index: str, docs: dict[str, dict[str, Any]]) -> Iterator[dict]:
+    for doc_id, doc in docs.items():
         yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
 
 
 def _bulk(
-    client: Elasticsearch, index: str, docs: dict[str, tuple[dict[str, Any], Outcome]]
-) -> dict[str, str]:
-    """Write the documents; returns id → reason for the items the engine refused."""
-    failures: dict[str, str] = {}
-    for ok, item in helpers.streaming_bulk(
-        client,
-        _actions(index, docs),
-        chunk_size=BULK_CHUNK_DOCS,
-        max_chunk_bytes=BULK_CHUNK_BYTES,
-        raise_on_error=False,
-        raise_on_exception=False,
-        max_retries=3,
-        initial_backoff=1,
-    ):
-        if not ok:
+    client: Elasticsearch,
+    index: str,
+    docs: dict[str, tuple[dict[str, Any], Outcome]],
+    retry: BulkRetry,
+) -> dict[str, tuple[str, str]]:
+    """Write the documents; returns id → (reason, detail) for the items the engine refused.
+
+    Each round sends the items still pending; transient refusals stay pending for the next
+    round (after a backoff), permanent ones are final. Connection errors are not caught: a run
+    that loses its engine stops, and is simply run again.
+    """
+    pending = {doc_id: doc for doc_id, (doc, _) in docs.items()}
+    refused: dict[str, tuple[str, str]] = {}
+
+    def send_round() -> dict[str, tuple[int, str, str]]:
+        transient: dict[str, tuple[int, str, str]] = {}
+        for ok, item in helpers.streaming_bulk(
+            client,
+            _actions(index, pending),
+            chunk_size=BULK_CHUNK_DOCS,
+            max_chunk_bytes=BULK_CHUNK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=0,
+        ):
+            if ok:
+                continue
             info = next(iter(item.values()))
-            error = info.get("error") or {}
-            if isinstance(error, dict):
-                reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+            status, kind, detail = _item_error(info)
+            if status in TRANSIENT_STATUSES:
+                transient[info.get("_id", "")] = (status, kind, detail)
             else:
-                reason = str(error)
-            failures[info.get("_id", "")] = f"engine refused the document ({reason})"
-    return failures
+                refused[info.get("_id", "")] = (f"engine refused the document: {kind}", detail)
+        for doc_id in list(pending):
+            if doc_id not in transient:
+                del pending[doc_id]
+        return transient
 
-
-def _rejection(doc: dict[str, Any], reason: str) -> Rejection:
-    origin = (doc.get("provenance") or [{}])[0]
-    return Rejection(
-        Stage.INDEX, reason, origin.get("source", "?"), origin.get("location", "?"), doc
+    retrying = Retrying(
+        stop=stop_after_attempt(retry.attempts),
+        wait=wait_exponential_jitter(
+            multiplier=retry.backoff, max=max(retry.backoff * 30, 1), jitter=retry.backoff
+        ),
+        retry=retry_if_result(bool),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
     )
+    still_failing = retrying(send_round)
+    for doc_id, (status, kind, detail) in still_failing.items():
+        reason = f"engine still refusing after {retry.attempts} attempts: {status} {kind}"
+        refused[doc_id] = (reason, detail)
+    return refused
+
+
+def _item_error(info: dict[str, Any]) -> tuple[int, str, str]:
+    """(status, a short reason that groups well, the engine's full words) for a bulk item."""
+    status = int(info.get("status") or 500)
+    error = info.get("error")
+    if not isinstance(error, dict):
+        return status, f"HTTP {status}", str(error)[:2000]
+    kind = str(error.get("type", "error"))
+    text = str(error.get("reason") or "")
+    short = _REASON_NOISE.sub("", text).strip()
+    cause = error.get("caused_by") or {}
+    detail = text + (f" (caused by {cause.get('type')}: {cause.get('reason')})" if cause else "")
+    reason = f"{kind}: {short}" if short else kind
+    return status, reason[:300], detail[:2000]

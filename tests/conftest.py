@@ -19,6 +19,7 @@ for name in list(os.environ):
 from elasticsearch import Elasticsearch  # noqa: E402
 from osmem_server import OsmemServer  # noqa: E402
 
+from scholarflow.models import Outcome, RunSummary  # noqa: E402
 from scholarflow.registry import reset_limiters  # noqa: E402
 from scholarflow.registry.client import agencies  # noqa: E402
 from scholarflow.search_client import connect  # noqa: E402
@@ -147,3 +148,67 @@ def load_cache_entries(path: Path) -> list[dict]:
     import json
 
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def assert_accounted(summary: RunSummary) -> None:
+    """The run's accounting invariant, checked explicitly by every test that ingests."""
+    outcomes = summary.outcomes
+    assert summary.records_read == (
+        outcomes[Outcome.INDEXED]
+        + outcomes[Outcome.MERGED]
+        + outcomes[Outcome.UNCHANGED]
+        + outcomes[Outcome.REJECTED]
+    ), summary.as_dict()
+    assert summary.dead_lettered == outcomes[Outcome.REJECTED], summary.as_dict()
+    summary.check()
+
+
+def assert_accounted_json(data: dict) -> None:
+    """The same invariant on the CLI's `--json` summary."""
+    parts = data["indexed"] + data["duplicates_merged"] + data["unchanged"] + data["rejected"]
+    assert data["records_read"] == parts, data
+    assert data["dead_lettered"] == data["rejected"], data
+    by_stage = sum(group["count"] for group in data["rejected_by_stage"].values())
+    assert by_stage == data["rejected"], data
+
+
+@pytest.fixture
+def ingest(prefect_harness: None, settings: Settings):
+    """Run an ingest against the test's engine, inside a real flow run (the flow's body with
+    these settings), with the accounting invariant asserted on every run."""
+    from prefect import flow
+
+    from flows.ingest import run_ingest
+
+    def run(*paths: str | Path, batch_size: int = 500, full: bool = False) -> RunSummary:
+        @flow(name="ingest-test")
+        def body() -> RunSummary:
+            return run_ingest(settings, [str(p) for p in paths], batch_size, full=full)
+
+        summary = body()
+        assert_accounted(summary)
+        return summary
+
+    return run
+
+
+@pytest.fixture
+def prefect_api_url(prefect_harness: None) -> str:
+    """The harness's API, for CLI subprocesses (so they need not start a server of their own)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url
+    return url
+
+
+@pytest.fixture
+def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Environment for a `scholarflow` subprocess using the test's engine."""
+    return {
+        "SCHOLARFLOW_ES_URL": str(settings.es_url),
+        "SCHOLARFLOW_ES_PLAIN_JSON": "true",
+        "SCHOLARFLOW_HOME": str(settings.home),
+        "SCHOLARFLOW_DOI_LOOKUP": "off",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }

@@ -61,10 +61,10 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Use]:
     get_settings.cache_clear()
 
 
-def ingest(paths: list[str]) -> dict:
+def ingest(paths: list[str], full: bool = False) -> dict:
     from flows.ingest import ingest as ingest_flow
 
-    return ingest_flow(paths=paths, batch_size=10)
+    return ingest_flow(paths=paths, batch_size=10, full=full)
 
 
 def docs(es: Elasticsearch) -> dict[str, dict]:
@@ -120,11 +120,14 @@ def test_unreachable_registry_then_reenrich_in_place(
     assert reenrich_cli()["selected"] == 0  # nothing deferred is left
 
     use(offline)  # the registry is unreachable again, but the DOI cache has the answers:
-    again = ingest([str(SEED_RECORDS)])  # the unchanged source is rebuilt with them, once …
+    skipped = ingest([str(SEED_RECORDS)])  # unchanged files are not even read …
+    files = len(list(SEED_RECORDS.iterdir()))
+    assert (skipped["records_read"], skipped["sources_skipped"]) == (0, files)
+    again = ingest([str(SEED_RECORDS)], full=True)  # … read in full, they are rebuilt once …
     assert again["doi_lookup"]["requests"] == 0
     assert again["enrichment"] == {"not_found": 24, "enriched": 6, "no_doi": 3}
     assert docs(es)["10.1136/jclinpath-2020-206745"]["journal"]["publisher"] == "BMJ"
-    last = ingest([str(SEED_RECORDS)])  # … and from then on it is unchanged
+    last = ingest([str(SEED_RECORDS)], full=True)  # … and from then on they are unchanged
     assert (last["indexed"], last["unchanged"]) == (0, 33)
 
 
@@ -139,7 +142,7 @@ def test_second_run_is_served_by_the_cache(
     use(online)
     first = ingest([str(SEED_RECORDS)])
     asked = len(registry.requests)
-    second = ingest([str(SEED_RECORDS)])
+    second = ingest([str(SEED_RECORDS)], full=True)  # past the manifest, into the cache
 
     assert first["doi_lookup"]["requests"] == asked > 0
     assert len(registry.requests) == asked  # not one request on the second run

@@ -70,6 +70,8 @@ def test_ingest_flow_indexes_seeds_and_accounts_for_every_record(
     rows = {row["outcome"]: row["records"] for row in table}
     assert rows["records_read"] == 33 and rows["indexed"] == 32
 
-    again = ingest(paths=[str(SEED_RECORDS)], batch_size=7)
+    skipped = ingest(paths=[str(SEED_RECORDS)], batch_size=7)
+    assert skipped["records_read"] == 0 and skipped["sources_skipped"] > 0  # the manifest
+    again = ingest(paths=[str(SEED_RECORDS)], batch_size=7, full=True)
     assert again["indexed"] == 0 and again["unchanged"] + again["duplicates_merged"] == read
     assert es.count(index="papers")["count"] == 32

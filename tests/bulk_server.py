@@ -1,0 +1,110 @@
+"""A real HTTP server on 127.0.0.1 that speaks just enough of the Elasticsearch API for the index
+stage (`GET /`, `_mget`, `_bulk`) to answer chosen bulk items with chosen statuses.
+
+`script[doc_id]` is the list of statuses that document gets on successive attempts (the last one
+repeats); documents not in the script are created (201). Every `_bulk` request is recorded with
+its time and the ids it carried, so tests can assert what was sent again, and when.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_ERRORS = {
+    429: ("es_rejected_execution_exception", "rejected execution: queue capacity reached"),
+    503: ("unavailable_shards_exception", "primary shard is not active"),
+    400: ("mapper_parsing_exception", "failed to parse field [year] of type [integer]"),
+    413: ("illegal_argument_exception", "document too large"),
+}
+
+
+@dataclass
+class BulkRound:
+    at: float
+    ids: list[str]
+
+
+class BulkServer:
+    def __init__(self, script: dict[str, list[int]] | None = None, status: int = 200) -> None:
+        self.script = script or {}
+        self.status = status  # answer for everything but _bulk items (401 to refuse credentials)
+        self.rounds: list[BulkRound] = []
+        self.attempts: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer(server.status, {"version": {"number": "9.0.0"}, "tagline": "test"})
+
+            def do_HEAD(self) -> None:
+                self._answer(server.status, None)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if server.status != 200:
+                    self._answer(server.status, {"error": "refused", "status": server.status})
+                elif self.path.split("?")[0].endswith("/_bulk"):
+                    self._answer(200, server._bulk(body))
+                elif self.path.split("?")[0].endswith("/_mget"):
+                    ids = json.loads(body)["ids"]
+                    self._answer(200, {"docs": [{"_id": i, "found": False} for i in ids]})
+                else:
+                    self._answer(404, {"error": f"not spoken here: {self.path}"})
+
+            do_PUT = do_POST
+
+            def _answer(self, status: int, data: object) -> None:
+                payload = b"" if data is None else json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("x-elastic-product", "Elasticsearch")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> BulkServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _bulk(self, body: bytes) -> dict:
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        items, ids = [], []
+        for action in lines[0::2]:
+            op, meta = next(iter(action.items()))
+            doc_id = meta["_id"]
+            ids.append(doc_id)
+            with self._lock:
+                attempt = self.attempts[doc_id]
+                self.attempts[doc_id] += 1
+            statuses = self.script.get(doc_id, [201])
+            status = statuses[min(attempt, len(statuses) - 1)]
+            item = {"_index": meta.get("_index"), "_id": doc_id, "status": status}
+            if status >= 300:
+                kind, reason = _ERRORS.get(status, ("error", f"status {status}"))
+                item["error"] = {"type": kind, "reason": reason}
+            else:
+                item["result"] = "created"
+            items.append({op: item})
+        with self._lock:
+            self.rounds.append(BulkRound(time.monotonic(), ids))
+        errors = any(next(iter(i.values()))["status"] >= 300 for i in items)
+        return {"took": 1, "errors": errors, "items": items}
