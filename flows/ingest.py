@@ -1,27 +1,36 @@
 """The ingest flow: sources → raw records → papers → enriched papers → the live index.
 
-Records stream through in batches; each stage runs as one Prefect task per batch (a task run
-costs ~10 ms, a record a few microseconds), so the orchestration stays a rounding error.
+Records stream through in batches. Decode + enrich run as one task per batch on the stage
+runner (threads, or a Dask cluster), a bounded number of batches ahead; the index stage writes
+the batches in read order, so the result is the same however many workers prepared them. A task
+run costs ~10 ms, a record a few microseconds, so the orchestration stays a rounding error.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from flows.credentials import flow_settings
+from flows.observe import RunProgress, log_event
+from flows.runners import stage_runner
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, RunSummary
+from scholarflow.models import Outcome, Paper, RawRecord, Rejection, RunSummary
 from scholarflow.search_client import check, connect
-from scholarflow.settings import Settings, get_settings
-from tasks.decode import decode_batch
+from scholarflow.settings import Settings
+from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, read_records
 from tasks.index import index_batch
@@ -40,10 +49,30 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
         _listeners.remove(listener)
 
 
+@dataclass
+class PreparedBatch:
+    """One batch after decode + enrich, with the seconds each stage took."""
+
+    papers: list[Paper]
+    rejections: list[Rejection]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@task(name="decode+enrich", cache_policy=NO_CACHE)
+def prepare_batch(settings: Settings, records: list[RawRecord], run_id: str) -> PreparedBatch:
+    """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
+    started = time.perf_counter()
+    papers, rejections = decode_records(records)
+    decoded = time.perf_counter()
+    papers = enrich_batch.fn(settings, papers, run_id)
+    seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
+    return PreparedBatch(papers, rejections, seconds)
+
+
 @flow(name="ingest", log_prints=False)
 def ingest(paths: list[str], batch_size: int | None = None) -> dict[str, Any]:
     """Ingest every record under `paths` (files, directories, globs, URLs) into the index."""
-    settings = get_settings()
+    settings = flow_settings()
     summary = run_ingest(settings, paths, batch_size or settings.batch_size)
     publish_summary(summary)
     return summary.as_dict()
@@ -56,61 +85,80 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     check(client, settings.es_url or "embedded engine")
     index = ensure_live_index(client, settings.alias)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
-    logger.info("ingesting %s into %s (alias %s)", ", ".join(paths), index, settings.alias)
+    progress = RunProgress(paths)
+    log_event(logger, "ingest started", run_id=run_id, index=index, sources=len(progress))
+    started = time.perf_counter()
 
-    for batch in batched(read_records(paths), batch_size):
-        summary.records_read += len(batch)
-        started = time.perf_counter()
-        papers, rejected = decode_batch(batch)
-        summary.add_rejections(rejected)
-        decoded = time.perf_counter()
-        papers = enrich_batch(settings, papers, run_id)
-        summary.enrichment.update(enrichment_counts(papers))
-        enriched = time.perf_counter()
-        result = index_batch(settings, index, papers, run_id)
+    def finish(records: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
+        prepared = future.result()
+        summary.add_rejections(prepared.rejections)
+        summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.seconds.update(prepared.seconds)
+        begun = time.perf_counter()
+        result = index_batch(settings, index, prepared.papers, run_id)
+        summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
         summary.add_rejections(result.rejections)
-        summary.seconds.update(
-            {
-                "decode": decoded - started,
-                "enrich": enriched - decoded,
-                "index": time.perf_counter() - enriched,
-            }
-        )
+        progress.update(summary, records[-1])
+        log_event(logger, "batch done", level="DEBUG", run_id=run_id, **_counts(summary))
         for listener in _listeners:
             listener(summary)
+
+    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
+    with stage_runner(settings) as runner:
+        batches = batched(read_records(paths), batch_size)
+        while batch := _timed(summary, "fetch", batches):
+            summary.records_read += len(batch)
+            parameters = {"settings": settings, "records": batch, "run_id": run_id}
+            pending.append((batch, runner.submit(prepare_batch, parameters)))
+            if len(pending) > settings.stage_workers:
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
 
     client.indices.refresh(index=index)
     if settings.embedded:
         EmbeddedEngine(settings.home_dir).persist()
     summary.check()
-    logger.info(
-        "read %d: %d indexed, %d merged, %d unchanged, %d rejected",
-        summary.records_read,
-        summary.outcomes[Outcome.INDEXED],
-        summary.outcomes[Outcome.MERGED],
-        summary.outcomes[Outcome.UNCHANGED],
-        summary.outcomes[Outcome.REJECTED],
-    )
+    summary.seconds["total"] = time.perf_counter() - started
+    progress.finish(summary)
+    log_event(logger, "ingest finished", run_id=run_id, index=index, **_counts(summary))
     for (stage, reason), count in summary.rejections.most_common():
-        logger.warning("rejected %d at %s: %s", count, stage, reason)
+        log_event(logger, "rejected", level="WARNING", stage=stage, reason=reason, count=count)
     return summary
 
 
+def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:
+    """The next batch ([] at the end), its reading time added to the stage's seconds."""
+    begun = time.perf_counter()
+    batch = next(batches, [])
+    summary.seconds[stage] += time.perf_counter() - begun
+    return batch
+
+
+def _counts(summary: RunSummary) -> dict[str, int]:
+    return {"read": summary.records_read} | {o.value: summary.outcomes[o] for o in Outcome}
+
+
 def publish_summary(summary: RunSummary) -> None:
-    """The run summary as a table artifact on the flow run in the Prefect UI."""
+    """The run summary as a table artifact on the flow run in the Prefect UI: counts, rejection
+    reasons, enrichment statuses and the seconds spent per stage."""
     data = summary.as_dict()
     rows = [
-        {"outcome": k, "records": data[k]}
+        {"measure": k, "value": data[k]}
         for k in ("records_read", "indexed", "duplicates_merged", "unchanged", "rejected")
     ]
     rows += [
-        {"outcome": f"rejected at {r['stage']}: {r['reason']}", "records": r["count"]}
+        {"measure": f"rejected at {r['stage']}: {r['reason']}", "value": r["count"]}
         for r in data["rejections"]
     ]
     rows += [
-        {"outcome": f"enrichment {status}", "records": count}
+        {"measure": f"enrichment {status}", "value": count}
         for status, count in data["enrichment"].items()
+    ]
+    rows += [
+        {"measure": f"seconds {stage}", "value": seconds}
+        for stage, seconds in data["seconds"].items()
     ]
     create_table_artifact(
         key="ingest-summary", table=rows, description=f"Ingest into {summary.index}"
