@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ from scholarflow.indices import ensure_live_index
 from scholarflow.models import Outcome, Paper, RawRecord, Rejection, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
+from scholarflow.sources import SourceRegistry
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, read_records
@@ -83,38 +84,13 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
-    index = ensure_live_index(client, settings.alias)
+    index = ensure_live_index(client, settings.alias, settings.analysis_profile)
+    SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     progress = RunProgress(paths)
     log_event(logger, "ingest started", run_id=run_id, index=index, sources=len(progress))
     started = time.perf_counter()
-
-    def finish(records: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
-        prepared = future.result()
-        summary.add_rejections(prepared.rejections)
-        summary.enrichment.update(enrichment_counts(prepared.papers))
-        summary.seconds.update(prepared.seconds)
-        begun = time.perf_counter()
-        result = index_batch(settings, index, prepared.papers, run_id)
-        summary.seconds["index"] += time.perf_counter() - begun
-        summary.outcomes.update(result.outcomes)
-        summary.add_rejections(result.rejections)
-        progress.update(summary, records[-1])
-        log_event(logger, "batch done", level="DEBUG", run_id=run_id, **_counts(summary))
-        for listener in _listeners:
-            listener(summary)
-
-    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
-    with stage_runner(settings) as runner:
-        batches = batched(read_records(paths), batch_size)
-        while batch := _timed(summary, "fetch", batches):
-            summary.records_read += len(batch)
-            parameters = {"settings": settings, "records": batch, "run_id": run_id}
-            pending.append((batch, runner.submit(prepare_batch, parameters)))
-            if len(pending) > settings.stage_workers:
-                finish(*pending.popleft())
-        while pending:
-            finish(*pending.popleft())
+    load_records(settings, read_records(paths), index, summary, batch_size, progress.update)
 
     client.indices.refresh(index=index)
     if settings.embedded:
@@ -126,6 +102,51 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     for (stage, reason), count in summary.rejections.most_common():
         log_event(logger, "rejected", level="WARNING", stage=stage, reason=reason, count=count)
     return summary
+
+
+def load_records(
+    settings: Settings,
+    records: Iterable[RawRecord],
+    index: str,
+    summary: RunSummary,
+    batch_size: int,
+    on_batch: Callable[[RunSummary, RawRecord], None] | None = None,
+) -> None:
+    """Decode, enrich and index records batch by batch into `index`, accounting in `summary`.
+
+    The ingest flow loads the live index; a replay re-index loads the index it is building.
+    At most `stage_workers` batches are being prepared while one is indexed, so memory stays
+    bounded; `on_batch` hears of each indexed batch with its last record.
+    """
+    logger = get_run_logger()
+
+    def finish(batch: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
+        prepared = future.result()
+        summary.add_rejections(prepared.rejections)
+        summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.seconds.update(prepared.seconds)
+        begun = time.perf_counter()
+        result = index_batch(settings, index, prepared.papers, summary.run_id)
+        summary.seconds["index"] += time.perf_counter() - begun
+        summary.outcomes.update(result.outcomes)
+        summary.add_rejections(result.rejections)
+        if on_batch:
+            on_batch(summary, batch[-1])
+        log_event(logger, "batch done", level="DEBUG", run_id=summary.run_id, **_counts(summary))
+        for listener in _listeners:
+            listener(summary)
+
+    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
+    with stage_runner(settings) as runner:
+        batches = batched(records, batch_size)
+        while batch := _timed(summary, "fetch", batches):
+            summary.records_read += len(batch)
+            parameters = {"settings": settings, "records": batch, "run_id": summary.run_id}
+            pending.append((batch, runner.submit(prepare_batch, parameters)))
+            if len(pending) > settings.stage_workers:
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
 
 
 def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:

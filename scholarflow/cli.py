@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -36,6 +37,17 @@ _state = {"debug": False}
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
+class ReindexMode(StrEnum):
+    COPY = "copy"
+    REPLAY = "replay"
+
+
+REINDEX_MODE_HELP = (
+    "copy: copy the live index server-side (mapping changes); "
+    "replay: decode and enrich the recorded sources again (decoding changes)."
+)
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
@@ -60,6 +72,7 @@ def _run(action: Callable[[], Any]) -> Any:
     """Run a command body, turning known failures into one line on stderr."""
     from flows.server import ServerStartError
     from scholarflow.engine import EngineStartError
+    from scholarflow.indices import IndexStateError, ReindexError
     from scholarflow.models import AccountingError
     from scholarflow.search_client import EngineError
     from tasks.fetch import SourceError
@@ -68,8 +81,10 @@ def _run(action: Callable[[], Any]) -> Any:
         return action()
     try:
         return action()
-    except (SourceError, EngineError, EngineStartError, ServerStartError) as exc:
+    except (SourceError, EngineError, EngineStartError, IndexStateError, ServerStartError) as exc:
         _fail(str(exc))
+    except ReindexError as exc:
+        _fail(f"re-index failed, the alias was not moved: {exc}")
     except AccountingError as exc:
         _fail(f"accounting check failed: {exc}", code=3)
     except ApiError as exc:
@@ -170,14 +185,46 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
+    lang: Annotated[
+        list[str] | None,
+        typer.Option("--lang", help="Only papers with text in this language (en, zh)."),
+    ] = None,
+    year: Annotated[
+        str | None, typer.Option(metavar="YEARS", help="A year or a range: 2021, 2020-2025.")
+    ] = None,
+    journal: Annotated[
+        list[str] | None, typer.Option(help="Journal name, English or Chinese (repeatable).")
+    ] = None,
+    quartile: Annotated[
+        list[str] | None, typer.Option(help="JCR quartile Q1-Q4 (repeatable).")
+    ] = None,
+    open_access: Annotated[bool, typer.Option("--open-access", help="Only open access.")] = False,
+    facets: Annotated[bool, typer.Option("--facets", help="Count results per facet.")] = False,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Search titles, abstracts, authors and journals in both languages."""
+    from scholarflow.query import LANGUAGES, QUARTILES, Filters, parse_year_range
     from scholarflow.search import search_papers
 
+    if bad := [v for v in lang or [] if v not in LANGUAGES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
+    if bad := [v for v in quartile or [] if v.upper() not in QUARTILES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use Q1-Q4)", param_hint="--quartile")
+    try:
+        start, end = parse_year_range(year) if year else (None, None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--year") from exc
+    filters = Filters(
+        year_from=start,
+        year_to=end,
+        journals=tuple(journal or ()),
+        languages=tuple(lang or ()),
+        quartiles=tuple(quartile or ()),
+        open_access=True if open_access else None,
+    )
     settings = get_settings()
-    result = _run(lambda: search_papers(settings, query, size=size))
+    result = _run(lambda: search_papers(settings, query, size=size, filters=filters, facets=facets))
     if as_json:
         _print_json(result)
         return
@@ -188,9 +235,70 @@ def search(
         out.print(f"{rank:>2}. [bold]{title}[/]  [dim]({hit['score']:.2f})[/]", highlight=False)
         if hit["title_zh"] and hit["title_en"]:
             out.print(f"    {hit['title_zh']}", highlight=False)
-        out.print(f"    [dim]{hit['doi'] or hit['id']}[/]", highlight=False)
+        where = ", ".join(str(v) for v in (hit["journal"], hit["year"]) if v)
+        out.print(f"    [dim]{hit['doi'] or hit['id']}  {where}[/]", highlight=False)
         for fragment in hit["highlight"][:1]:
             out.print(f"    … {fragment} …", highlight=False)
+    for name, buckets in result.get("facets", {}).items():
+        if buckets:
+            counts = ", ".join(f"{b['value']} ({b['count']})" for b in buckets)
+            out.print(f"[bold]{name}[/]: {counts}", highlight=False)
+
+
+@app.command()
+def suggest(
+    prefix: Annotated[str, typer.Argument(help="The start of a title, in either language.")],
+    size: Annotated[int, typer.Option(min=1, max=50)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Titles that complete what has been typed so far."""
+    from scholarflow.search import suggest_titles
+
+    settings = get_settings()
+    result = _run(lambda: suggest_titles(settings, prefix, size=size))
+    if as_json:
+        _print_json(result)
+        return
+    for item in result["suggestions"]:
+        Console().print(f"{item['text']}  [dim]{item['doi'] or item['id']}[/]", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    judgments: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Judged queries (default: the repo's)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure search quality on judged queries: MRR@10, nDCG@10, recall@10 per language."""
+    from scholarflow import relevance
+    from scholarflow.indices import live_index
+    from scholarflow.search_client import connect
+
+    settings = get_settings()
+
+    def body() -> dict[str, Any]:
+        client = connect(settings)
+        if live_index(client, settings.alias) is None:
+            _fail(f"the alias '{settings.alias}' has no index yet: ingest first")
+        judged = relevance.load_judgments(judgments or relevance.JUDGMENTS)
+        return relevance.report(relevance.evaluate(client, settings.alias, judged))
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+        return
+    out = Console()
+    out.print(relevance.markdown_table(result["groups"]), highlight=False)
+    for row in result["queries"]:
+        if row["missed"] or row["reciprocal_rank"] < 1:
+            out.print(
+                f"  {row['id']} {row['query']!r}: first relevant at "
+                f"{round(1 / row['reciprocal_rank']) if row['reciprocal_rank'] else 'none'}"
+                f"{', missed ' + ', '.join(row['missed']) if row['missed'] else ''}",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -258,6 +366,89 @@ def deploy(
 
     ids = _run(body)
     Console().print(f"{len(ids)} deployments on work pool '{pool}'", highlight=False)
+
+
+def reindex(
+    mode: Annotated[ReindexMode, typer.Option(help=REINDEX_MODE_HELP)] = ReindexMode.COPY,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the plan only.")] = False,
+    keep: Annotated[int, typer.Option(min=0, max=20, help="Previous indices kept.")] = 2,
+    allow_removals: Annotated[
+        bool, typer.Option("--allow-removals", help="Let the new index lack live documents.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the next index, verify it, switch the alias; searches never stop."""
+    settings = get_settings()
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.reindex import ReindexParameters
+        from flows.reindex import reindex as reindex_flow
+        from scholarflow.search_client import connect
+        from tasks.reindex import plan_reindex
+
+        # Planning first surfaces an operator's mistake (no index, a missing source) as one
+        # line, before Prefect starts; a dry run needs nothing more.
+        plan = plan_reindex(connect(settings), settings, mode.value, keep)
+        if dry_run:
+            return {"dry_run": True, **plan.as_dict()}
+        parameters = ReindexParameters(mode=mode.value, keep=keep, allow_removals=allow_removals)
+        return reindex_flow(parameters=parameters)
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+        return
+    out = Console()
+    if result["dry_run"]:
+        out.print(
+            f"would re-index {result['live']} ({result['live_documents']} documents, "
+            f"{result['live_profile']} analysis) into {result['target']} by {result['mode']} "
+            f"with {result['profile']} analysis; then delete "
+            f"{', '.join(result['would_delete']) or 'nothing'}",
+            highlight=False,
+        )
+        for source in result["sources"]:
+            out.print(f"  source: {source}", highlight=False)
+        return
+    check = result["verification"]
+    out.print(
+        f"alias '{result['alias']}': {result['previous']} → [bold]{result['index']}[/] "
+        f"({check['documents']} documents: {check['added']} added, {check['removed']} removed; "
+        f"{len(check['judged_queries_checked'])} judged queries checked) in {result['seconds']} s",
+        highlight=False,
+    )
+    out.print(
+        f"  kept for rollback: {', '.join(result['kept']) or 'none'}; "
+        f"deleted: {', '.join(result['deleted']) or 'none'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def rollback(as_json: JsonOption = False) -> None:
+    """Point the alias back at the previous index."""
+    from scholarflow.indices import roll_back
+    from scholarflow.search_client import connect
+
+    settings = get_settings()
+
+    def body() -> dict[str, str]:
+        from scholarflow.engine import EmbeddedEngine
+
+        result = roll_back(connect(settings), settings.alias)
+        if settings.embedded:
+            EmbeddedEngine(settings.home_dir).persist()
+        return result
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        Console().print(
+            f"alias '{result['alias']}': {result['from']} → [bold]{result['to']}[/]",
+            highlight=False,
+        )
 
 
 @engine_app.command("status")

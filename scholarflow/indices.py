@@ -1,7 +1,8 @@
 """Versioned paper indices behind an alias, built from the templates in `index_mappings/`.
 
 Searches always go to the alias (`papers`); data lives in `papers-000001`, `papers-000002`, …
-so a re-index can build the next index while the current one keeps serving.
+so a re-index can build the next index while the current one keeps serving, and a rollback is
+one alias move back to the previous generation.
 """
 
 from __future__ import annotations
@@ -11,17 +12,34 @@ import re
 from functools import cache
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
-from scholarflow.settings import PROJECT_ROOT
+from scholarflow.settings import PROJECT_ROOT, AnalysisProfile
 
 MAPPINGS_DIR = PROJECT_ROOT / "index_mappings"
+ANALYSIS_COMPONENT = "scholarflow-analysis"
 COMPONENTS = {
     "scholarflow-settings": "settings.json",
-    "scholarflow-analysis": "analysis.stock.json",
+    ANALYSIS_COMPONENT: "analysis.{profile}.json",
     "scholarflow-papers": "papers.mappings.json",
 }
 INDEX_TEMPLATE = "papers.index-template.json"
+ICU_PLUGIN = "analysis-icu"
+# A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
+# values from `settings.json` come back before the index is verified.
+LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+
+
+class IndexStateError(RuntimeError):
+    """The indices are not in a state that allows the operation (nothing to roll back to, …)."""
+
+
+class ReindexError(RuntimeError):
+    """A re-index step failed; the alias still points at the index it pointed at before."""
+
+
+class VerificationError(ReindexError):
+    """A new index is not fit to serve: it is deleted and the alias left alone."""
 
 
 @cache
@@ -36,11 +54,57 @@ def index_template(alias: str) -> dict[str, Any]:
     return body
 
 
-def install_templates(client: Elasticsearch, alias: str) -> None:
-    """Put the component templates and the index template; idempotent."""
-    for name, filename in COMPONENTS.items():
-        client.cluster.put_component_template(name=name, **load_mapping_file(filename))
+def component_file(component: str, profile: str) -> str:
+    return COMPONENTS[component].format(profile=profile)
+
+
+# --- analysis profiles ------------------------------------------------------------------------
+
+
+def cluster_has_icu(client: Elasticsearch) -> bool:
+    """Whether every node has the analysis-icu plugin (an index may land on any of them)."""
+    try:
+        nodes = client.nodes.info(metric="plugins")["nodes"]
+    except ApiError:
+        return False  # managed clusters may refuse node info: the stock profile always works
+    return bool(nodes) and all(
+        any(plugin.get("name") == ICU_PLUGIN for plugin in node.get("plugins") or [])
+        for node in nodes.values()
+    )
+
+
+def resolve_profile(client: Elasticsearch, requested: AnalysisProfile | str) -> str:
+    """The analysis profile to build indices with: the setting, or the cluster's best."""
+    requested = AnalysisProfile(requested)
+    if requested is AnalysisProfile.STOCK:
+        return requested.value
+    has_icu = cluster_has_icu(client)
+    if requested is AnalysisProfile.ICU and not has_icu:
+        raise IndexStateError(
+            "the analysis profile is set to icu, but not every node of the cluster has the "
+            f"{ICU_PLUGIN} plugin (install it, or set SCHOLARFLOW_ANALYSIS_PROFILE=stock)"
+        )
+    return AnalysisProfile.ICU.value if has_icu else AnalysisProfile.STOCK.value
+
+
+def profile_of(index_settings: dict[str, Any]) -> str:
+    """The profile an existing index was built with, read from its analysis settings."""
+    analysis = index_settings.get("index", index_settings).get("analysis", {})
+    tokenizer = analysis.get("analyzer", {}).get("chinese_text", {}).get("tokenizer")
+    icu = tokenizer == "icu_tokenizer"
+    return (AnalysisProfile.ICU if icu else AnalysisProfile.STOCK).value
+
+
+def install_templates(client: Elasticsearch, alias: str, profile: str) -> None:
+    """Put the component templates (with the profile's analysis) and the index template."""
+    for name in COMPONENTS:
+        client.cluster.put_component_template(
+            name=name, **load_mapping_file(component_file(name, profile))
+        )
     client.indices.put_index_template(name=f"scholarflow-{alias}", **index_template(alias))
+
+
+# --- generations ------------------------------------------------------------------------------
 
 
 def index_name(alias: str, generation: int) -> str:
@@ -50,6 +114,19 @@ def index_name(alias: str, generation: int) -> str:
 def generation_of(alias: str, index: str) -> int | None:
     match = re.fullmatch(rf"{re.escape(alias)}-(\d{{6}})", index)
     return int(match.group(1)) if match else None
+
+
+def generations(client: Elasticsearch, alias: str) -> list[str]:
+    """Every versioned index of the alias, oldest first."""
+    found = client.indices.get_settings(index=f"{alias}-*", expand_wildcards="open")
+    names = [name for name in found.body if generation_of(alias, name) is not None]
+    return sorted(names, key=lambda name: generation_of(alias, name) or 0)
+
+
+def next_index_name(client: Elasticsearch, alias: str) -> str:
+    """One generation past every existing one (a half-built leftover is skipped, not reused)."""
+    existing = [generation_of(alias, name) or 0 for name in generations(client, alias)]
+    return index_name(alias, max(existing, default=0) + 1)
 
 
 def live_index(client: Elasticsearch, alias: str) -> str | None:
@@ -62,15 +139,102 @@ def live_index(client: Elasticsearch, alias: str) -> str | None:
     return names[-1] if names else None
 
 
-def ensure_live_index(client: Elasticsearch, alias: str) -> str:
+def ensure_live_index(
+    client: Elasticsearch, alias: str, profile: AnalysisProfile | str = AnalysisProfile.AUTO
+) -> str:
     """The live index, creating the first generation (and the templates) on first use."""
     current = live_index(client, alias)
     if current:
         return current
-    install_templates(client, alias)
+    install_templates(client, alias, resolve_profile(client, profile))
     first = index_name(alias, 1)
     if not client.indices.exists(index=first):
         client.indices.create(index=first, aliases={alias: {}})
     else:
         client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
     return first
+
+
+# --- building, switching and pruning ----------------------------------------------------------
+
+
+def create_for_load(client: Elasticsearch, name: str) -> None:
+    """A new index from the installed templates, with replicas and refresh off for the load."""
+    client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+
+
+def serving_settings() -> dict[str, Any]:
+    """The replica and refresh values a finished index serves with (from `settings.json`)."""
+    template = load_mapping_file("settings.json")["template"]["settings"]
+    return {key: template[key] for key in LOAD_SETTINGS}
+
+
+def restore_serving_settings(client: Elasticsearch, name: str) -> None:
+    client.indices.put_settings(index=name, settings={"index": serving_settings()})
+    client.indices.refresh(index=name)
+
+
+def is_loading(client: Elasticsearch, name: str) -> bool:
+    """True for an index still in its load settings: a build that never finished."""
+    found = client.indices.get_settings(index=name, name="index.refresh_interval")
+    value = found.body.get(name, {}).get("settings", {}).get("index", {}).get("refresh_interval")
+    return str(value) == LOAD_SETTINGS["refresh_interval"]
+
+
+def switch_alias(client: Elasticsearch, alias: str, new: str, old: str | None) -> None:
+    """Point the alias at `new` in one atomic `_aliases` call.
+
+    Removing `old` with `must_exist` makes the call fail as a whole if someone else moved the
+    alias in the meantime, so a stale plan never overwrites a newer switch.
+    """
+    actions: list[dict[str, Any]] = []
+    if old:
+        actions.append({"remove": {"index": old, "alias": alias, "must_exist": True}})
+    actions.append({"add": {"index": new, "alias": alias}})
+    client.indices.update_aliases(actions=actions)
+
+
+def rollback_target(client: Elasticsearch, alias: str) -> tuple[str, str]:
+    """(live index, the newest finished generation before it)."""
+    live = live_index(client, alias)
+    if live is None:
+        raise IndexStateError(f"the alias '{alias}' does not exist yet: nothing to roll back")
+    current = generation_of(alias, live) or 0
+    older = [
+        name
+        for name in generations(client, alias)
+        if (generation_of(alias, name) or 0) < current and not is_loading(client, name)
+    ]
+    if not older:
+        raise IndexStateError(f"no index before {live} is kept: nothing to roll back to")
+    return live, older[-1]
+
+
+def roll_back(client: Elasticsearch, alias: str) -> dict[str, str]:
+    """Point the alias back at the previous generation; the newer index stays for a retry."""
+    live, previous = rollback_target(client, alias)
+    switch_alias(client, alias, previous, live)
+    return {"alias": alias, "from": live, "to": previous}
+
+
+def prune_plan(names: list[str], live: str, loading: set[str], keep: int) -> dict[str, list[str]]:
+    """Which generations to keep and delete: the live one stays, with the `keep` newest
+    finished others; unfinished builds (still in load settings) were never served and go."""
+    others = [name for name in names if name != live]
+    finished = [name for name in others if name not in loading]
+    kept = finished[-keep:] if keep else []
+    return {
+        "kept": kept,
+        "deleted": [n for n in others if n in loading] + [n for n in finished if n not in kept],
+    }
+
+
+def prune(client: Elasticsearch, alias: str, keep: int) -> dict[str, list[str]]:
+    """Delete the generations `prune_plan` gives up; returns what was kept and deleted."""
+    live = live_index(client, alias)
+    names = generations(client, alias)
+    loading = {name for name in names if name != live and is_loading(client, name)}
+    plan = prune_plan(names, live or "", loading, keep)
+    for name in plan["deleted"]:
+        client.indices.delete(index=name, ignore_unavailable=True)
+    return plan

@@ -1,33 +1,95 @@
 """Search queries built from what a user types, in one place.
 
-User text only ever reaches `match`-family queries and `term` lookups: never a query parser
-(`query_string`) that would interpret operators, field names or regular expressions.
+User text only ever reaches `match`-family queries, `term` lookups and the completion
+suggester: never a query parser (`query_string`) that would interpret operators, field names or
+regular expressions.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from scholarflow.doi import looks_like_doi_query, normalize_doi
-from scholarflow.text import fold_query, has_han
+from scholarflow.text import fold_query, has_han, to_simplified
 
-ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name"]
-CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh"]
+ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name^2"]
+CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh^2"]
+# Fields that hold both languages (names are written in either script).
 SHARED_FIELDS = ["authors.name^2"]
 HIGHLIGHT_FIELDS = ("title_en", "title_zh", "abstract_en", "abstract_zh")
+SOURCE_EXCLUDES = ["abstract_en", "abstract_zh", "record_hashes", "title", "suggest"]
 # The language the query is written in counts this much more than the other one.
 LANGUAGE_BOOST = 2.0
+# Words of the query found next to each other, in this order, count this much more.
+PHRASE_BOOST = 3.0
+# A query that is a whole title.
+EXACT_TITLE_BOOST = 10.0
 # Chinese text becomes overlapping unigrams and bigrams: without a floor, one shared character
 # would make a paper match.
 MINIMUM_MATCH = "60%"
+QUARTILES = ("Q1", "Q2", "Q3", "Q4")
+LANGUAGES = ("en", "zh")
+# Facet name → the keyword (or numeric/boolean) field it counts.
+FACETS = {
+    "year": "year",
+    "journal": "journal.name.raw",
+    "journal_zh": "journal.name_zh.raw",
+    "language": "languages",
+    "quartile": "jcr_quartile",
+    "open_access": "open_access",
+    "publication_type": "publication_type",
+}
+FACET_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions that narrow the results without changing their order."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    journals: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    quartiles: tuple[str, ...] = ()
+    open_access: bool | None = None
+
+    def clauses(self) -> list[dict[str, Any]]:
+        clauses: list[dict[str, Any]] = []
+        if self.year_from is not None or self.year_to is not None:
+            bounds = {"gte": self.year_from, "lte": self.year_to}
+            clauses.append({"range": {"year": {k: v for k, v in bounds.items() if v is not None}}})
+        if self.journals:
+            clauses.append({"bool": {"should": _journal_terms(self.journals)}})
+        if self.languages:
+            clauses.append({"terms": {"languages": list(self.languages)}})
+        if self.quartiles:
+            clauses.append({"terms": {"jcr_quartile": [q.upper() for q in self.quartiles]}})
+        if self.open_access is not None:
+            clauses.append({"term": {"open_access": self.open_access}})
+        return clauses
 
 
 @dataclass
 class SearchRequest:
     text: str
     size: int = 10
-    filters: list[dict[str, Any]] = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
+    facets: bool = False
+
+
+def parse_year_range(text: str) -> tuple[int | None, int | None]:
+    """`2021` → (2021, 2021); `2020-2025`, `2020-` and `-2015` → open or closed ranges."""
+    match = re.fullmatch(r"\s*(\d{4})?\s*(-)?\s*(\d{4})?\s*", text)
+    if not match or not (match.group(1) or match.group(3)):
+        raise ValueError(f"not a year or a range of years: {text!r} (use 2021, 2020-2025, 2020-)")
+    first, dash, last = match.groups()
+    start = int(first) if first else None
+    end = int(last) if last else (None if dash else start)
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"the range {text!r} ends before it starts")
+    return start, end
 
 
 def build_query(request: SearchRequest) -> dict[str, Any]:
@@ -35,7 +97,7 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
         "size": request.size,
         "track_total_hits": True,
-        "_source": {"excludes": ["abstract_en", "abstract_zh", "record_hashes"]},
+        "_source": {"excludes": SOURCE_EXCLUDES},
         "highlight": {
             "pre_tags": ["«"],
             "post_tags": ["»"],
@@ -45,50 +107,80 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         },
     }
     doi = normalize_doi(request.text) if looks_like_doi_query(request.text) else None
-    if doi:
-        query: dict[str, Any] = {"term": {"doi": doi}}
-    else:
-        query = _text_query(fold_query(request.text))
-    body["query"] = {"bool": {"must": [query], "filter": request.filters}}
+    query = {"term": {"doi": doi}} if doi else text_query(fold_query(request.text))
+    body["query"] = {"bool": {"must": [query], "filter": request.filters.clauses()}}
+    if request.facets:
+        body["aggs"] = {
+            name: {"terms": {"field": path, "size": FACET_SIZE}} for name, path in FACETS.items()
+        }
+        body["aggs"]["year"]["terms"]["order"] = {"_key": "desc"}
     return body
 
 
-def _text_query(text: str) -> dict[str, Any]:
+def text_query(text: str) -> dict[str, Any]:
+    """Both languages always; the query's own language weighted up, phrases and titles more."""
     chinese = has_han(text)
     primary, secondary = (
         (CHINESE_FIELDS, ENGLISH_FIELDS) if chinese else (ENGLISH_FIELDS, CHINESE_FIELDS)
     )
     phrase_fields = ["title_zh", "abstract_zh"] if chinese else ["title_en", "abstract_en"]
+    should: list[dict[str, Any]] = [
+        _match(text, primary + SHARED_FIELDS, boost=LANGUAGE_BOOST),
+        _match(text, secondary + SHARED_FIELDS),
+        {
+            "multi_match": {
+                "query": text,
+                "fields": phrase_fields,
+                "type": "phrase",
+                "slop": 2,
+                "boost": PHRASE_BOOST,
+            }
+        },
+        {"term": {"title.keyword": {"value": text, "boost": EXACT_TITLE_BOOST}}},
+    ]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def suggest_query(prefix: str, size: int) -> dict[str, Any]:
+    """Title completions for what the user has typed so far, in either language."""
+    text = fold_query(prefix)
     return {
-        "bool": {
-            "should": [
-                {
-                    "multi_match": {
-                        "query": text,
-                        "fields": primary + SHARED_FIELDS,
-                        "type": "best_fields",
-                        "boost": LANGUAGE_BOOST,
-                        "minimum_should_match": MINIMUM_MATCH,
-                    }
-                },
-                {
-                    "multi_match": {
-                        "query": text,
-                        "fields": secondary,
-                        "type": "best_fields",
-                        "minimum_should_match": MINIMUM_MATCH,
-                    }
-                },
-                {
-                    "multi_match": {
-                        "query": text,
-                        "fields": phrase_fields,
-                        "type": "phrase",
-                        "slop": 2,
-                        "boost": LANGUAGE_BOOST,
-                    }
-                },
-            ],
-            "minimum_should_match": 1,
+        "size": size,
+        "_source": ["id", "doi", "title_en", "title_zh"],
+        "query": {
+            "multi_match": {
+                "query": text,
+                "type": "bool_prefix",
+                "operator": "and",
+                "fields": ["title.suggest", "title.suggest._2gram", "title.suggest._3gram"],
+            }
+        },
+        "suggest": {
+            "titles": {
+                "prefix": text,
+                "completion": {"field": "suggest", "size": size, "skip_duplicates": True},
+            }
+        },
+    }
+
+
+def _match(text: str, fields: list[str], boost: float = 1.0) -> dict[str, Any]:
+    """Fields sharing an analyzer act as one (a journal name plus a title word both count)."""
+    return {
+        "multi_match": {
+            "query": text,
+            "fields": fields,
+            "type": "cross_fields",
+            "minimum_should_match": MINIMUM_MATCH,
+            "boost": boost,
         }
     }
+
+
+def _journal_terms(journals: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each name matches the English or the (Simplified) Chinese journal name, in any case."""
+    return [
+        {"term": {path: {"value": to_simplified(name.strip()), "case_insensitive": True}}}
+        for name in journals
+        for path in ("journal.name.raw", "journal.name_zh.raw")
+    ]

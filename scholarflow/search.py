@@ -4,34 +4,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from scholarflow.indices import live_index
-from scholarflow.query import SearchRequest, build_query
+from elasticsearch import Elasticsearch
+
+from scholarflow.indices import generations, live_index, profile_of
+from scholarflow.query import Filters, SearchRequest, build_query, suggest_query
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
 
 
-def search_papers(settings: Settings, text: str, *, size: int = 10) -> dict[str, Any]:
+def search_papers(
+    settings: Settings,
+    text: str,
+    *,
+    size: int = 10,
+    filters: Filters | None = None,
+    facets: bool = False,
+) -> dict[str, Any]:
     client = connect(settings)
     if live_index(client, settings.alias) is None:
-        return {"total": 0, "hits": []}
-    response = client.search(index=settings.alias, body=build_query(SearchRequest(text, size=size)))
+        return {"total": 0, "hits": [], **({"facets": {}} if facets else {})}
+    request = SearchRequest(text, size=size, filters=filters or Filters(), facets=facets)
+    return search_index(client, settings.alias, request)
+
+
+def search_index(client: Elasticsearch, index: str, request: SearchRequest) -> dict[str, Any]:
+    """One search against an index or alias (a re-index verifies a new index this way)."""
+    response = client.search(index=index, body=build_query(request))
     hits = response["hits"]
-    return {
+    result: dict[str, Any] = {
         "total": hits["total"]["value"],
-        "hits": [
-            {
-                "id": hit["_id"],
-                "doi": hit["_source"].get("doi"),
-                "title_en": hit["_source"].get("title_en"),
-                "title_zh": hit["_source"].get("title_zh"),
-                "score": hit["_score"],
-                "highlight": [
-                    f for fragments in hit.get("highlight", {}).values() for f in fragments
-                ],
-            }
-            for hit in hits["hits"]
-        ],
+        "hits": [_hit(hit) for hit in hits["hits"]],
     }
+    if request.facets:
+        result["facets"] = {
+            name: [_bucket(b) for b in agg["buckets"]]
+            for name, agg in response.get("aggregations", {}).items()
+        }
+    return result
+
+
+def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[str, Any]:
+    """Titles for a prefix: completions of the title's start first, then titles with words
+    starting that way anywhere (search-as-you-type)."""
+    client = connect(settings)
+    if live_index(client, settings.alias) is None or not prefix.strip():
+        return {"prefix": prefix, "suggestions": []}
+    response = client.search(index=settings.alias, body=suggest_query(prefix, size))
+    suggestions: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for option in response.get("suggest", {}).get("titles", [{}])[0].get("options", []):
+        suggestions.append(_suggestion(option["text"], option, "completion"))
+        seen.add(option["_id"])
+    for hit in response["hits"]["hits"]:
+        if len(suggestions) >= size:
+            break
+        if hit["_id"] not in seen:
+            source = hit["_source"]
+            text = source.get("title_en") or source.get("title_zh") or ""
+            suggestions.append(_suggestion(text, hit, "search_as_you_type"))
+            seen.add(hit["_id"])
+    return {"prefix": prefix, "suggestions": suggestions[:size]}
 
 
 def index_status(settings: Settings) -> dict[str, Any]:
@@ -46,4 +78,42 @@ def index_status(settings: Settings) -> dict[str, Any]:
     )
     index = live_index(client, settings.alias)
     documents = client.count(index=index)["count"] if index else 0
-    return {"engine": engine, "alias": settings.alias, "index": index, "documents": documents}
+    profile = None
+    if index:
+        profile = profile_of(client.indices.get_settings(index=index)[index]["settings"])
+    return {
+        "engine": engine,
+        "alias": settings.alias,
+        "index": index,
+        "documents": documents,
+        "analysis_profile": profile,
+        "generations": generations(client, settings.alias),
+    }
+
+
+def _hit(hit: dict[str, Any]) -> dict[str, Any]:
+    source = hit["_source"]
+    return {
+        "id": hit["_id"],
+        "doi": source.get("doi"),
+        "title_en": source.get("title_en"),
+        "title_zh": source.get("title_zh"),
+        "score": hit["_score"],
+        "highlight": [f for fragments in hit.get("highlight", {}).values() for f in fragments],
+        "year": source.get("year"),
+        "journal": (source.get("journal") or {}).get("name")
+        or (source.get("journal") or {}).get("name_zh"),
+        "index": hit["_index"],
+    }
+
+
+def _bucket(bucket: dict[str, Any]) -> dict[str, Any]:
+    value = bucket["key"]
+    if bucket.get("key_as_string") in ("true", "false"):
+        value = bucket["key_as_string"] == "true"
+    return {"value": value, "count": bucket["doc_count"]}
+
+
+def _suggestion(text: str, hit: dict[str, Any], via: str) -> dict[str, Any]:
+    source = hit.get("_source") or {}
+    return {"text": text, "id": hit["_id"], "doi": source.get("doi"), "via": via}

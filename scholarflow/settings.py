@@ -27,6 +27,14 @@ class DoiLookup(StrEnum):
     CACHE_ONLY = "cache-only"  # answers from the cache, never the network
 
 
+class AnalysisProfile(StrEnum):
+    """Which analysis component the paper indices are built with (`index_mappings/analysis.*`)."""
+
+    AUTO = "auto"  # icu when every node has the analysis-icu plugin, stock otherwise
+    STOCK = "stock"
+    ICU = "icu"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCHOLARFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -46,6 +54,7 @@ class Settings(BaseSettings):
     es_secret_block: str | None = None
 
     alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
 
     # Local state: the embedded engine's data, its pid file, run records.

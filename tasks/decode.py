@@ -251,7 +251,8 @@ def _authors(value: Any) -> list[Author]:
         names = [_author_name(item) for item in value]
     else:
         return []
-    return [Author(name=name) for name in names if name]
+    # Names are folded to Simplified like every other Chinese text, so either script finds them.
+    return [Author(name=to_simplified(name)) for name in names if name]
 
 
 def _author_name(item: Any) -> str:
@@ -264,12 +265,14 @@ def _author_name(item: Any) -> str:
 
 
 def _journal(data: dict, periodical_name: str | None) -> Journal:
-    name = clean_text(coerce.to_text(data.get("name")) or periodical_name)
+    """The journal; its English and Chinese names may arrive in either key."""
+    names = [clean_text(coerce.to_text(data.get("name"))), clean_text(periodical_name)]
+    english = next((n for n in names if n and not is_chinese(n)), None)
+    chinese = next((n for n in names if n and is_chinese(n)), None)
     issn = coerce.to_text(data.get("issn"))
-    chinese = bool(name) and is_chinese(name)
     return Journal(
-        name=None if chinese else name,
-        name_zh=to_simplified(name) if chinese else None,
+        name=english,
+        name_zh=to_simplified(chinese) if chinese else None,
         volume=coerce.to_text(data.get("volume")),
         issue=coerce.to_text(data.get("issue")),
         pages=coerce.to_text(data.get("pages")),

@@ -55,6 +55,10 @@ def record_hash(paper: Paper) -> str:
 def to_document(paper: Paper, hashes: list[str], run_id: str, now: str) -> dict[str, Any]:
     doc = paper.model_dump(mode="json")
     doc["year"] = paper.published.year if paper.published else None
+    # Every title the paper has, for language-agnostic matching and both suggesters.
+    titles = [title for title in (paper.title_en, paper.title_zh) if title]
+    doc["title"] = titles
+    doc["suggest"] = {"input": titles}
     doc["record_hashes"] = hashes
     doc["run_id"] = run_id
     doc["indexed_at"] = now

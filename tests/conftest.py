@@ -37,19 +37,43 @@ def engine() -> Iterator[OsmemServer]:
         yield server
 
 
+def settings_for(url: str, home: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        es_url=url,
+        es_plain_json=True,
+        home=home,
+        doi_lookup=DoiLookup.OFF,
+        crossref_url="http://127.0.0.1:9",  # discard port: nothing listens
+    )
+
+
 @pytest.fixture
 def settings(engine: OsmemServer, tmp_path: Path) -> Iterator[Settings]:
     """Settings for a fresh, empty clone of the engine; DOI lookups off unless a test says so."""
     clone = engine.clone()
     try:
-        yield Settings(
-            _env_file=None,
-            es_url=clone.url,
-            es_plain_json=True,
-            home=tmp_path / "home",
-            doi_lookup=DoiLookup.OFF,
-            crossref_url="http://127.0.0.1:9",  # discard port: nothing listens
-        )
+        yield settings_for(clone.url, tmp_path / "home")
+    finally:
+        clone.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmemServer]:
+    """A second engine holding the seed records as `make demo` indexes them."""
+    from tests.seeding import seed_index
+
+    with OsmemServer.start(japanese=False) as server:
+        seed_index(settings_for(server.url, tmp_path_factory.mktemp("seeded-home")))
+        yield server
+
+
+@pytest.fixture
+def seeded_settings(seeded_engine: OsmemServer, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh clone of the seeded engine (the seeds in `papers-000001`)."""
+    clone = seeded_engine.clone()
+    try:
+        yield settings_for(clone.url, tmp_path / "home")
     finally:
         clone.close()
 

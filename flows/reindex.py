@@ -1,0 +1,138 @@
+"""The re-index flow: a new index from the current templates, loaded, verified, switched in.
+
+Searches keep going to the alias, which points at the old index until one atomic `_aliases`
+call moves it; every step before that runs inside a transaction whose rollback deletes the
+half-built index. Modes:
+
+- `copy`: server-side `_reindex` from the live index, for mapping and analysis changes;
+- `replay`: decode and enrich (from the DOI cache only, never the network) every recorded
+  source again, for changes in decoding or in what a document holds.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+from prefect.transactions import transaction
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.credentials import flow_settings
+from flows.ingest import load_records
+from scholarflow.engine import EmbeddedEngine
+from scholarflow.indices import prune
+from scholarflow.models import Outcome, RunSummary
+from scholarflow.search_client import check, connect
+from scholarflow.settings import DoiLookup, Settings
+from tasks.fetch import read_records
+from tasks.reindex import (
+    ReindexPlan,
+    copy_task,
+    create_index,
+    finish_task,
+    plan_reindex,
+    switch_task,
+    verify_task,
+)
+
+
+class ReindexParameters(BaseModel):
+    """The re-index form in the Prefect UI (and the `scholarflow reindex` options)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["copy", "replay"] = Field(
+        "copy",
+        description="copy: server-side copy of the live index (mapping or analysis changes); "
+        "replay: decode and enrich the recorded sources again (decoding changes).",
+    )
+    dry_run: bool = Field(False, description="Only report what a re-index would do.")
+    keep: int = Field(2, ge=0, le=20, description="Previous indices kept for rollback.")
+    allow_removals: bool = Field(
+        False, description="Let the new index lack documents the live one has (replay only)."
+    )
+    batch_size: int | None = Field(None, ge=1, le=10_000, description="Records per batch.")
+
+
+DEFAULTS = ReindexParameters()
+
+
+@flow(name="reindex", log_prints=False)
+def reindex(parameters: ReindexParameters = DEFAULTS) -> dict[str, Any]:
+    """Build the next paper index, verify it, and switch the alias to it."""
+    settings = flow_settings()
+    result = run_reindex(settings, parameters)
+    if not result.get("dry_run"):
+        publish_result(result)
+    return result
+
+
+def run_reindex(settings: Settings, parameters: ReindexParameters) -> dict[str, Any]:
+    logger = get_run_logger()
+    started = time.perf_counter()
+    client = connect(settings)
+    check(client, settings.es_url or "embedded engine")
+    plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
+    if parameters.dry_run:
+        return {"dry_run": True, **plan.as_dict()}
+    logger.info(
+        "re-indexing %s into %s (%s, %s analysis)", plan.live, plan.target, plan.mode, plan.profile
+    )
+    try:
+        with transaction():
+            create_index(settings, plan)
+            load = _load(settings, plan, parameters.batch_size or settings.batch_size)
+            finish_task(settings, plan)
+            verification = verify_task(settings, plan, load["documents"], parameters.allow_removals)
+            switch_task(settings, plan)
+        logger.info("alias %s now points at %s", plan.alias, plan.target)
+        pruned = prune(client, plan.alias, parameters.keep)
+    finally:
+        if settings.embedded:
+            EmbeddedEngine(settings.home_dir).persist()
+    return {
+        "dry_run": False,
+        "alias": plan.alias,
+        "mode": plan.mode,
+        "previous": plan.live,
+        "index": plan.target,
+        "analysis_profile": plan.profile,
+        "load": load,
+        "verification": verification,
+        **pruned,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _load(settings: Settings, plan: ReindexPlan, batch_size: int) -> dict[str, Any]:
+    """Fill the new index; returns how many documents it must hold, with the replay's counts."""
+    if plan.mode == "copy":
+        return {"documents": copy_task(settings, plan)}
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    summary = RunSummary(run_id=run_id, alias=plan.alias, index=plan.target)
+    lookup = DoiLookup.OFF if settings.doi_lookup is DoiLookup.OFF else DoiLookup.CACHE_ONLY
+    replay_settings = settings.model_copy(update={"doi_lookup": lookup})
+    load_records(replay_settings, read_records(plan.files), plan.target, summary, batch_size)
+    summary.check()
+    # Into an empty index, every document is written once as `indexed`; the rest merge into it.
+    return {"documents": summary.outcomes[Outcome.INDEXED], "replay": summary.as_dict()}
+
+
+def publish_result(result: dict[str, Any]) -> None:
+    """The outcome as a table artifact on the flow run in the Prefect UI."""
+    verification = result["verification"]
+    rows = [
+        {"item": "alias", "value": f"{result['alias']}: {result['previous']} → {result['index']}"},
+        {"item": "mode", "value": result["mode"]},
+        {"item": "documents", "value": verification["documents"]},
+        {"item": "added", "value": verification["added"]},
+        {"item": "removed", "value": verification["removed"]},
+        {"item": "judged queries checked", "value": len(verification["judged_queries_checked"])},
+        {"item": "kept for rollback", "value": ", ".join(result["kept"]) or "none"},
+        {"item": "deleted", "value": ", ".join(result["deleted"]) or "none"},
+    ]
+    create_table_artifact(key="reindex-result", table=rows, description="Re-index")

@@ -1,0 +1,131 @@
+"""The query builder: what reaches the engine for what a user types."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from scholarflow.query import (
+    Filters,
+    SearchRequest,
+    build_query,
+    parse_year_range,
+    suggest_query,
+)
+
+QUERY_PARSERS = ("query_string", "simple_query_string", "regexp", "wildcard", "script")
+
+
+def clause_types(body: Any) -> set[str]:
+    """Every key anywhere in a query body."""
+    if isinstance(body, dict):
+        return set(body) | {k for value in body.values() for k in clause_types(value)}
+    if isinstance(body, list):
+        return {k for value in body for k in clause_types(value)}
+    return set()
+
+
+def text_clauses(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return body["query"]["bool"]["must"][0]["bool"]["should"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['title:(a OR b) AND "x"', "abstract_en:/.*/", "* ~2 ^9 {!}", "白细胞 OR 1=1", "\\\\"],
+)
+def test_user_text_never_reaches_a_query_parser(text: str) -> None:
+    body = build_query(SearchRequest(text, facets=True))
+    assert not clause_types(body) & set(QUERY_PARSERS)
+    assert not clause_types(suggest_query(text, 5)) & set(QUERY_PARSERS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10.1038/SREP16696",
+        "https://doi.org/10.1038/srep16696",
+        "doi:10.1038/srep16696",
+        " DOI:10.1038/srep16696 ",
+    ],
+)
+def test_a_doi_query_is_one_exact_term(text: str) -> None:
+    query = build_query(SearchRequest(text))["query"]["bool"]["must"]
+    assert query == [{"term": {"doi": "10.1038/srep16696"}}]
+
+
+def test_han_text_weights_chinese_fields_up_but_searches_both() -> None:
+    chinese, english = text_clauses(build_query(SearchRequest("白细胞减少")))[:2]
+    assert chinese["multi_match"]["fields"][0] == "title_zh^3"
+    assert chinese["multi_match"]["boost"] > english["multi_match"]["boost"]
+    assert "title_en^3" in english["multi_match"]["fields"]
+
+    first, second = text_clauses(build_query(SearchRequest("leukopenia")))[:2]
+    assert first["multi_match"]["fields"][0] == "title_en^3"
+    assert first["multi_match"]["boost"] > second["multi_match"]["boost"]
+    assert "title_zh^3" in second["multi_match"]["fields"]
+
+
+def test_traditional_and_full_width_are_folded_before_sending() -> None:
+    body = json.dumps(build_query(SearchRequest("系統性紅斑狼瘡 ＳＬＥ")), ensure_ascii=False)
+    assert "系统性红斑狼疮 SLE" in body
+    assert "紅" not in body and "Ｓ" not in body
+    assert suggest_query("白細胞", 5)["suggest"]["titles"]["prefix"] == "白细胞"
+
+
+def test_phrase_and_whole_title_matches_are_boosted() -> None:
+    clauses = text_clauses(build_query(SearchRequest("structure of ordinary water")))
+    phrase = next(
+        c["multi_match"] for c in clauses if c.get("multi_match", {}).get("type") == "phrase"
+    )
+    assert phrase["boost"] > 1 and phrase["fields"] == ["title_en", "abstract_en"]
+    exact = next(c["term"] for c in clauses if "term" in c)
+    assert exact["title.keyword"]["boost"] > phrase["boost"]
+
+
+def test_filters_become_filter_clauses() -> None:
+    filters = Filters(
+        year_from=2020,
+        year_to=2025,
+        journals=("蛛形學報", "Scientific Reports"),
+        languages=("zh",),
+        quartiles=("q1", "Q2"),
+        open_access=True,
+    )
+    clauses = build_query(SearchRequest("spider", filters=filters))["query"]["bool"]["filter"]
+    assert {"range": {"year": {"gte": 2020, "lte": 2025}}} in clauses
+    assert {"terms": {"languages": ["zh"]}} in clauses
+    assert {"terms": {"jcr_quartile": ["Q1", "Q2"]}} in clauses
+    assert {"term": {"open_access": True}} in clauses
+    journal = next(c["bool"]["should"] for c in clauses if "bool" in c)
+    values = {t["term"][path]["value"] for t in journal for path in t["term"]}
+    assert values == {"蛛形学报", "Scientific Reports"}  # Traditional folded
+    assert build_query(SearchRequest("spider"))["query"]["bool"]["filter"] == []
+
+
+def test_facets_only_when_asked() -> None:
+    assert "aggs" not in build_query(SearchRequest("x"))
+    aggs = build_query(SearchRequest("x", facets=True))["aggs"]
+    assert {"year", "journal", "journal_zh", "language", "quartile", "open_access"} <= set(aggs)
+    assert aggs["year"]["terms"]["order"] == {"_key": "desc"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021", (2021, 2021)),
+        ("2020-2025", (2020, 2025)),
+        (" 2020 - 2025 ", (2020, 2025)),
+        ("2020-", (2020, None)),
+        ("-2015", (None, 2015)),
+    ],
+)
+def test_year_ranges(text: str, expected: tuple[int | None, int | None]) -> None:
+    assert parse_year_range(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "-", "20x1", "2025-2020", "21"])
+def test_bad_year_ranges_say_why(text: str) -> None:
+    with pytest.raises(ValueError, match=r"year|range"):
+        parse_year_range(text)

@@ -1,0 +1,137 @@
+"""Searching the seeds: scripts, filters, facets, highlights and suggestions."""
+
+from __future__ import annotations
+
+import pytest
+
+from scholarflow.query import Filters
+from scholarflow.search import search_papers, suggest_titles
+from scholarflow.settings import Settings
+
+LUPUS = "10.1080/25785826.2025.2563427"
+SALAMANDER = "sf-eb0365fbb3b1839bba81"  # Traditional Chinese at the source, no DOI
+OBP = "10.16380/j.kcxb.2016.01.004"  # 昆虫学报 / Acta Entomologica Sinica
+
+
+def ids(result: dict) -> list[str]:
+    return [hit["id"] for hit in result["hits"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["白细胞减少", "白細胞減少", "leukopenia rituximab", "系統性紅斑狼瘡", "SLE 白细胞", "Hanai"],
+)
+def test_the_lupus_paper_comes_first_whatever_the_script(
+    seeded_settings: Settings, query: str
+) -> None:
+    result = search_papers(seeded_settings, query, size=3)
+    assert ids(result)[0] == LUPUS
+
+
+def test_result_shape_keeps_its_keys(seeded_settings: Settings) -> None:
+    result = search_papers(seeded_settings, "leukopenia", size=1)
+    assert set(result) == {"total", "hits"}
+    hit = result["hits"][0]
+    assert {"id", "doi", "title_en", "title_zh", "score", "highlight"} <= set(hit)
+    assert hit["index"] == "papers-000001"
+    assert any("«Leukopenia»" in f or "«leukopenia»" in f for f in hit["highlight"])
+
+
+def test_chinese_highlight_marks_the_matched_words(seeded_settings: Settings) -> None:
+    hit = search_papers(seeded_settings, "白细胞减少", size=1)["hits"][0]
+    assert any("«白细胞减少»" in fragment for fragment in hit["highlight"])
+
+
+def test_doi_in_any_spelling_is_an_exact_lookup(seeded_settings: Settings) -> None:
+    for query in (
+        "HTTPS://DOI.ORG/10.1080/25785826.2025.2563427",
+        "doi:10.1080/25785826.2025.2563427",
+    ):
+        result = search_papers(seeded_settings, query)
+        assert result["total"] == 1 and ids(result) == [LUPUS]
+    assert search_papers(seeded_settings, "10.1080/25785826.2025.9999999")["total"] == 0
+
+
+def test_traditional_source_found_by_simplified_and_traditional_queries(
+    seeded_settings: Settings,
+) -> None:
+    assert ids(search_papers(seeded_settings, "中国大鲵", size=1)) == [SALAMANDER]
+    assert ids(search_papers(seeded_settings, "中國大鯢", size=1)) == [SALAMANDER]
+
+
+def test_journal_found_by_its_chinese_name(seeded_settings: Settings) -> None:
+    for query in ("昆虫学报", "昆蟲學報", "Acta Entomologica Sinica"):
+        assert ids(search_papers(seeded_settings, query, size=1)) == [OBP]
+
+
+def test_year_range_filter(seeded_settings: Settings) -> None:
+    everything = search_papers(seeded_settings, "species", size=50)
+    recent = search_papers(
+        seeded_settings, "species", size=50, filters=Filters(year_from=2020, year_to=2025)
+    )
+    assert 0 < recent["total"] < everything["total"]
+    years = {hit["year"] for hit in recent["hits"]}
+    assert years and all(2020 <= y <= 2025 for y in years)
+
+
+def test_journal_filter_takes_either_language_and_any_case(seeded_settings: Settings) -> None:
+    english = search_papers(
+        seeded_settings,
+        "new species",
+        size=50,
+        filters=Filters(journals=("acta arachnologica sinica",)),
+    )
+    chinese = search_papers(
+        seeded_settings, "new species", size=50, filters=Filters(journals=("蛛形學報",))
+    )
+    assert english["total"] > 5
+    # One Wanfang record names the journal only in Chinese; the others carry both names.
+    assert set(ids(chinese)) - set(ids(english)) == {"10.3969/j.issn.1005-9628.2021.01.006"}
+    assert set(ids(english)) < set(ids(chinese))
+
+
+def test_quartile_open_access_and_language_filters(seeded_settings: Settings) -> None:
+    q1 = search_papers(seeded_settings, "disease", filters=Filters(quartiles=("q1",)), size=50)
+    assert q1["total"] > 0
+    open_only = search_papers(seeded_settings, "disease", filters=Filters(open_access=True))
+    closed_paper = "10.1016/j.neurobiolaging.2010.03.024"  # Alzheimer's: not open access
+    assert closed_paper in ids(search_papers(seeded_settings, "Alzheimer's disease"))
+    assert closed_paper not in ids(open_only)
+    assert open_only["total"] > 0
+    english_only = search_papers(seeded_settings, "crossover", filters=Filters(languages=("zh",)))
+    assert english_only["total"] == 0  # the Zenodo record has no Chinese text
+
+
+def test_facets_count_the_matching_papers(seeded_settings: Settings) -> None:
+    result = search_papers(seeded_settings, "spider", size=1, facets=True)
+    facets = result["facets"]
+    journals = {b["value"]: b["count"] for b in facets["journal"]}
+    assert journals["Acta Arachnologica Sinica"] == result["total"]
+    assert {b["value"] for b in facets["journal_zh"]} == {"蛛形学报"}
+    assert sum(b["count"] for b in facets["open_access"]) == result["total"]
+    assert all(isinstance(b["value"], bool) for b in facets["open_access"])
+    years = [b["value"] for b in facets["year"]]
+    assert years == sorted(years, reverse=True)
+
+
+def test_suggest_completes_titles_in_both_languages(seeded_settings: Settings) -> None:
+    english = suggest_titles(seeded_settings, "life-thr")
+    assert english["suggestions"][0]["id"] == LUPUS
+    assert english["suggestions"][0]["via"] == "completion"
+    chinese = suggest_titles(seeded_settings, "利妥昔")
+    assert chinese["suggestions"][0]["text"].startswith("利妥昔单抗")
+    traditional = suggest_titles(seeded_settings, "普通水的結")
+    assert traditional["suggestions"][0]["id"] == "10.1126/science.169.3946.635"
+
+
+def test_suggest_finds_words_inside_titles(seeded_settings: Settings) -> None:
+    # No title starts with "refractory leuk": search-as-you-type finds it mid-title.
+    result = suggest_titles(seeded_settings, "refractory leuk")
+    assert [s["id"] for s in result["suggestions"]] == [LUPUS]
+    assert result["suggestions"][0]["via"] == "search_as_you_type"
+    assert suggest_titles(seeded_settings, "   ")["suggestions"] == []
+
+
+def test_search_before_any_ingest_is_empty(settings: Settings) -> None:
+    assert search_papers(settings, "anything") == {"total": 0, "hits": []}
+    assert suggest_titles(settings, "any")["suggestions"] == []
