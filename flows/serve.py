@@ -32,7 +32,7 @@ def run_serve(
     say: Callable[[str], None] = print,
 ) -> None:
     """Serve until interrupted; `api_url` uses that Prefect server instead of starting one."""
-    signal.signal(signal.SIGTERM, _interrupt)  # the runner installs its own once it starts
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # the runner installs its own later
     try:
         with ExitStack() as stack:
             if api_url is None:
@@ -51,6 +51,8 @@ def run_serve(
             serve_deployments(settings)
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     say("stopped")
 
 
