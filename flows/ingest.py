@@ -27,7 +27,15 @@ from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, Paper, RawRecord, Rejection, RunSummary
+from scholarflow.models import (
+    EnrichmentStatus,
+    LookupStats,
+    Outcome,
+    Paper,
+    RawRecord,
+    Rejection,
+    RunSummary,
+)
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
@@ -56,6 +64,7 @@ class PreparedBatch:
 
     papers: list[Paper]
     rejections: list[Rejection]
+    lookups: LookupStats
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -65,9 +74,9 @@ def prepare_batch(settings: Settings, records: list[RawRecord], run_id: str) -> 
     started = time.perf_counter()
     papers, rejections = decode_records(records)
     decoded = time.perf_counter()
-    papers = enrich_batch.fn(settings, papers, run_id)
+    enriched = enrich_batch.fn(settings, papers, run_id)
     seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
-    return PreparedBatch(papers, rejections, seconds)
+    return PreparedBatch(enriched.papers, rejections, enriched.stats, seconds)
 
 
 @flow(name="ingest", log_prints=False)
@@ -101,6 +110,12 @@ def run_ingest(settings: Settings, paths: list[str], batch_size: int) -> RunSumm
     log_event(logger, "ingest finished", run_id=run_id, index=index, **_counts(summary))
     for (stage, reason), count in summary.rejections.most_common():
         log_event(logger, "rejected", level="WARNING", stage=stage, reason=reason, count=count)
+    if summary.doi_lookup.breaker_open:
+        logger.warning(
+            "DOI registry unreachable: lookups stopped, %d records indexed with enrichment "
+            "deferred (scholarflow reenrich looks them up again)",
+            summary.enrichment[EnrichmentStatus.DEFERRED],
+        )
     return summary
 
 
@@ -124,6 +139,7 @@ def load_records(
         prepared = future.result()
         summary.add_rejections(prepared.rejections)
         summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.doi_lookup.add(prepared.lookups)
         summary.seconds.update(prepared.seconds)
         begun = time.perf_counter()
         result = index_batch(settings, index, prepared.papers, summary.run_id)
@@ -177,6 +193,7 @@ def publish_summary(summary: RunSummary) -> None:
         {"measure": f"enrichment {status}", "value": count}
         for status, count in data["enrichment"].items()
     ]
+    rows += [{"measure": f"doi lookup {k}", "value": v} for k, v in data["doi_lookup"].items()]
     rows += [
         {"measure": f"seconds {stage}", "value": seconds}
         for stage, seconds in data["seconds"].items()

@@ -19,6 +19,7 @@ import typer
 from elasticsearch import ApiError, TransportError
 from rich.console import Console
 
+from scholarflow.models import EnrichmentStatus
 from scholarflow.settings import DoiLookup, Settings, get_settings
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ def main(
 
 def configure_prefect(settings: Settings) -> None:
     """Prefect defaults for a local, offline, quiet run; explicit environment settings win."""
+    settings.home_dir.mkdir(parents=True, exist_ok=True)  # Prefect creates one level only
     os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -177,9 +179,93 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
     )
     for row in summary["rejections"]:
         out.print(f"  rejected {row['count']} at {row['stage']}: {row['reason']}", highlight=False)
+    _print_enrichment(out, summary)
+
+
+def _print_enrichment(out: Console, summary: dict[str, Any]) -> None:
     if summary["enrichment"]:
         statuses = ", ".join(f"{k} {v}" for k, v in summary["enrichment"].items())
         out.print(f"  enrichment: {statuses}", highlight=False)
+    lookups = summary["doi_lookup"]
+    if lookups["lookups"]:
+        out.print(
+            f"  DOI lookups: {lookups['lookups']} ({lookups['cache_hits']} from the cache), "
+            f"{lookups['requests']} registry requests, {lookups['retries']} retries, "
+            f"{lookups['waited_seconds']} s waited before retries",
+            highlight=False,
+        )
+    if lookups["breaker_open"]:
+        out.print(
+            "  [yellow]DOI registry unreachable: lookups stopped after repeated network "
+            "failures; papers without an answer are marked deferred (`scholarflow reenrich` "
+            "looks them up again)[/]",
+            highlight=False,
+        )
+
+
+_AGE_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0}
+
+
+def _parse_age(value: str | None) -> float | None:
+    """`30d`, `12h`, `90m` (or a bare number of days) as days."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    unit = text[-1] if text[-1:] in _AGE_UNITS else "d"
+    try:
+        amount = float(text.rstrip("dhm"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an age like 30d, 12h or 90m") from None
+    if amount <= 0:
+        raise typer.BadParameter("the age must be positive")
+    return amount * _AGE_UNITS[unit] / 86400
+
+
+@app.command()
+def reenrich(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE", help="Refresh answers fetched longer ago than this: 30d, 12h, 90m."
+        ),
+    ] = None,
+    status: Annotated[
+        list[EnrichmentStatus] | None,
+        typer.Option(
+            help="Enrichment status to look up again (repeatable). "
+            "Default: deferred, failed, cache_miss; with --older-than and no --status, "
+            "only the age selects."
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Look DOIs up again for papers whose enrichment is missing or old; update them in place."""
+    days = _parse_age(older_than)
+    statuses = status if status or days is None else []
+    settings = get_settings()
+    if settings.doi_lookup is DoiLookup.OFF:
+        _fail("DOI lookups are off: set SCHOLARFLOW_DOI_LOOKUP to on or cache-only")
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.reenrich import reenrich as reenrich_flow
+
+        return reenrich_flow(older_than_days=days, statuses=statuses, batch_size=batch_size)
+
+    summary = _run(body)
+    if as_json:
+        _print_json(summary)
+        return
+    out = Console()
+    out.print(
+        f"[bold]{summary['selected']}[/] documents selected → [green]{summary['updated']} "
+        f"updated[/], {summary['unchanged']} unchanged, {summary['kept']} kept, "
+        f"{summary['conflicts']} changed meanwhile (skipped)"
+        f"  (index {summary['index']} behind alias '{summary['alias']}')",
+        highlight=False,
+    )
+    _print_enrichment(out, summary)
 
 
 @app.command()

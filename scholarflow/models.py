@@ -168,6 +168,39 @@ class Outcome(StrEnum):
 
 
 @dataclass
+class LookupStats:
+    """What DOI enrichment cost in one batch or run; batches add up with `add`."""
+
+    lookups: int = 0  # DOIs asked for (cache or registry)
+    cache_hits: int = 0
+    requests: int = 0  # HTTP requests sent to registries, retries and redirects included
+    retries: int = 0
+    waited_seconds: float = 0.0  # sleeping before retries (Retry-After or back-off)
+    throttled_seconds: float = 0.0  # waiting for the rate limiter, summed over workers
+    breaker_open: bool = False  # the registry was unreachable and lookups stopped
+
+    def add(self, other: LookupStats) -> None:
+        self.lookups += other.lookups
+        self.cache_hits += other.cache_hits
+        self.requests += other.requests
+        self.retries += other.retries
+        self.waited_seconds += other.waited_seconds
+        self.throttled_seconds += other.throttled_seconds
+        self.breaker_open = self.breaker_open or other.breaker_open
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lookups": self.lookups,
+            "cache_hits": self.cache_hits,
+            "requests": self.requests,
+            "retries": self.retries,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "throttled_seconds": round(self.throttled_seconds, 3),
+            "breaker_open": self.breaker_open,
+        }
+
+
+@dataclass
 class RunSummary:
     """Where every record of a run ended; `check()` enforces that none went missing."""
 
@@ -178,6 +211,7 @@ class RunSummary:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
     enrichment: Counter[str] = field(default_factory=Counter)
+    doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: Counter[str] = field(default_factory=Counter)
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
@@ -207,6 +241,7 @@ class RunSummary:
                 for (stage, reason), count in self.rejections.most_common()
             ],
             "enrichment": dict(self.enrichment.most_common()),
+            "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
             "index": self.index,
             "alias": self.alias,

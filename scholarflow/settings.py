@@ -63,8 +63,15 @@ class Settings(BaseSettings):
     doi_lookup: DoiLookup = DoiLookup.ON
     crossref_url: str = "https://api.crossref.org"
     crossref_mailto: str | None = None
+    # Registration-agency lookups and content negotiation for DOIs Crossref does not know.
+    doi_org_url: str = "https://doi.org"
     doi_timeout: float = Field(5.0, gt=0, description="seconds per DOI request")
     doi_attempts: int = Field(3, ge=1, le=10)
+    doi_max_seconds: float = Field(60.0, gt=0, description="time budget per DOI, retries included")
+    # Where each registry host starts (Crossref's public pool) until it advertises its own limits.
+    doi_rate: int = Field(5, ge=1, description="requests per doi_rate_interval, per host")
+    doi_rate_interval: float = Field(1.0, gt=0, description="seconds")
+    doi_concurrency: int = Field(1, ge=1, le=32, description="requests in flight, per host")
     doi_workers: int = Field(4, ge=1, le=32)
     doi_cache_ttl_days: int = Field(90, ge=1)
     doi_negative_ttl_days: int = Field(7, ge=1)
@@ -85,7 +92,7 @@ class Settings(BaseSettings):
     stage_workers: int = Field(2, ge=1, le=32)
     dask_address: str | None = None
 
-    @field_validator("crossref_url")
+    @field_validator("crossref_url", "doi_org_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

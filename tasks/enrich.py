@@ -1,8 +1,9 @@
 """Enrich: add what DOI registries know (publisher, ISSN, subjects, licence, counts, ORCID iDs).
 
-Merge rules (also in the README): registry data only *fills* what the source lacks, and adds
-fields the source cannot have; it never overwrites the source. Where both have a title or a
-journal name and they differ, both values are kept as a `FieldConflict`.
+Merge rules (docs/enrichment.md): registry data *fills* what the source lacks and never
+overwrites what the source says; the fields only registries know (subjects, licence, counts,
+publisher) take the newest registry answer; where source and registry both have a title or a
+journal name and they differ, the source's value stays and both are kept as a `FieldConflict`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -18,18 +22,19 @@ from prefect.cache_policies import NO_CACHE
 
 from scholarflow.coerce import to_date
 from scholarflow.doi import normalize_doi
-from scholarflow.merge import fill_gaps
+from scholarflow.merge import fill_gaps, is_empty
 from scholarflow.models import (
     Author,
     Enrichment,
     EnrichmentStatus,
     FieldConflict,
+    LookupStats,
     Paper,
 )
-from scholarflow.registry import CircuitBreaker, CrossrefClient, DoiCache, Lookup, Resolver
+from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
 from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.text import clean_text
+from scholarflow.text import clean_text, is_chinese, to_simplified
 
 _STATUS = {
     "found": EnrichmentStatus.ENRICHED,
@@ -38,14 +43,48 @@ _STATUS = {
     "unreachable": EnrichmentStatus.DEFERRED,
     "cache_miss": EnrichmentStatus.CACHE_MISS,
 }
-_breakers: dict[str, CircuitBreaker] = {}
+# Fields the source format never has: the newest registry answer replaces an older one.
+REGISTRY_OWNED = ("subjects", "license_url", "references_count", "cited_by_count")
+# Where source and registry may disagree; both values are kept.
+CONFLICT_FIELDS = ("title_en", "title_zh", "journal.name", "journal.name_zh")
+RECENT_RUNS = 64
+
+_breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
 _breakers_lock = threading.Lock()
+
+
+@dataclass
+class EnrichResult:
+    """A batch's papers with their enrichment, and what the lookups cost."""
+
+    papers: list[Paper]
+    stats: LookupStats = field(default_factory=LookupStats)
 
 
 def run_breaker(run_id: str, threshold: int) -> CircuitBreaker:
     """One breaker per run and process, so a dead registry is detected once, not per batch."""
     with _breakers_lock:
-        return _breakers.setdefault(run_id, CircuitBreaker(threshold))
+        breaker = _breakers.pop(run_id, None) or CircuitBreaker(threshold)
+        _breakers[run_id] = breaker
+        while len(_breakers) > RECENT_RUNS:
+            _breakers.popitem(last=False)
+        return breaker
+
+
+@contextmanager
+def open_resolver(settings: Settings, run_id: str) -> Iterator[Resolver | None]:
+    """The resolver the lookup mode allows (None: lookups off), closed afterwards."""
+    if settings.doi_lookup is DoiLookup.OFF:
+        yield None
+        return
+    client = None
+    if settings.doi_lookup is DoiLookup.ON:
+        client = RegistryClient(settings, run_breaker(run_id, settings.doi_breaker_threshold))
+    try:
+        yield Resolver(settings, DoiCache(connect(settings), settings), client)
+    finally:
+        if client:
+            client.close()
 
 
 def enrich_papers(papers: list[Paper], resolver: Resolver | None) -> list[Paper]:
@@ -70,18 +109,10 @@ def enrichment_counts(papers: list[Paper]) -> Counter[str]:
 
 
 @task(name="enrich", cache_policy=NO_CACHE)
-def enrich_batch(settings: Settings, papers: list[Paper], run_id: str) -> list[Paper]:
-    if settings.doi_lookup is DoiLookup.OFF:
-        return enrich_papers(papers, None)
-    cache = DoiCache(connect(settings), settings)
-    client = None
-    if settings.doi_lookup is DoiLookup.ON:
-        client = CrossrefClient(settings, run_breaker(run_id, settings.doi_breaker_threshold))
-    try:
-        return enrich_papers(papers, Resolver(settings, cache, client))
-    finally:
-        if client:
-            client.close()
+def enrich_batch(settings: Settings, papers: list[Paper], run_id: str) -> EnrichResult:
+    with open_resolver(settings, run_id) as resolver:
+        enriched = enrich_papers(papers, resolver)
+        return EnrichResult(enriched, resolver.stats if resolver else LookupStats())
 
 
 def apply_lookup(paper: Paper, lookup: Lookup) -> Paper:
@@ -100,7 +131,11 @@ def apply_lookup(paper: Paper, lookup: Lookup) -> Paper:
 
 
 def registry_fields(work: dict[str, Any]) -> dict[str, Any]:
-    """A Crossref work (or a CSL-JSON item from doi.org) in Paper's field names."""
+    """A Crossref work (or a CSL-JSON item from doi.org) in Paper's field names.
+
+    Titles, abstracts (JATS or HTML, cleaned to text) and journal names go to the English or
+    the Chinese field by their script; Chinese text is folded to Simplified like the source's.
+    """
     authors = [
         Author(name=_author_name(a), orcid=_orcid(a.get("ORCID")))
         for a in work.get("author") or []
@@ -108,21 +143,23 @@ def registry_fields(work: dict[str, Any]) -> dict[str, Any]:
     ]
     licence = next((lic.get("URL") for lic in work.get("license") or [] if lic.get("URL")), None)
     issn = work.get("ISSN") or []
+    subjects = (clean_text(str(s)) for s in work.get("subject") or work.get("categories") or [])
+    journal_name = clean_text(_first(work.get("container-title")))
     return {
         "doi": normalize_doi(work.get("DOI")),
-        "title_en": clean_text(_first(work.get("title"))),
-        "abstract_en": clean_text(work.get("abstract")),
+        **_by_script("title_en", "title_zh", clean_text(_first(work.get("title")))),
+        **_by_script("abstract_en", "abstract_zh", _abstract(work.get("abstract"))),
         "authors": authors,
         "journal": {
-            "name": clean_text(_first(work.get("container-title"))),
+            **_by_script("name", "name_zh", journal_name),
             "volume": _first(work.get("volume")),
             "issue": _first(work.get("issue")),
             "pages": _first(work.get("page")),
             "issn": [issn] if isinstance(issn, str) else list(issn),
-            "publisher": work.get("publisher"),
+            "publisher": clean_text(work.get("publisher")),
         },
         "published": _date(work.get("published") or work.get("issued")),
-        "subjects": list(work.get("subject") or []),
+        "subjects": list(dict.fromkeys(s for s in subjects if s)),
         "license_url": licence,
         "references_count": work.get("references-count", work.get("reference-count")),
         "cited_by_count": work.get("is-referenced-by-count"),
@@ -130,25 +167,64 @@ def registry_fields(work: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_registry(paper: Paper, registry: dict[str, Any]) -> Paper:
-    """Fill the paper's gaps from the registry; record conflicts; attach ORCID iDs."""
+    """The paper with registry data merged in by the merge rules (see the module docstring)."""
+    data = paper.model_dump()
+    journal = dict(registry["journal"])
+    registry_issn = journal.pop("issn")
+    publisher = journal.pop("publisher")
+    filled = {
+        k: v
+        for k, v in registry.items()
+        if k not in ("doi", "authors", "journal", *REGISTRY_OWNED) and v is not None
+    }
+    merged = fill_gaps(data, filled)
+    merged["journal"] = fill_gaps(data["journal"], {k: v for k, v in journal.items() if v})
+    merged["journal"]["issn"] = list(dict.fromkeys([*paper.journal.issn, *registry_issn]))
+    if publisher:
+        merged["journal"]["publisher"] = publisher
+    for name in REGISTRY_OWNED:
+        if not is_empty(registry[name]):
+            merged[name] = registry[name]
+    merged["authors"] = [a.model_dump() for a in _with_orcids(paper.authors, registry["authors"])]
+    merged["conflicts"] = [c.model_dump() for c in _conflicts(paper, registry)]
+    merged["languages"] = [
+        lang
+        for lang in ("en", "zh")
+        if lang in paper.languages or merged[f"title_{lang}"] or merged[f"abstract_{lang}"]
+    ]
+    return Paper.model_validate(merged)
+
+
+def _conflicts(paper: Paper, registry: dict[str, Any]) -> list[FieldConflict]:
     conflicts = list(paper.conflicts)
-    for name, mine, theirs in (
-        ("title_en", paper.title_en, registry["title_en"]),
-        ("journal.name", paper.journal.name, registry["journal"]["name"]),
-    ):
+    mine_all, theirs_all = paper.model_dump(), registry
+    for name in CONFLICT_FIELDS:
+        mine, theirs = _path(mine_all, name), _path(theirs_all, name)
         if mine and theirs and _comparable(mine) != _comparable(theirs):
             conflict = FieldConflict(field=name, source_value=mine, registry_value=theirs)
             if conflict not in conflicts:
                 conflicts.append(conflict)
-    data = paper.model_dump()
-    registry_authors = registry.pop("authors")
-    registry.pop("doi")
-    merged = fill_gaps(data, {k: v for k, v in registry.items() if v is not None})
-    merged["authors"] = [a.model_dump() for a in _with_orcids(paper.authors, registry_authors)]
-    merged["conflicts"] = [c.model_dump() for c in conflicts]
-    if registry["abstract_en"] and not paper.abstract_en:
-        merged["languages"] = sorted({*paper.languages, "en"})
-    return Paper.model_validate(merged)
+    return conflicts
+
+
+def _path(data: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _abstract(markup: str | None) -> str | None:
+    """JATS or HTML abstract as text, without the `Abstract` heading JATS often starts with."""
+    text = clean_text(markup)
+    if text and text.split("\n", 1)[0].casefold() in ("abstract", "摘要"):
+        text = text.split("\n", 1)[1] if "\n" in text else None
+    return text
+
+
+def _by_script(english: str, chinese: str, text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    return {chinese: to_simplified(text)} if is_chinese(text) else {english: text}
 
 
 def _with_orcids(authors: list[Author], registry: list[Author]) -> list[Author]:
@@ -178,8 +254,9 @@ def _first(value: Any) -> str | None:
 
 
 def _author_name(author: dict[str, Any]) -> str:
-    if author.get("name"):
-        return str(author["name"]).strip()
+    for key in ("name", "literal"):
+        if author.get(key):
+            return str(author[key]).strip()
     return " ".join(str(author[k]) for k in ("given", "family") if author.get(k)).strip()
 
 

@@ -27,6 +27,7 @@ from scholarflow.settings import Settings
 
 BULK_CHUNK_DOCS = 500
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
+_NOT_CONTENT = {"provenance": True, "enrichment": {"from_cache", "detail"}}
 
 
 @dataclass
@@ -46,8 +47,10 @@ class _Group:
 
 
 def record_hash(paper: Paper) -> str:
-    """Content hash of one record's paper; provenance is left out so a moved file is no change."""
-    content = paper.model_dump(mode="json", exclude={"provenance"})
+    """Content hash of one record's paper. Left out: provenance, so a moved file is no change;
+    whether the registry answer came from the DOI cache (the same answer either way); and the
+    enrichment's wording of why a lookup had no answer (two offline runs are the same run)."""
+    content = paper.model_dump(mode="json", exclude=_NOT_CONTENT)
     digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16)
     return digest.hexdigest()
 
@@ -95,7 +98,7 @@ def index_papers(
             continue
         elif current.get("run_id") == run_id or _other_source(current, group.paper):
             # Another record already made this document: fold this one into it.
-            base = Paper.model_validate(_paper_fields(current))
+            base = Paper.model_validate(paper_fields(current))
             group.paper = merge_duplicates(base, group.paper)
             group.hashes = list(dict.fromkeys([*current["record_hashes"], *group.hashes]))
             outcome = Outcome.MERGED
@@ -131,7 +134,8 @@ def _other_source(current: dict[str, Any], paper: Paper) -> bool:
     return not any((p.source, p.location) in seen for p in paper.provenance)
 
 
-def _paper_fields(doc: dict[str, Any]) -> dict[str, Any]:
+def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The Paper fields of a stored document (without the index's own bookkeeping)."""
     return {name: doc[name] for name in Paper.model_fields if name in doc}
 
 

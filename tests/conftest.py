@@ -21,6 +21,8 @@ for name in list(os.environ):
 from elasticsearch import Elasticsearch  # noqa: E402
 from osmem_server import OsmemServer  # noqa: E402
 
+from scholarflow.registry import reset_limiters  # noqa: E402
+from scholarflow.registry.client import agencies  # noqa: E402
 from scholarflow.search_client import connect  # noqa: E402
 from scholarflow.settings import DoiLookup, Settings, get_settings  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
@@ -103,8 +105,31 @@ def es(settings: Settings) -> Elasticsearch:
 
 @pytest.fixture
 def registry() -> Iterator[FixtureServer]:
+    """A fresh fixture server, and fresh process-wide registry state (limits, agencies)."""
+    reset_limiters()
+    agencies.clear()
     with FixtureServer() as server:
         yield server
+
+
+def lookups_at(server: FixtureServer, **overrides: Any) -> dict[str, Any]:
+    """Settings that send DOI lookups to `server`, with limits sized for quick tests."""
+    return {
+        "doi_lookup": DoiLookup.ON,
+        "crossref_url": server.url,
+        "doi_org_url": server.url,
+        "crossref_mailto": "ops@example.org",
+        "doi_rate": 1000,
+        "doi_concurrency": 8,
+        "doi_timeout": 2.0,
+        **overrides,
+    }
+
+
+@pytest.fixture
+def online(settings: Settings, registry: FixtureServer) -> Settings:
+    """`settings` (a fresh engine clone) with DOI lookups on, answered by `registry`."""
+    return settings.model_copy(update=lookups_at(registry))
 
 
 @pytest.fixture(scope="session")

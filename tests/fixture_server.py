@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 that replays recorded registry responses.
 
 Each path has a queue of responses (status, headers, body, delay); the last one repeats. Every
-request is recorded with its time and headers, so tests can assert what a client sent and when.
+request is recorded with its time and headers, so tests can assert what a client sent and when;
+`max_in_flight` is the most requests the server was handling at once. A reply with `drop` closes
+the connection without answering (a reset connection, as the client sees it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False
 
     @classmethod
     def json(cls, data: object, status: int = 200, **headers: str) -> Reply:
@@ -44,6 +47,9 @@ class FixtureServer:
         self.routes: dict[str, list[Reply]] = {}
         self.requests: list[Seen] = []
         self.calls: dict[str, int] = defaultdict(int)
+        self.default_headers: dict[str, str] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -61,11 +67,23 @@ class FixtureServer:
                     index = min(server.calls[path], len(queue) - 1)
                     server.calls[path] += 1
                     reply = queue[index]
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._reply(reply)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _reply(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 try:
                     self.send_response(reply.status)
-                    for key, value in reply.headers.items():
+                    for key, value in {**server.default_headers, **reply.headers}.items():
                         self.send_header(key, value)
                     self.send_header("content-length", str(len(reply.body)))
                     self.end_headers()
@@ -91,6 +109,10 @@ class FixtureServer:
 
     def route(self, path: str, *replies: Reply) -> None:
         self.routes[path] = list(replies)
+
+    def paths(self, prefix: str = "/") -> list[str]:
+        """The paths requested so far (under `prefix`), in order."""
+        return [seen.path for seen in self.requests if seen.path.startswith(prefix)]
 
     def serve_work(self, doi: str, fixture: str) -> None:
         """`/works/{doi}` answers with a recorded Crossref response."""

@@ -92,4 +92,4 @@ def test_serve_on_an_existing_server_leaves_schedules_active_when_stopped(tmp_pa
     ]
     reenrich = api.deployment("reenrich", "reenrich")
     assert reenrich["paused"] is False and all(s["active"] for s in reenrich["schedules"])
-    assert all(api.deployment(n, n)["concurrency_limit"] == 1 for n in NAMES)
+    assert all(api.deployment(n, n)["global_concurrency_limit"]["limit"] == 1 for n in NAMES)

@@ -1,0 +1,143 @@
+"""The re-enrichment flow: look papers up again whose enrichment is missing or old.
+
+Ingest runs defer lookups when a registry is unreachable (and index the records anyway); this
+flow finds those documents in the live index, in batches, looks their DOIs up again and updates
+them in place (tasks/reenrich.py explains which documents and how).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from flows.credentials import flow_settings
+from scholarflow.engine import EmbeddedEngine
+from scholarflow.indices import live_index
+from scholarflow.models import EnrichmentStatus, LookupStats
+from scholarflow.search_client import check, connect
+from scholarflow.settings import DoiLookup, Settings
+from tasks.reenrich import DEFAULT_STATUSES, reenrich_batch, selection, stale_documents
+
+
+class LookupsOff(RuntimeError):
+    """Re-enrichment was asked for while DOI lookups are switched off."""
+
+
+@dataclass
+class ReenrichSummary:
+    run_id: str
+    alias: str
+    index: str | None = None
+    statuses: list[str] = field(default_factory=list)
+    older_than_days: float | None = None
+    selected: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    enrichment: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    doi_lookup: LookupStats = field(default_factory=LookupStats)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "alias": self.alias,
+            "index": self.index,
+            "statuses": self.statuses,
+            "older_than_days": self.older_than_days,
+            "selected": self.selected,
+            "updated": self.outcomes["updated"],
+            "unchanged": self.outcomes["unchanged"],
+            "kept": self.outcomes["kept"],
+            "conflicts": self.outcomes["conflicts"],
+            "refused": self.outcomes["refused"],
+            "errors": dict(self.errors),
+            "enrichment": dict(self.enrichment.most_common()),
+            "doi_lookup": self.doi_lookup.as_dict(),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@flow(name="reenrich", log_prints=False)
+def reenrich(
+    older_than_days: Annotated[float | None, Field(gt=0)] = None,
+    statuses: list[EnrichmentStatus] | None = None,
+    batch_size: Annotated[int | None, Field(ge=1, le=10_000)] = None,
+) -> dict[str, Any]:
+    """Look up again documents in `statuses` (default: deferred, failed, cache_miss) and those
+    whose registry answer is older than `older_than_days`; update them in place."""
+    settings = flow_settings()
+    summary = run_reenrich(
+        settings,
+        list(DEFAULT_STATUSES) if statuses is None else statuses,
+        timedelta(days=older_than_days) if older_than_days else None,
+        batch_size or settings.batch_size,
+    )
+    create_table_artifact(
+        key="reenrich-summary",
+        table=[{"outcome": k, "documents": v} for k, v in _table_rows(summary.as_dict())],
+        description=f"Re-enrichment of {summary.index}",
+    )
+    return summary.as_dict()
+
+
+def run_reenrich(
+    settings: Settings,
+    statuses: list[EnrichmentStatus],
+    older_than: timedelta | None,
+    batch_size: int,
+) -> ReenrichSummary:
+    if settings.doi_lookup is DoiLookup.OFF:
+        raise LookupsOff("DOI lookups are off: set SCHOLARFLOW_DOI_LOOKUP to on or cache-only")
+    logger = get_run_logger()
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    client = connect(settings)
+    check(client, settings.es_url or "embedded engine")
+    summary = ReenrichSummary(
+        run_id=run_id,
+        alias=settings.alias,
+        index=live_index(client, settings.alias),
+        statuses=[s.value for s in statuses],
+        older_than_days=older_than.total_seconds() / 86400 if older_than else None,
+    )
+    if summary.index is None:
+        logger.info("no live index behind alias %s: nothing to re-enrich", settings.alias)
+        return summary
+    started = time.perf_counter()
+    query = selection(statuses, older_than)
+    for hits in stale_documents(client, settings.alias, query, batch_size):
+        summary.selected += len(hits)
+        result = reenrich_batch(settings, hits, run_id, older_than)
+        summary.outcomes.update(result.outcomes)
+        summary.enrichment.update(result.enrichment)
+        summary.errors.update(result.errors)
+        summary.doi_lookup.add(result.stats)
+    if settings.embedded and (summary.outcomes["updated"] or summary.doi_lookup.requests):
+        EmbeddedEngine(settings.home_dir).persist()
+    summary.seconds = time.perf_counter() - started
+    logger.info(
+        "re-enrichment: %d selected, %d updated, %d unchanged, %d kept, %d conflicts",
+        summary.selected,
+        summary.outcomes["updated"],
+        summary.outcomes["unchanged"],
+        summary.outcomes["kept"],
+        summary.outcomes["conflicts"],
+    )
+    if summary.doi_lookup.breaker_open:
+        logger.warning("DOI registry unreachable: lookups stopped; run again later")
+    return summary
+
+
+def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    rows = [(k, data[k]) for k in ("selected", "updated", "unchanged", "kept", "conflicts")]
+    rows += [(f"enrichment {k}", v) for k, v in data["enrichment"].items()]
+    rows += [(f"doi lookup {k}", v) for k, v in data["doi_lookup"].items()]
+    return rows

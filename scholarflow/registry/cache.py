@@ -1,0 +1,120 @@
+"""The DOI cache: registry answers kept in the engine, keyed by normalised DOI, with a TTL.
+
+An index in the same engine as the papers: every worker of every process shares it, it
+survives restarts like the papers do (the embedded engine persists it with them), and it needs
+no second store to operate. Negative answers (no registry knows the DOI) are kept too, with a
+shorter time to live, so unknown DOIs are not asked for on every run either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+
+from scholarflow.registry.lookup import Lookup
+from scholarflow.settings import Settings
+
+CACHE_INDEX = "scholarflow-doi-cache"
+CACHE_MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        "doi": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "status": {"type": "integer"},
+        "fetched_at": {"type": "date"},
+        "expires_at": {"type": "date"},
+        "body": {"type": "object", "enabled": False},
+    },
+}
+
+
+class DoiCache:
+    def __init__(self, client: Elasticsearch, settings: Settings) -> None:
+        self.client = client
+        self.ttl = timedelta(days=settings.doi_cache_ttl_days)
+        self.negative_ttl = timedelta(days=settings.doi_negative_ttl_days)
+
+    def ensure(self) -> None:
+        if not self.client.indices.exists(index=CACHE_INDEX):
+            self.client.indices.create(
+                index=CACHE_INDEX,
+                mappings=CACHE_MAPPINGS,
+                settings={"number_of_shards": 1, "number_of_replicas": 0},
+            )
+
+    def get_many(
+        self, dois: Iterable[str], fetched_after: datetime | None = None, stale_ok: bool = False
+    ) -> dict[str, Lookup]:
+        """Fresh cached answers. Expired entries (unless `stale_ok`), and entries fetched before
+        `fetched_after` (a re-enrichment refreshing old data), are left out so they get looked
+        up again."""
+        ids = list(dict.fromkeys(dois))
+        if not ids:
+            return {}
+        self.ensure()
+        now = datetime.now(UTC)
+        found: dict[str, Lookup] = {}
+        for doc in self.client.mget(index=CACHE_INDEX, ids=ids)["docs"]:
+            if not doc.get("found"):
+                continue
+            entry = doc["_source"]
+            fetched_at = datetime.fromisoformat(entry["fetched_at"])
+            if not stale_ok and datetime.fromisoformat(entry["expires_at"]) <= now:
+                continue
+            if fetched_after and fetched_at < fetched_after:
+                continue
+            found[doc["_id"]] = Lookup(
+                entry["doi"],
+                "found" if entry["status"] == 200 else "not_found",
+                entry["source"],
+                body=entry.get("body"),
+                fetched_at=fetched_at,
+                from_cache=True,
+            )
+        return found
+
+    def put_many(self, lookups: Iterable[Lookup]) -> int:
+        """Store answers worth keeping (found and not-found); returns how many were stored."""
+        actions = [
+            self._action(lookup) for lookup in lookups if lookup.status in ("found", "not_found")
+        ]
+        if not actions:
+            return 0
+        self.ensure()
+        stored, _ = helpers.bulk(self.client, actions, refresh="wait_for", raise_on_error=False)
+        return stored
+
+    def import_entries(self, entries: Iterable[dict[str, Any]]) -> int:
+        """Load recorded answers (one object per line: doi, source, status, fetched_at, body)."""
+        lookups = [
+            Lookup(
+                e["doi"],
+                "found" if e["status"] == 200 else "not_found",
+                e.get("source", "crossref"),
+                body=e.get("body"),
+                fetched_at=datetime.fromisoformat(e["fetched_at"].replace("Z", "+00:00")),
+            )
+            for e in entries
+        ]
+        return self.put_many(lookups)
+
+    def _action(self, lookup: Lookup) -> dict[str, Any]:
+        fetched = lookup.fetched_at or datetime.now(UTC)
+        ttl = self.ttl if lookup.status == "found" else self.negative_ttl
+        # Recorded answers may be old: they stay usable for one TTL from when they are stored.
+        expires = max(fetched, datetime.now(UTC)) + ttl
+        return {
+            "_index": CACHE_INDEX,
+            "_id": lookup.doi,
+            "_source": {
+                "doi": lookup.doi,
+                "source": lookup.source,
+                "status": 200 if lookup.status == "found" else 404,
+                "fetched_at": fetched.isoformat(),
+                "expires_at": expires.isoformat(),
+                "body": lookup.body,
+            },
+        }

@@ -1,0 +1,168 @@
+"""Re-enrich: look indexed papers up again and update their documents in place.
+
+Which documents: those whose enrichment is in one of the given statuses (by default the ones
+that had no answer: deferred, failed, cache_miss), and, with an age, those whose registry
+answer was fetched longer ago than that (the cache is bypassed for answers that old).
+
+How: a bulk `update` with a partial `doc` holding only the fields that changed, guarded by the
+sequence number read with the hit (`if_seq_no` / `if_primary_term`). An ingest that rewrites
+the document meanwhile wins; the skipped update is counted as a conflict and the next
+re-enrichment picks the document up again if it still qualifies.
+
+`record_hashes` are left alone on purpose. They describe the source records the document was
+built from, and the next ingest compares them to decide whether the source changed:
+- the source is unchanged and the registry is still unreachable: the record hashes as before,
+  the ingest sees "unchanged" and keeps the re-enriched document (rewriting the hashes to the
+  re-enriched paper would make that ingest overwrite it with the unenriched record);
+- the source is unchanged and the ingest now gets the registry answer (from the DOI cache this
+  run filled): the hash differs, the document is rewritten from the same source and the same
+  answer, i.e. the same content, once; the next ingest finds it unchanged;
+- the source changed: the hash differs and the ingest rewrites the document, as it should.
+A document is never left looking unchanged when its source changed, which is the mistake that
+matters; the cost is at most one redundant write.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from scholarflow.models import EnrichmentStatus, LookupStats, Paper
+from scholarflow.registry import Lookup, Resolver
+from scholarflow.search_client import connect
+from scholarflow.settings import Settings
+from tasks.enrich import apply_lookup, open_resolver
+from tasks.index import paper_fields
+
+DEFAULT_STATUSES = (
+    EnrichmentStatus.DEFERRED,
+    EnrichmentStatus.FAILED,
+    EnrichmentStatus.CACHE_MISS,
+)
+# Statuses that are a registry's answer: a lookup without an answer never replaces them.
+_ANSWERED = frozenset({EnrichmentStatus.ENRICHED, EnrichmentStatus.NOT_FOUND})
+
+
+@dataclass
+class ReenrichResult:
+    """What happened to one batch of documents."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)  # updated, unchanged, kept, …
+    enrichment: Counter[str] = field(default_factory=Counter)  # statuses after the batch
+    errors: Counter[str] = field(default_factory=Counter)  # reasons of refused updates
+    stats: LookupStats = field(default_factory=LookupStats)
+
+
+def selection(statuses: list[EnrichmentStatus], older_than: timedelta | None) -> dict[str, Any]:
+    """Documents with a DOI whose enrichment is in `statuses` or older than `older_than`."""
+    should: list[dict[str, Any]] = []
+    if statuses:
+        should.append({"terms": {"enrichment.status": [s.value for s in statuses]}})
+    if older_than is not None:
+        cutoff = (datetime.now(UTC) - older_than).isoformat()
+        should.append({"range": {"enrichment.fetched_at": {"lt": cutoff}}})
+    return {
+        "bool": {
+            "filter": [{"exists": {"field": "doi"}}],
+            "should": should or [{"match_none": {}}],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def stale_documents(
+    client: Elasticsearch, alias: str, query: dict[str, Any], batch_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of matching hits in id order (`search_after`): a document updated while the pages
+    are read is never visited twice, and none is skipped."""
+    after: list[Any] | None = None
+    while True:
+        page = client.search(
+            index=alias,
+            query=query,
+            sort=[{"id": "asc"}],
+            size=batch_size,
+            search_after=after,
+            seq_no_primary_term=True,
+        )
+        hits = page["hits"]["hits"]
+        if not hits:
+            return
+        yield hits
+        after = hits[-1]["sort"]
+
+
+def reenrich_documents(
+    client: Elasticsearch,
+    hits: list[dict[str, Any]],
+    resolver: Resolver,
+    older_than: timedelta | None,
+) -> ReenrichResult:
+    """Look the hits' DOIs up again and write what changed as partial updates."""
+    result = ReenrichResult()
+    papers = [Paper.model_validate(paper_fields(hit["_source"])) for hit in hits]
+    cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+    answers = resolver.resolve([p.doi for p in papers if p.doi], fetched_after=cutoff)
+    actions = []
+    for hit, paper in zip(hits, papers, strict=True):
+        outcome, updated = _refreshed(paper, answers[paper.doi])
+        result.enrichment[updated.enrichment.status.value] += 1
+        changes = _changed_fields(paper, updated)
+        if not changes:
+            result.outcomes[outcome] += 1
+            continue
+        actions.append(
+            {
+                "_op_type": "update",
+                "_index": hit["_index"],
+                "_id": hit["_id"],
+                "if_seq_no": hit["_seq_no"],
+                "if_primary_term": hit["_primary_term"],
+                "doc": changes,
+            }
+        )
+    result.stats = resolver.stats
+    written, errors = helpers.bulk(client, actions, raise_on_error=False, refresh="wait_for")
+    result.outcomes["updated"] += written
+    for error in errors:
+        info = next(iter(error.values()))
+        reason = (info.get("error") or {}).get("type", "error")
+        result.outcomes["conflicts" if info.get("status") == 409 else "refused"] += 1
+        result.errors[reason] += 1
+    return result
+
+
+@task(name="reenrich", cache_policy=NO_CACHE)
+def reenrich_batch(
+    settings: Settings, hits: list[dict[str, Any]], run_id: str, older_than: timedelta | None
+) -> ReenrichResult:
+    with open_resolver(settings, run_id) as resolver:
+        assert resolver is not None, "the flow checks that lookups are on"
+        return reenrich_documents(connect(settings), hits, resolver, older_than)
+
+
+def _refreshed(paper: Paper, lookup: Lookup) -> tuple[str, Paper]:
+    """(outcome if nothing is written, the paper as it should be stored)."""
+    answered = lookup.status in ("found", "not_found")
+    if not answered and paper.enrichment.status in _ANSWERED:
+        return "kept", paper  # a failed refresh never discards an earlier answer
+    updated = apply_lookup(paper, lookup)
+    if not answered and updated.enrichment.status is paper.enrichment.status:
+        return "unchanged", paper  # still no answer: nothing new to record
+    return "unchanged", updated
+
+
+def _changed_fields(before: Paper, after: Paper) -> dict[str, Any]:
+    """The top-level fields that differ, as the partial document of an update."""
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    changes = {name: value for name, value in new.items() if old[name] != value}
+    if "published" in changes:
+        changes["year"] = after.published.year if after.published else None
+    return changes

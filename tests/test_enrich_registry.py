@@ -1,0 +1,311 @@
+"""Enrichment end to end below the flow: the engine's DOI cache, a local registry server, the
+merge rules that put registry data on a Paper."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from scholarflow.models import Author, EnrichmentStatus, Journal, Paper
+from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup, RegistryClient, Resolver
+from scholarflow.search_client import connect
+from scholarflow.settings import DoiLookup, Settings
+from tasks.enrich import apply_lookup, enrich_batch, enrich_papers
+from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer, Reply
+
+FIGSHARE = "10.6084/m9.figshare.4724797"
+
+
+def paper(doi: str, **fields: object) -> Paper:
+    return Paper(**{"id": doi, "doi": doi, "title_en": "A title from the source", **fields})
+
+
+def resolver_for(settings: Settings) -> Resolver:
+    return Resolver(settings, DoiCache(connect(settings), settings), RegistryClient(settings))
+
+
+# doi → publisher, ISSNs, licence, cited by, references, (family, ORCID) or None, abstract start
+EXPECTED = {
+    "10.1136/jclinpath-2020-206745": (
+        "BMJ",
+        ["0021-9746", "1472-4146"],
+        "http://creativecommons.org/licenses/by-nc/4.0/",
+        10,
+        36,
+        ("Xuexi Yang", "0000-0002-3513-6501"),
+        "Background\nThe absence of high-quality next-generation sequencing",
+    ),
+    "10.1136/esmoopen-2020-000776": (
+        "Elsevier BV",
+        ["2059-7029"],
+        "https://www.elsevier.com/tdm/userlicense/1.0/",
+        16,
+        28,
+        ("Satoru Iwasa", "0000-0003-3863-9582"),
+        None,
+    ),
+    "10.1038/srep16696": (
+        "Springer Science and Business Media LLC",
+        ["2045-2322"],
+        "https://creativecommons.org/licenses/by/4.0",
+        110,
+        62,
+        None,
+        "Oligomers of alpha-synuclein are toxic to cells",
+    ),
+    "10.1371/journal.pone.0033693": (
+        "Public Library of Science (PLoS)",
+        ["1932-6203"],
+        "http://creativecommons.org/licenses/by/4.0/",
+        72,
+        70,
+        None,
+        None,
+    ),
+    "10.3892/ijo_00000353": ("Spandidos Publications", ["1019-6439"], None, 4, 0, None, None),
+}
+
+
+@pytest.mark.parametrize("doi", sorted(EXPECTED))
+def test_crossref_fields_land_on_the_paper(
+    online: Settings, registry: FixtureServer, doi: str
+) -> None:
+    publisher, issn, licence, cited_by, references, orcid, abstract = EXPECTED[doi]
+    registry.serve_work(doi, CROSSREF_WORKS[doi])
+    source = paper(doi, authors=[Author(name="Satoru Iwasa"), Author(name="Xuexi Yang")])
+
+    [enriched] = enrich_papers([source], resolver_for(online))
+
+    assert enriched.enrichment.status is EnrichmentStatus.ENRICHED
+    assert enriched.enrichment.source == "crossref"
+    assert enriched.journal.publisher == publisher
+    assert enriched.journal.issn == issn
+    assert enriched.license_url == licence
+    assert (enriched.cited_by_count, enriched.references_count) == (cited_by, references)
+    orcids = {a.name: a.orcid for a in enriched.authors if a.orcid}
+    assert orcids == (dict([orcid]) if orcid else {})
+    if abstract:
+        assert enriched.abstract_en and enriched.abstract_en.startswith(abstract)
+        assert "<" not in enriched.abstract_en and "jats" not in enriched.abstract_en
+    else:
+        assert enriched.abstract_en is None
+    assert enriched.title_en == "A title from the source"  # the source's title stays …
+    [conflict] = enriched.conflicts  # … and the registry's differing one is kept beside it
+    assert conflict.field == "title_en"
+    assert conflict.source_value == "A title from the source"
+    assert conflict.registry_value != conflict.source_value
+
+
+def test_registry_abstract_only_where_the_source_has_none(
+    online: Settings, registry: FixtureServer
+) -> None:
+    doi = "10.1038/srep16696"
+    registry.serve_work(doi, CROSSREF_WORKS[doi])
+    english = paper(doi, abstract_en="The source's own abstract.", languages=["en"])
+    chinese = paper(
+        doi, id="zh", title_en=None, title_zh="中文标题", abstract_zh="中文摘要。", languages=["zh"]
+    )
+
+    kept, filled = enrich_papers([english, chinese], resolver_for(online))
+
+    assert kept.abstract_en == "The source's own abstract."
+    assert filled.abstract_zh == "中文摘要。"
+    assert filled.abstract_en and filled.abstract_en.startswith("Oligomers of alpha-synuclein")
+    assert filled.title_en and filled.title_en.startswith("Single-molecule FRET studies")
+    assert filled.languages == ["en", "zh"]
+    assert filled.conflicts == []  # nothing to disagree about: the source had no English title
+
+
+def test_csl_json_from_doi_org_lands_on_the_paper() -> None:
+    item = json.loads(
+        (
+            FIXTURES / "doi" / "doiorg_csljson_datacite_10.6084_m9.figshare.4724797_manubot.json"
+        ).read_text()
+    )[0]
+    lookup = Lookup(FIGSHARE, "found", "doi.org", body=item, fetched_at=datetime.now(UTC))
+    enriched = apply_lookup(paper(FIGSHARE, title_en=None, title_zh="论文"), lookup)
+    assert enriched.title_en == (
+        "The hetnet awakens: understanding complex diseases through data integration and "
+        "open science"
+    )
+    assert enriched.journal.publisher == "Figshare"
+    assert enriched.authors == [Author(name="Daniel Himmelstein")]
+    assert "Computational Biology" in enriched.subjects  # the double space is folded
+    assert enriched.published and enriched.published.year == 2017
+    assert enriched.abstract_en and enriched.abstract_en.startswith(
+        "The PhD Dissertation of Daniel S. Himmelstein."
+    )
+    assert "<b>" not in enriched.abstract_en and "&amp;" not in enriched.abstract_en
+
+
+def test_registry_owned_fields_take_the_newest_answer() -> None:
+    doi = "10.1136/jclinpath-2020-206745"
+    work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
+    older = paper(
+        doi,
+        cited_by_count=3,
+        license_url="http://example.org/old-licence",
+        journal=Journal(name="J Clin Pathol", volume="99", issn=["0021-9746"], publisher="Old"),
+    )
+    fresh = apply_lookup(older, Lookup(doi, "found", "crossref", body=work))
+    assert fresh.cited_by_count == 10  # counts, licence and publisher: the registry's latest
+    assert fresh.license_url == "http://creativecommons.org/licenses/by-nc/4.0/"
+    assert fresh.journal.publisher == "BMJ"
+    assert fresh.journal.volume == "99"  # the source's values are never overwritten …
+    assert fresh.journal.name == "J Clin Pathol"
+    assert fresh.journal.issn == ["0021-9746", "1472-4146"]  # … lists gain what they lack
+    assert {c.field for c in fresh.conflicts} == {"title_en", "journal.name"}
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+
+def test_second_run_makes_no_requests(online: Settings, registry: FixtureServer) -> None:
+    dois = sorted(CROSSREF_WORKS)
+    for doi in dois:
+        registry.serve_work(doi, CROSSREF_WORKS[doi])
+    unknown = "10.1371/notarealdoi"
+    registry.route(
+        f"/ra/{unknown.split('/')[0]}", Reply.json([{"DOI": "10.1371", "RA": "Crossref"}])
+    )
+    papers = [paper(doi) for doi in [*dois, unknown]]
+
+    first = enrich_batch.fn(online, papers, "run-1")
+    requests_after_first = len(registry.requests)
+    second = enrich_batch.fn(online, papers, "run-2")
+
+    assert requests_after_first == len(dois) + 2  # one per work; the unknown DOI and its agency
+    assert len(registry.requests) == requests_after_first  # the second run asked nothing
+    assert second.stats.cache_hits == len(papers) and second.stats.requests == 0
+    assert first.stats.requests == requests_after_first and first.stats.cache_hits == 0
+    assert [p.enrichment.from_cache for p in second.papers] == [True] * len(papers)
+    assert [p.enrichment.status for p in second.papers] == [
+        p.enrichment.status for p in first.papers
+    ]
+    assert second.papers[-1].enrichment.status is EnrichmentStatus.NOT_FOUND
+
+
+def test_expired_entry_is_refreshed(
+    online: Settings, registry: FixtureServer, es: Elasticsearch
+) -> None:
+    doi = "10.3892/ijo_00000353"
+    registry.serve_work(doi, CROSSREF_WORKS[doi])
+    cache = DoiCache(es, online)
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    cache.put_many([Lookup(doi, "found", "crossref", body={"message": {}}, fetched_at=long_ago)])
+    expire(es, doi)
+
+    [lookup] = resolver_for(online).resolve([doi]).values()
+
+    assert (lookup.status, lookup.from_cache) == ("found", False)
+    assert registry.calls[f"/works/{doi}"] == 1
+    entry = es.get(index=CACHE_INDEX, id=doi)["_source"]
+    assert datetime.fromisoformat(entry["fetched_at"]) > long_ago + timedelta(days=199)
+    assert datetime.fromisoformat(entry["expires_at"]) > datetime.now(UTC) + timedelta(days=89)
+    assert entry["body"]["message"]["DOI"] == "10.3892/ijo_00000353"
+
+
+def expire(es: Elasticsearch, doi: str) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    es.update(index=CACHE_INDEX, id=doi, doc={"expires_at": yesterday}, refresh=True)
+
+
+def test_expired_entry_answers_while_the_registry_is_unreachable(
+    settings: Settings, es: Elasticsearch
+) -> None:
+    """The default test settings point Crossref at a port nobody listens on."""
+    doi = "10.3892/ijo_00000353"
+    work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
+    DoiCache(es, settings).put_many([Lookup(doi, "found", "crossref", body=work)])
+    expire(es, doi)
+    offline = settings.model_copy(update={"doi_lookup": DoiLookup.ON})
+
+    result = enrich_batch.fn(offline, [paper(doi), paper("10.1000/never-cached")], "outage")
+
+    stale, missing = result.papers
+    assert stale.enrichment.status is EnrichmentStatus.ENRICHED
+    assert stale.journal.publisher == "Spandidos Publications"
+    assert stale.enrichment.detail == ("registry unreachable: cached answer past its time to live")
+    assert missing.enrichment.status is EnrichmentStatus.DEFERRED
+    assert result.stats.requests > 0 and result.stats.cache_hits == 1
+
+
+def test_negative_entries_get_the_shorter_ttl(online: Settings, es: Elasticsearch) -> None:
+    cache = DoiCache(es, online)
+    now = datetime.now(UTC)
+    cache.put_many(
+        [
+            Lookup("10.1000/known", "found", "crossref", body={"message": {}}, fetched_at=now),
+            Lookup("10.1000/unknown", "not_found", "crossref", fetched_at=now),
+            Lookup("10.1000/down", "unreachable"),
+            Lookup("10.1000/bad", "failed", "crossref", fetched_at=now),
+        ]
+    )
+    entries = {
+        d["_id"]: d["_source"]
+        for d in es.mget(index=CACHE_INDEX, ids=["10.1000/known", "10.1000/unknown"])["docs"]
+    }
+    ttl_days = {
+        doi: round(
+            (datetime.fromisoformat(e["expires_at"]) - datetime.fromisoformat(e["fetched_at"]))
+            / timedelta(days=1),
+            3,
+        )
+        for doi, e in entries.items()
+    }
+    assert ttl_days == {
+        "10.1000/known": online.doi_cache_ttl_days,
+        "10.1000/unknown": online.doi_negative_ttl_days,
+    }
+    assert online.doi_negative_ttl_days < online.doi_cache_ttl_days
+    assert es.count(index=CACHE_INDEX)["count"] == 2  # no answer, nothing cached
+
+
+def test_cache_only_mode_never_calls(online: Settings, registry: FixtureServer) -> None:
+    settings = online.model_copy(update={"doi_lookup": DoiLookup.CACHE_ONLY})
+    result = enrich_batch.fn(settings, [paper("10.3892/ijo_00000353")], "run")
+    assert result.papers[0].enrichment.status is EnrichmentStatus.CACHE_MISS
+    assert registry.requests == []
+
+
+# --- an unreachable registry -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)  # a hang guard: an unreachable registry must not block the run
+def test_unreachable_registry_defers_quickly_and_clearly(settings: Settings) -> None:
+    """The default test settings point Crossref at a port nobody listens on (offline)."""
+    online = settings.model_copy(update={"doi_lookup": DoiLookup.ON, "doi_breaker_threshold": 3})
+    papers = [paper(f"10.1000/offline.{n}") for n in range(40)]
+
+    result = enrich_batch.fn(online, papers, "offline-run")
+
+    assert {p.enrichment.status for p in result.papers} == {EnrichmentStatus.DEFERRED}
+    assert result.stats.breaker_open
+    workers = online.doi_workers
+    assert 3 <= result.stats.requests < 3 + workers  # then nobody was called any more
+    details = {p.enrichment.detail for p in result.papers}
+    assert "registry unreachable: lookups stopped after 3 consecutive network failures" in details
+
+
+def test_crossref_csl_json_with_a_jats_abstract() -> None:
+    """The CSL-JSON doi.org content negotiation returns for a Crossref DOI (its transform)."""
+    doi = "10.1126/science.169.3946.635"
+    item = json.loads(
+        (
+            FIXTURES / "doi" / "crossref_transform_csljson_10.1126_science.169.3946.635.json"
+        ).read_text()
+    )
+    lookup = Lookup(doi, "found", "doi.org", body=item, fetched_at=datetime.now(UTC))
+    enriched = apply_lookup(paper(doi, title_en=None, abstract_zh="水的结构。"), lookup)
+    assert enriched.title_en == "The Structure of Ordinary Water"
+    assert enriched.abstract_en and enriched.abstract_en.startswith(
+        "The train of thought pursued in this article"
+    )
+    assert "jats" not in enriched.abstract_en
+    assert enriched.journal.publisher.startswith("American Association for the Advancement")
+    assert (enriched.journal.pages, enriched.journal.volume) == ("635-641", "169")
+    assert enriched.cited_by_count == 92
+    assert enriched.authors == [Author(name="Henry S. Frank")]
