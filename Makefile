@@ -27,6 +27,10 @@ demo: .venv/.synced
 	$(RUN) scholarflow search "系統性紅斑狼瘡" --size 3
 	$(RUN) scholarflow status
 
+## serve: the Prefect server and UI, the embedded engine and the deployments; Ctrl-C stops all
+serve: .venv/.synced
+	$(RUN) scholarflow serve
+
 ## test: lint, then the whole test suite against the embedded engine and a real Prefect server
 test: .venv/.synced lint
 	$(RUN) pytest

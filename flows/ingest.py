@@ -1,7 +1,9 @@
 """The ingest flow: sources → raw records → papers → enriched papers → the live index.
 
-Records stream through in batches; each stage runs as one Prefect task per batch (a task run
-costs ~10 ms, a record a few microseconds), so the orchestration stays a rounding error.
+Records stream through in batches. Decode + enrich run as one task per batch on the stage
+runner (threads, or a Dask cluster), a bounded number of batches ahead; the index stage writes
+the batches in read order, so the result is the same however many workers prepared them. A task
+run costs ~10 ms, a record a few microseconds, so the orchestration stays a rounding error.
 
 Every record ends indexed, merged, unchanged or rejected; rejections go to the dead-letter store
 after each batch, and the run fails loudly when the counts do not add up. Files the source
@@ -11,28 +13,40 @@ once its last record has been through the whole pipeline.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
-from prefect.exceptions import MissingContextError
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from flows.credentials import flow_settings
+from flows.observe import RunProgress, log_event
+from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
-from scholarflow.models import EnrichmentStatus, Outcome, RawRecord, RunSummary
+from scholarflow.models import (
+    EnrichmentStatus,
+    LookupStats,
+    Outcome,
+    Paper,
+    RawRecord,
+    Rejection,
+    RunSummary,
+)
 from scholarflow.search_client import check, connect
-from scholarflow.settings import Settings, get_settings
+from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
-from tasks.decode import decode_batch
+from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
 from tasks.index import index_batch
@@ -51,13 +65,34 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
         _listeners.remove(listener)
 
 
+@dataclass
+class PreparedBatch:
+    """One batch after decode + enrich, with the seconds each stage took."""
+
+    papers: list[Paper]
+    rejections: list[Rejection]
+    lookups: LookupStats
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@task(name="decode+enrich", cache_policy=NO_CACHE)
+def prepare_batch(settings: Settings, records: list[RawRecord], run_id: str) -> PreparedBatch:
+    """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
+    started = time.perf_counter()
+    papers, rejections = decode_records(records)
+    decoded = time.perf_counter()
+    enriched = enrich_batch.fn(settings, papers, run_id)
+    seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
+    return PreparedBatch(enriched.papers, rejections, enriched.stats, seconds)
+
+
 @flow(name="ingest", log_prints=False)
 def ingest(paths: list[str], batch_size: int | None = None, full: bool = False) -> dict[str, Any]:
     """Ingest every record under `paths` (files, directories, globs, URLs) into the index.
 
     `full` reads every file, even those the source manifest says are already ingested.
     """
-    settings = get_settings()
+    settings = flow_settings()
     summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full)
     publish_summary(summary)
     return summary.as_dict()
@@ -72,35 +107,33 @@ class _Source:
 
 
 class _Reader:
-    """Streams the records of the sources to read, noting each source once it is read to the end
-    (all its records are then in the current batch or an earlier one)."""
+    """Streams the records of the sources to read, remembering where in the stream each source
+    ended, so a source is released to the manifest only once all its records are accounted for
+    (batches are prepared ahead of indexing, so reading a source to its end is not enough)."""
 
     def __init__(self, sources: list[_Source]) -> None:
         self.sources = sources
-        self.finished: list[_Source] = []
+        self.read = 0
+        self.ended: deque[tuple[int, _Source]] = deque()
 
     def records(self) -> Iterator[RawRecord]:
         for source in self.sources:
             for record in read_source(source.path, source.digest):
                 source.records += 1
+                self.read += 1
                 yield record
-            self.finished.append(source)
+            self.ended.append((self.read, source))
 
-    def take_finished(self) -> list[Completed]:
-        done, self.finished = self.finished, []
+    def take_finished(self, accounted: int) -> list[Completed]:
+        """The tracked sources whose every record is among the first `accounted`."""
+        done: list[_Source] = []
+        while self.ended and self.ended[0][0] <= accounted:
+            done.append(self.ended.popleft()[1])
         return [
             Completed(s.fingerprint, s.digest.hexdigest(), s.records)
             for s in done
             if s.fingerprint is not None
         ]
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    """The flow run's logger inside a flow; a plain logger when called directly."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("scholarflow.ingest")
 
 
 def _plan(
@@ -129,7 +162,7 @@ def _plan(
 def run_ingest(
     settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
 ) -> RunSummary:
-    logger = _logger()
+    logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
@@ -141,26 +174,25 @@ def run_ingest(
     sources, touched = _plan(paths, manifest, full, summary)
     manifest.record(touched, run_id)
     summary.sources_read = len(sources)
-    logger.info(
-        "ingesting %s into %s (alias %s): %d files to read, %d already ingested",
-        ", ".join(paths),
-        index,
-        settings.alias,
-        len(sources),
-        summary.sources_skipped,
+    progress = RunProgress(s.path for s in sources)
+    log_event(
+        logger,
+        "ingest started",
+        run_id=run_id,
+        index=index,
+        sources=len(sources),
+        already_ingested=summary.sources_skipped,
     )
+    started = time.perf_counter()
 
     reader = _Reader(sources)
-    load_records(
-        settings,
-        reader.records(),
-        index,
-        summary,
-        batch_size,
-        dead_letters,
-        after_batch=lambda: manifest.record(reader.take_finished(), run_id),
-    )
-    manifest.record(reader.take_finished(), run_id)  # the last file(s), seen ending just now
+
+    def after_batch(summary: RunSummary, last: RawRecord) -> None:
+        progress.update(summary, last)
+        manifest.record(reader.take_finished(summary.accounted()), run_id)
+
+    load_records(settings, reader.records(), index, summary, batch_size, dead_letters, after_batch)
+    manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
 
     client.indices.refresh(index=index)
     dead_letters.refresh()
@@ -168,16 +200,11 @@ def run_ingest(
     if settings.embedded:
         EmbeddedEngine(settings.home_dir).persist()
     summary.check()
-    logger.info(
-        "read %d: %d indexed, %d merged, %d unchanged, %d rejected",
-        summary.records_read,
-        summary.outcomes[Outcome.INDEXED],
-        summary.outcomes[Outcome.MERGED],
-        summary.outcomes[Outcome.UNCHANGED],
-        summary.outcomes[Outcome.REJECTED],
-    )
+    summary.seconds["total"] = time.perf_counter() - started
+    progress.finish(summary)
+    log_event(logger, "ingest finished", run_id=run_id, index=index, **_counts(summary))
     for (stage, reason), count in summary.rejections.most_common():
-        logger.warning("rejected %d at %s: %s", count, stage, reason)
+        log_event(logger, "rejected", level="WARNING", stage=stage, reason=reason, count=count)
     if summary.doi_lookup.breaker_open:
         logger.warning(
             "DOI registry unreachable: lookups stopped, %d records indexed with enrichment "
@@ -194,63 +221,87 @@ def load_records(
     summary: RunSummary,
     batch_size: int,
     dead_letters: DeadLetterStore,
-    after_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[RunSummary, RawRecord], None] | None = None,
 ) -> None:
     """Decode, enrich and index records batch by batch into `index`, accounting in `summary`;
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
+    At most `stage_workers` batches are being prepared while one is indexed, so memory stays
+    bounded; `on_batch` hears of each indexed batch with its last record.
     """
-    for batch in batched(records, batch_size):
-        summary.records_read += len(batch)
-        started = time.perf_counter()
-        papers, rejected = decode_batch(batch)
-        decoded = time.perf_counter()
-        enrichment = enrich_batch(settings, papers, summary.run_id)
-        papers = enrichment.papers
-        summary.enrichment.update(enrichment_counts(papers))
-        summary.doi_lookup.add(enrichment.stats)
-        enriched = time.perf_counter()
-        result = index_batch(settings, index, papers, summary.run_id)
+    logger = get_run_logger()
+
+    def finish(batch: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
+        prepared = future.result()
+        summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.doi_lookup.add(prepared.lookups)
+        summary.seconds.update(prepared.seconds)
+        begun = time.perf_counter()
+        result = index_batch(settings, index, prepared.papers, summary.run_id)
+        summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
-        rejected += result.rejections
+        rejected = prepared.rejections + result.rejections
         summary.add_rejections(rejected)
         raw = {(r.source, r.location): r for r in batch}
         summary.dead_lettered += dead_letters.add(rejected, raw, summary.run_id)
-        if after_batch:
-            after_batch()
-        summary.seconds.update(
-            {
-                "decode": decoded - started,
-                "enrich": enriched - decoded,
-                "index": time.perf_counter() - enriched,
-            }
-        )
+        if on_batch:
+            on_batch(summary, batch[-1])
+        log_event(logger, "batch done", level="DEBUG", run_id=summary.run_id, **_counts(summary))
         for listener in _listeners:
             listener(summary)
 
+    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
+    with stage_runner(settings) as runner:
+        batches = batched(records, batch_size)
+        while batch := _timed(summary, "fetch", batches):
+            summary.records_read += len(batch)
+            parameters = {"settings": settings, "records": batch, "run_id": summary.run_id}
+            pending.append((batch, runner.submit(prepare_batch, parameters)))
+            if len(pending) > settings.stage_workers:
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
+
+
+def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:
+    """The next batch ([] at the end), its reading time added to the stage's seconds."""
+    begun = time.perf_counter()
+    batch = next(batches, [])
+    summary.seconds[stage] += time.perf_counter() - begun
+    return batch
+
+
+def _counts(summary: RunSummary) -> dict[str, int]:
+    return {"read": summary.records_read} | {o.value: summary.outcomes[o] for o in Outcome}
+
 
 def publish_summary(summary: RunSummary) -> None:
-    """The run summary as a table artifact on the flow run in the Prefect UI."""
+    """The run summary as a table artifact on the flow run in the Prefect UI: counts, rejection
+    reasons, enrichment statuses and the seconds spent per stage."""
     data = summary.as_dict()
     rows = [
-        {"outcome": k, "records": data[k]}
+        {"measure": k, "value": data[k]}
         for k in ("records_read", "indexed", "duplicates_merged", "unchanged", "rejected")
     ]
     rows += [
-        {"outcome": f"rejected at {stage}: {reason}", "records": count}
+        {"measure": f"rejected at {stage}: {reason}", "value": count}
         for stage, group in data["rejected_by_stage"].items()
         for reason, count in group["reasons"].items()
     ]
     rows += [
-        {"outcome": "files read", "records": data["sources_read"]},
-        {"outcome": "files skipped (already ingested)", "records": data["sources_skipped"]},
+        {"measure": "files read", "value": data["sources_read"]},
+        {"measure": "files skipped (already ingested)", "value": data["sources_skipped"]},
     ]
     rows += [
-        {"outcome": f"enrichment {status}", "records": count}
+        {"measure": f"enrichment {status}", "value": count}
         for status, count in data["enrichment"].items()
     ]
-    rows += [{"outcome": f"doi lookup {k}", "records": v} for k, v in data["doi_lookup"].items()]
+    rows += [{"measure": f"doi lookup {k}", "value": v} for k, v in data["doi_lookup"].items()]
+    rows += [
+        {"measure": f"seconds {stage}", "value": seconds}
+        for stage, seconds in data["seconds"].items()
+    ]
     create_table_artifact(
         key="ingest-summary", table=rows, description=f"Ingest into {summary.index}"
     )

@@ -19,11 +19,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from flows.credentials import flow_settings
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import live_index
 from scholarflow.models import EnrichmentStatus, LookupStats
 from scholarflow.search_client import check, connect
-from scholarflow.settings import DoiLookup, Settings, get_settings
+from scholarflow.settings import DoiLookup, Settings
 from tasks.reenrich import DEFAULT_STATUSES, reenrich_batch, selection, stale_documents
 
 
@@ -73,7 +74,7 @@ def reenrich(
 ) -> dict[str, Any]:
     """Look up again documents in `statuses` (default: deferred, failed, cache_miss) and those
     whose registry answer is older than `older_than_days`; update them in place."""
-    settings = get_settings()
+    settings = flow_settings()
     summary = run_reenrich(
         settings,
         list(DEFAULT_STATUSES) if statuses is None else statuses,

@@ -21,13 +21,14 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.credentials import flow_settings
 from flows.ingest import load_records
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import prune
 from scholarflow.models import Outcome, RunSummary
 from scholarflow.search_client import check, connect
-from scholarflow.settings import DoiLookup, Settings, get_settings
+from scholarflow.settings import DoiLookup, Settings
 from tasks.fetch import read_records
 from tasks.reindex import (
     ReindexPlan,
@@ -66,7 +67,7 @@ DEFAULTS = ReindexParameters()
 @flow(name="reindex", log_prints=False)
 def reindex(parameters: ReindexParameters = DEFAULTS) -> dict[str, Any]:
     """Build the next paper index, verify it, and switch the alias to it."""
-    settings = get_settings()
+    settings = flow_settings()
     result = run_reindex(settings, parameters)
     if not result.get("dry_run"):
         publish_result(result)

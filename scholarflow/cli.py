@@ -84,6 +84,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _run(action: Callable[[], Any]) -> Any:
     """Run a command body, turning known failures into one line on stderr."""
+    from flows.server import ServerStartError
     from scholarflow.deadletter import DeadLetterError
     from scholarflow.engine import EngineStartError, PersistError
     from scholarflow.indices import IndexStateError, ReindexError
@@ -102,6 +103,7 @@ def _run(action: Callable[[], Any]) -> Any:
         IndexStateError,
         PersistError,
         DeadLetterError,
+        ServerStartError,
     ) as exc:
         _fail(str(exc))
     except ReindexError as exc:
@@ -449,6 +451,59 @@ def status(as_json: JsonOption = False) -> None:
         return
     for key, value in result.items():
         Console().print(f"{key:>10}: {value}", highlight=False)
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port of the Prefect server's UI and API [SCHOLARFLOW_PREFECT_PORT]."),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(help="Use this Prefect API instead of starting a server [PREFECT_API_URL]."),
+    ] = None,
+) -> None:
+    """Start a Prefect server with its UI and the embedded engine, and serve the deployments
+    (ingest on a schedule, reenrich nightly, reindex by hand) until Ctrl-C."""
+    settings = get_settings()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # run logs belong in the UI
+    configure_prefect(settings)
+    api_url = api_url or os.environ.get("PREFECT_API_URL")
+
+    def body() -> None:
+        from flows.serve import run_serve
+
+        run_serve(
+            settings,
+            port=port or settings.prefect_port,
+            api_url=api_url,
+            say=lambda line: print(line, flush=True),
+        )
+
+    _run(body)
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option(help="Process work pool; created when missing.")] = (
+        "scholarflow"
+    ),
+) -> None:
+    """Register the deployments on a work pool of the Prefect server at PREFECT_API_URL, for
+    `prefect worker start --pool POOL` workers to run (scale-out instead of `serve`)."""
+    settings = get_settings()
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail("set PREFECT_API_URL to the Prefect server the workers use")
+    configure_prefect(settings)
+
+    def body() -> list[str]:
+        from flows.deployments import deploy_to_pool
+
+        return deploy_to_pool(settings, pool)
+
+    ids = _run(body)
+    Console().print(f"{len(ids)} deployments on work pool '{pool}'", highlight=False)
 
 
 @app.command()

@@ -5,12 +5,16 @@ Operators' scripts rely on the variable names, so fields are named for them and 
 
 from __future__ import annotations
 
+import os
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
+import orjson
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +49,9 @@ class Settings(BaseSettings):
     es_timeout: float = Field(30.0, gt=0)
     # Send plain `application/json` (OpenSearch-compatible engines); always on for the embedded one.
     es_plain_json: bool = False
+    # A Prefect Secret block holding the credentials instead of the variables above: an API key
+    # (a string), or JSON `{"api_key": …}` or `{"username": …, "password": …}`.
+    es_secret_block: str | None = None
 
     alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
@@ -76,10 +83,36 @@ class Settings(BaseSettings):
     # Consecutive network failures after which a run stops calling the registry.
     doi_breaker_threshold: int = Field(5, ge=1)
 
+    # Operations: what the scheduled deployments read and when (`scholarflow serve`).
+    # The inbox: paths, globs or URLs, separated by the OS path separator (`:`), or a JSON list.
+    inbox: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ingest_cron: str = "*/15 * * * *"
+    reenrich_cron: str = "30 2 * * *"
+    schedule_timezone: str = "UTC"
+    # The Prefect server `scholarflow serve` starts (UI and API), on 127.0.0.1.
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    # Decode + enrich run as one task per batch on this runner, `stage_workers` batches at once;
+    # `dask` uses a local Dask cluster of that many worker processes, or the one at `dask_address`.
+    task_runner: Literal["threads", "dask"] = "threads"
+    stage_workers: int = Field(2, ge=1, le=32)
+    dask_address: str | None = None
+
     @field_validator("crossref_url", "doi_org_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("inbox", mode="before")
+    @classmethod
+    def _split_inbox(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            # A separator followed by `//` belongs to a URL (`https://…`), not between entries.
+            parts = re.split(rf"{re.escape(os.pathsep)}(?!//)", text)
+            return [part.strip() for part in parts if part.strip()]
+        return value
 
     @property
     def home_dir(self) -> Path:

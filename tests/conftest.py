@@ -4,11 +4,13 @@ pointing at it, and the seeds."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from pydantic import SecretStr
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -23,7 +25,7 @@ from scholarflow.models import Outcome, RunSummary  # noqa: E402
 from scholarflow.registry import reset_limiters  # noqa: E402
 from scholarflow.registry.client import agencies  # noqa: E402
 from scholarflow.search_client import connect  # noqa: E402
-from scholarflow.settings import DoiLookup, Settings  # noqa: E402
+from scholarflow.settings import DoiLookup, Settings, get_settings  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,6 +79,24 @@ def seeded_settings(seeded_engine: OsmemServer, tmp_path: Path) -> Iterator[Sett
         yield settings_for(clone.url, tmp_path / "home")
     finally:
         clone.close()
+
+
+@pytest.fixture
+def flow_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Put the test's settings (plus overrides) into SCHOLARFLOW_* variables, where a flow run
+    finds them, as a served or worker-run flow does: `flow_env(batch_size=4)`."""
+
+    def export(**overrides: Any) -> None:
+        values = settings.model_dump(exclude_defaults=True) | overrides
+        for name, value in values.items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            text = orjson.dumps(value).decode() if isinstance(value, list) else str(value)
+            monkeypatch.setenv(f"SCHOLARFLOW_{name.upper()}", text)
+        get_settings.cache_clear()
+
+    yield export
+    get_settings.cache_clear()
 
 
 @pytest.fixture

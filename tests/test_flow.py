@@ -67,7 +67,7 @@ def test_ingest_flow_indexes_seeds_and_accounts_for_every_record(
     assert len(artifacts) == 1
     table = artifacts[0].data
     table = json.loads(table) if isinstance(table, str) else table
-    rows = {row["outcome"]: row["records"] for row in table}
+    rows = {row["measure"]: row["value"] for row in table}
     assert rows["records_read"] == 33 and rows["indexed"] == 32
 
     skipped = ingest(paths=[str(SEED_RECORDS)], batch_size=7)

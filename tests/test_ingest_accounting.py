@@ -157,7 +157,11 @@ def test_the_flow_publishes_counts_and_reasons_as_an_artifact(
     prefect_harness: None, settings, tmp_path: Path, monkeypatch
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     from flows.ingest import ingest as ingest_flow
     from scholarflow.settings import get_settings
@@ -177,10 +181,11 @@ def test_the_flow_publishes_counts_and_reasons_as_an_artifact(
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                key=ArtifactFilterKey(any_=["ingest-summary"]),
             )
         )
-    rows = {row["outcome"]: row["records"] for row in json.loads(artifact.data)}
+    rows = {row["measure"]: row["value"] for row in json.loads(artifact.data)}
     assert rows["records_read"] == 8 and rows["rejected"] == 5 and rows["unchanged"] == 0
     assert rows["rejected at fetch: invalid JSON"] == 1
     assert rows["rejected at decode: no title in any language"] == 1
