@@ -13,7 +13,8 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.local_http import LocalHttpServer, QuietHandler
 
 _ERRORS = {
     429: ("es_rejected_execution_exception", "rejected execution: queue capacity reached"),
@@ -29,7 +30,7 @@ class BulkRound:
     ids: list[str]
 
 
-class BulkServer:
+class BulkServer(LocalHttpServer):
     def __init__(self, script: dict[str, list[int]] | None = None, status: int = 200) -> None:
         self.script = script or {}
         self.status = status  # answer for everything but _bulk items (401 to refuse credentials)
@@ -38,7 +39,7 @@ class BulkServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._answer(server.status, {"version": {"number": "9.0.0"}, "tagline": "test"})
 
@@ -61,29 +62,10 @@ class BulkServer:
 
             def _answer(self, status: int, data: object) -> None:
                 payload = b"" if data is None else json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("x-elastic-product", "Elasticsearch")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                headers = {"content-type": "application/json", "x-elastic-product": "Elasticsearch"}
+                self.send_reply(status, payload, headers)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> BulkServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(Handler)
 
     def _bulk(self, body: bytes) -> dict:
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]

@@ -8,14 +8,16 @@ the connection without answering (a reset connection, as the client sees it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from tests.local_http import LocalHttpServer, QuietHandler
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -42,7 +44,7 @@ class Seen:
     at: float
 
 
-class FixtureServer:
+class FixtureServer(LocalHttpServer):
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = {}
         self.requests: list[Seen] = []
@@ -53,7 +55,7 @@ class FixtureServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 path = unquote(parts.path)
@@ -81,31 +83,12 @@ class FixtureServer:
                 if reply.drop:
                     self.close_connection = True
                     return
-                try:
-                    self.send_response(reply.status)
-                    for key, value in {**server.default_headers, **reply.headers}.items():
-                        self.send_header(key, value)
-                    self.send_header("content-length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_reply(
+                        reply.status, reply.body, {**server.default_headers, **reply.headers}
+                    )
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FixtureServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(Handler)
 
     def route(self, path: str, *replies: Reply) -> None:
         self.routes[path] = list(replies)
