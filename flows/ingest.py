@@ -13,10 +13,12 @@ once its last record has been through the whole pipeline.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,7 @@ from tasks.fetch import batched, content_hash, expand_sources, is_url, new_diges
 from tasks.index import index_batch
 
 ProgressListener = Callable[[RunSummary], None]
+_Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
 _listeners: list[ProgressListener] = []
 
 
@@ -162,7 +165,9 @@ def _plan(
 def run_ingest(
     settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
 ) -> RunSummary:
-    logger = get_run_logger()
+    """One ingest run. Inside a flow run the batches are task runs and progress is published;
+    called outside one (a script, the benchmarks) the same code runs as plain function calls."""
+    logger = _logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
@@ -230,15 +235,18 @@ def load_records(
     At most `stage_workers` batches are being prepared while one is indexed, so memory stays
     bounded; `on_batch` hears of each indexed batch with its last record.
     """
-    logger = get_run_logger()
+    logger = _logger()
+    orchestrated = flow_run.get_id() is not None
+    index_to = index_batch if orchestrated else index_batch.fn
 
-    def finish(batch: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
+    def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
         summary.enrichment.update(enrichment_counts(prepared.papers))
         summary.doi_lookup.add(prepared.lookups)
-        summary.seconds.update(prepared.seconds)
+        for stage, seconds in prepared.seconds.items():
+            summary.seconds[stage] += seconds
         begun = time.perf_counter()
-        result = index_batch(settings, index, prepared.papers, summary.run_id)
+        result = index_to(settings, index, prepared.papers, summary.run_id)
         summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
@@ -251,8 +259,8 @@ def load_records(
         for listener in _listeners:
             listener(summary)
 
-    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
-    with stage_runner(settings) as runner:
+    pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
+    with stage_runner(settings, orchestrated) as runner:
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
@@ -262,6 +270,11 @@ def load_records(
                 finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The flow run's logger, or the module's outside a flow run."""
+    return get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
 
 
 def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:

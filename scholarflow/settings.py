@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     # The Prefect server `scholarflow serve` starts (UI and API), on 127.0.0.1.
     prefect_port: int = Field(4200, ge=1, le=65535)
     # Decode + enrich run as one task per batch on this runner, `stage_workers` batches at once;
-    # `dask` uses a local Dask cluster of that many worker processes, or the one at `dask_address`.
-    task_runner: Literal["threads", "dask"] = "threads"
+    # `processes` uses that many worker processes of this machine (decoding is CPU-bound), `dask`
+    # a local Dask cluster of that many worker processes, or the one at `dask_address`.
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
     stage_workers: int = Field(2, ge=1, le=32)
     dask_address: str | None = None
 
