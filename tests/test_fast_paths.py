@@ -10,6 +10,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scholarflow.coerce import _BLANKS, blank_to_none
 from scholarflow.text import (
     _HAN,
     _INVISIBLE,
@@ -20,6 +21,7 @@ from scholarflow.text import (
     html_to_text,
     is_chinese,
     may_have_han,
+    repair_mojibake,
 )
 
 
@@ -28,7 +30,7 @@ def reference_clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     text = html_to_text(value) if _MARKUP.search(value) else value
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", repair_mojibake(text))
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text)
     return _NEWLINES.sub("\n", text).strip() or None
@@ -68,6 +70,10 @@ PIECES = st.sampled_from(
         "<br>",
         "x",
         ".",
+        "åˆ©å¦¥",
+        "cafÃ©",
+        "N/A",
+        "无",
     ]
 )
 TEXTS = st.lists(PIECES, max_size=30).map("".join) | st.text(max_size=60)
@@ -77,6 +83,17 @@ TEXTS = st.lists(PIECES, max_size=30).map("".join) | st.text(max_size=60)
 @given(TEXTS)
 def test_clean_text_matches_the_general_path(text: str) -> None:
     assert clean_text(text) == reference_clean_text(text)
+
+
+def reference_blank_to_none(value: str) -> str | None:
+    stripped = unicodedata.normalize("NFKC", repair_mojibake(value)).strip()
+    return None if stripped.lower() in _BLANKS else stripped
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXTS)
+def test_blank_to_none_matches_the_general_path(text: str) -> None:
+    assert blank_to_none(text) == reference_blank_to_none(text)
 
 
 @settings(max_examples=300, deadline=None)
