@@ -53,6 +53,7 @@ class SinkLogic:
         self.bulk_bytes = 0
         self._lock = threading.Lock()
         self._found = [_cache_document(body) for body in registry_templates()]
+        self._found_slim = [_cache_document(_slim(body)) for body in registry_templates()]
         self._not_found = _cache_document(None)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             ("POST", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
@@ -70,11 +71,13 @@ class SinkLogic:
         ]
 
     def handle(self, method: str, target: str, body: bytes | None) -> Response:
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         for verb, pattern, answer in self._routes:
             if verb == method and (match := pattern.match(path)):
                 with self._lock:
                     self.requests[answer.__name__.strip("_") or "other"] += 1
+                if answer == self._mget:
+                    return self._mget(match, body or b"", "_source_excludes" in query)
                 return answer(match, body or b"")
         with self._lock:
             self.requests[f"unexpected {method} {path}"] += 1
@@ -87,23 +90,26 @@ class SinkLogic:
             self.bulk_bytes += len(body)
         return 200, b'{"took":0,"errors":false,"items":[' + b",".join([_BULK_ITEM] * items) + b"]}"
 
-    def _mget(self, match: re.Match[str], body: bytes) -> Response:
+    def _mget(self, match: re.Match[str], body: bytes, slim: bool = False) -> Response:
         index = match.group(1)
         request = orjson.loads(body)
         ids = request.get("ids") or [d["_id"] for d in request.get("docs", [])]
-        docs = [self._cached(doc_id) if index == CACHE_INDEX else None for doc_id in ids]
+        docs = [self._cached(doc_id, slim) if index == CACHE_INDEX else None for doc_id in ids]
         parts = [
             doc or orjson.dumps({"_index": index, "_id": doc_id, "found": False})
             for doc_id, doc in zip(ids, docs, strict=True)
         ]
         return 200, b'{"docs":[' + b",".join(parts) + b"]}"
 
-    def _cached(self, doi: str) -> bytes | None:
+    def _cached(self, doi: str, slim: bool) -> bytes | None:
+        """The cache document for a corpus DOI; `slim`: without the reference list (the
+        lookup asked for `_source_excludes`, which is all this sink understands of it)."""
         number = self.corpus.registry_number(doi)
         if number is None:
             return None
         found = self.corpus.registry_found(number)
-        template = self._found[number % len(self._found)] if found else self._not_found
+        templates = self._found_slim if slim else self._found
+        template = templates[number % len(templates)] if found else self._not_found
         title = orjson.dumps(self.corpus.english_title(number)) if found else b""
         return template.replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
 
@@ -128,6 +134,13 @@ def _cache_document(template: bytes | None) -> bytes:
         "body": body,
     }
     return orjson.dumps({"_index": CACHE_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
+
+
+def _slim(template: bytes) -> bytes:
+    body = orjson.loads(template)
+    for fields in (body, body.get("message") or {}):
+        fields.pop("reference", None)
+    return orjson.dumps(body)
 
 
 def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     es_timeout: float = Field(30.0, gt=0)
     # Send plain `application/json` (OpenSearch-compatible engines); always on for the embedded one.
     es_plain_json: bool = False
+    # gzip request bodies: for a slow link to a remote cluster. Off by default: the client
+    # compresses at gzip level 9, which costs more CPU than a fast link saves.
+    es_http_compress: bool = False
     # A Prefect Secret block holding the credentials instead of the variables above: an API key
     # (a string), or JSON `{"api_key": …}` or `{"username": …, "password": …}`.
     es_secret_block: str | None = None

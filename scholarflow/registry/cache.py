@@ -18,6 +18,9 @@ from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
 CACHE_INDEX = "scholarflow-doi-cache"
+# A registry answer's reference list is most of its bytes (15–30 kB) and enrichment never reads
+# it (`references-count` is kept): lookups leave it in the index.
+UNUSED_BODY_FIELDS = ["body.message.reference", "body.reference"]
 CACHE_MAPPINGS = {
     "dynamic": "strict",
     "properties": {
@@ -57,7 +60,8 @@ class DoiCache:
         self.ensure()
         now = datetime.now(UTC)
         found: dict[str, Lookup] = {}
-        for doc in self.client.mget(index=CACHE_INDEX, ids=ids)["docs"]:
+        response = self.client.mget(index=CACHE_INDEX, ids=ids, source_excludes=UNUSED_BODY_FIELDS)
+        for doc in response["docs"]:
             if not doc.get("found"):
                 continue
             entry = doc["_source"]
