@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline_null", "pipeline_null", base),
         ("pipeline_http", "pipeline_http", base),
         ("pipeline_engine", "pipeline_engine", _sized(base, paths["engine"], sizes["engine"])),
-        ("prefect", "prefect", replace(base, repeat=1 if args.quick else 2)),
+        ("prefect", "prefect", replace(base, repeat=1 if args.quick else 2, warmup=paths["small"])),
         ("rss_small", "pipeline_null", _sized(base, paths["small"], sizes["small"])),
         ("rss_main", "pipeline_null", replace(base, repeat=1)),
     ]

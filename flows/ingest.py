@@ -28,6 +28,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows.credentials import flow_settings
 from flows.observe import RunProgress, log_event
@@ -51,7 +52,7 @@ from scholarflow.sources import SourceRegistry
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import index_batch
+from tasks.index import IndexResult, index_batch
 
 ProgressListener = Callable[[RunSummary], None]
 _Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
@@ -237,7 +238,6 @@ def load_records(
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None
-    index_to = index_batch if orchestrated else index_batch.fn
 
     def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
@@ -246,7 +246,7 @@ def load_records(
         for stage, seconds in prepared.seconds.items():
             summary.seconds[stage] += seconds
         begun = time.perf_counter()
-        result = index_to(settings, index, prepared.papers, summary.run_id)
+        result = _index(settings, index, prepared.papers, summary.run_id, orchestrated)
         summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
@@ -264,12 +264,23 @@ def load_records(
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
-            parameters = {"settings": settings, "records": batch, "run_id": summary.run_id}
+            # quote: Prefect would otherwise walk every record's payload looking for futures.
+            parameters = {"settings": settings, "records": quote(batch), "run_id": summary.run_id}
             pending.append((batch, runner.submit(prepare_batch, parameters)))
             if len(pending) > settings.stage_workers:
                 finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
+
+
+def _index(
+    settings: Settings, index: str, papers: list[Paper], run_id: str, orchestrated: bool
+) -> IndexResult:
+    """The index stage: a task run inside a flow run (the papers quoted, so Prefect does not
+    walk them), a plain call outside one."""
+    if orchestrated:
+        return index_batch(settings, index, quote(papers), run_id)
+    return index_batch.fn(settings, index, papers, run_id)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import Task
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from scholarflow.settings import Settings
 
@@ -26,7 +27,8 @@ class PlainRunner:
         self._pool.shutdown(wait=True)
 
     def submit(self, task: Task[..., Any], parameters: dict[str, Any]) -> Future[Any]:
-        return self._pool.submit(task.fn, **parameters)
+        plain = {k: v.unquote() if isinstance(v, quote) else v for k, v in parameters.items()}
+        return self._pool.submit(task.fn, **plain)
 
 
 def stage_runner(settings: Settings, orchestrated: bool = True) -> TaskRunner | PlainRunner:
