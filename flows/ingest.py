@@ -79,11 +79,22 @@ class PreparedBatch:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+class Batch:
+    """Records as a task parameter Prefect does not walk: it searches parameters for futures
+    item by item, which for a thousand records with their payloads costs more than decoding
+    them. (`quote` does the same, but does not survive Dask's argument packing.)"""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[RawRecord]) -> None:
+        self.records = records
+
+
 @task(name="decode+enrich", cache_policy=NO_CACHE)
-def prepare_batch(settings: Settings, records: list[RawRecord], run_id: str) -> PreparedBatch:
+def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatch:
     """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
     started = time.perf_counter()
-    papers, rejections = decode_records(records)
+    papers, rejections = decode_records(batch.records)
     decoded = time.perf_counter()
     enriched = enrich_batch.fn(settings, papers, run_id)
     seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
@@ -264,8 +275,7 @@ def load_records(
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
-            # quote: Prefect would otherwise walk every record's payload looking for futures.
-            parameters = {"settings": settings, "records": quote(batch), "run_id": summary.run_id}
+            parameters = {"settings": settings, "batch": Batch(batch), "run_id": summary.run_id}
             pending.append((batch, runner.submit(prepare_batch, parameters)))
             if len(pending) > settings.stage_workers:
                 finish(*pending.popleft())

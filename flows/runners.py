@@ -8,7 +8,6 @@ from typing import Any
 
 from prefect import Task
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
 from scholarflow.settings import Settings
 
@@ -27,8 +26,7 @@ class PlainRunner:
         self._pool.shutdown(wait=True)
 
     def submit(self, task: Task[..., Any], parameters: dict[str, Any]) -> Future[Any]:
-        plain = {k: v.unquote() if isinstance(v, quote) else v for k, v in parameters.items()}
-        return self._pool.submit(task.fn, **plain)
+        return self._pool.submit(task.fn, **parameters)
 
 
 def stage_runner(settings: Settings, orchestrated: bool = True) -> TaskRunner | PlainRunner:
