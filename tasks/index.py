@@ -31,8 +31,11 @@ from scholarflow.models import Outcome, Paper, Rejection, Stage
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 
-BULK_CHUNK_DOCS = 500
+# A bulk request ends at whichever comes first; two are in flight, so the engine works on one
+# while the next is serialised and sent.
+BULK_CHUNK_DOCS = 250
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
+BULK_IN_FLIGHT = 2
 _NOT_CONTENT = frozenset({"from_cache", "detail"})  # of the enrichment
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
@@ -203,14 +206,15 @@ def _bulk(
 
     def send_round() -> dict[str, tuple[int, str, str]]:
         transient: dict[str, tuple[int, str, str]] = {}
-        for ok, item in helpers.streaming_bulk(
+        for ok, item in helpers.parallel_bulk(
             client,
             _actions(index, pending),
+            thread_count=BULK_IN_FLIGHT,
+            queue_size=BULK_IN_FLIGHT,
             chunk_size=BULK_CHUNK_DOCS,
             max_chunk_bytes=BULK_CHUNK_BYTES,
             raise_on_error=False,
             raise_on_exception=False,
-            max_retries=0,
         ):
             if ok:
                 continue
