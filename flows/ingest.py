@@ -31,6 +31,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from flows.credentials import flow_settings
+from flows.heap import frozen_heap
 from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
@@ -208,7 +209,10 @@ def run_ingest(
         progress.update(summary, last)
         manifest.record(reader.take_finished(summary.accounted()), run_id)
 
-    load_records(settings, reader.records(), index, summary, batch_size, dead_letters, after_batch)
+    with frozen_heap():
+        load_records(
+            settings, reader.records(), index, summary, batch_size, dead_letters, after_batch
+        )
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
 
     client.indices.refresh(index=index)
