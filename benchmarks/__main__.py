@@ -40,8 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     scale = records / FULL_RECORDS
     started = time.perf_counter()
     corpus = Corpus(args.seed)
-    sizes = {"main": records, "small": max(1, records // 10), "engine": max(1, records // 10)}
+    # Peak RSS is compared between two corpora 10× apart, each many batches long (a run holds
+    # at most stage_workers + 1 batches however long it is): 10k and 100k, or 2.5k and 25k
+    # in batches of 250 when quick.
+    rss = (2_500, 25_000) if args.quick and not args.records else (records // 10, records)
+    sizes = {
+        "main": records,
+        "small": max(1, records // 10),
+        "engine": max(1, records // 10),
+        "rss_small": max(1, rss[0]),
+        "rss_large": max(1, rss[1]),
+    }
     paths = {name: _write(corpus, args.out, n, args.seed) for name, n in sizes.items()}
+    rss_batch = max(1, min(cases.Params.batch_size, rss[0] // 10))
     base = cases.Params(paths["main"], records, args.seed, repeat=1 if args.quick else 3)
     plan: list[tuple[str, str, cases.Params]] = [
         ("ceiling", "ceiling", base),
@@ -52,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline_http", "pipeline_http", base),
         ("pipeline_engine", "pipeline_engine", _sized(base, paths["engine"], sizes["engine"])),
         ("prefect", "prefect", replace(base, repeat=1 if args.quick else 2, warmup=paths["small"])),
-        ("rss_small", "pipeline_null", _sized(base, paths["small"], sizes["small"])),
-        ("rss_main", "pipeline_null", replace(base, repeat=1)),
+        ("rss_small", "pipeline_null", _rss(base, paths["rss_small"], rss[0], rss_batch)),
+        ("rss_main", "pipeline_null", _rss(base, paths["rss_large"], rss[1], rss_batch)),
     ]
     if args.profile:
         return _profile(args.profile, base)
@@ -75,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sized(base: cases.Params, corpus: Path, records: int) -> cases.Params:
     return replace(base, corpus=corpus, records=records, repeat=1)
+
+
+def _rss(base: cases.Params, corpus: Path, records: int, batch_size: int) -> cases.Params:
+    return replace(base, corpus=corpus, records=max(1, records), repeat=1, batch_size=batch_size)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ def summary(
         "scale": {
             "factor": round(scale, 4),
             "records": sizes["main"],
-            "rss_records": [sizes["small"], sizes["main"]],
+            "rss_records": [sizes["rss_small"], sizes["rss_large"]],
             "engine_records": sizes["engine"],
             "note": "records relative to the 100k-record run the targets are stated for",
         },

@@ -90,6 +90,7 @@ def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
         assert result[key] > 0, key
     assert result["scale"]["records"] == 300 and result["scale"]["factor"] == 0.003
     assert result["rss_ratio_100k_over_10k"] > 0
+    assert result["scale"]["rss_records"] == [30, 300]
     assert result["prefect_overhead_pct"] is None  # not run: the result says so, not zero
     rows = result["rows"]
     # the pipeline accounted for every record, and the sinks received the documents
