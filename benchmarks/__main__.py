@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     corpus = Corpus(args.seed)
     # Peak RSS is compared between two corpora 10× apart, each many batches long (a run holds
-    # at most stage_workers + 1 batches however long it is): 10k and 100k, or 2.5k and 25k
+    # at most stage_workers + 1 batches however long it is): 10k and 100k, or 2k and 20k
     # in batches of 250 when quick.
-    rss = (2_500, 25_000) if args.quick and not args.records else (records // 10, records)
+    rss = (2_000, 20_000) if args.quick and not args.records else (records // 10, records)
     sizes = {
         "main": records,
         "small": max(1, records // 10),
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline_null", "pipeline_null", base),
         ("pipeline_http", "pipeline_http", base),
         ("pipeline_engine", "pipeline_engine", _sized(base, paths["engine"], sizes["engine"])),
-        ("prefect", "prefect", replace(base, repeat=1 if args.quick else 2, warmup=paths["small"])),
+        ("prefect", "prefect", replace(base, repeat=2, warmup=paths["small"])),
         ("rss_small", "pipeline_null", _rss(base, paths["rss_small"], rss[0], rss_batch)),
         ("rss_main", "pipeline_null", _rss(base, paths["rss_large"], rss[1], rss_batch)),
     ]
