@@ -1,7 +1,7 @@
 """`python -m benchmarks`: write the corpora, run every case in a fresh process, print the tables.
 
 python -m benchmarks             # 100k records (engine: 10k), peak RSS at 10k and 100k
-python -m benchmarks --quick     # scaled down to finish in under a minute
+python -m benchmarks --quick     # scaled down to finish in about a minute
 python -m benchmarks --json      # one JSON object on stdout instead of the tables
 python -m benchmarks --profile decode   # a cProfile of one case instead
 """

@@ -344,3 +344,22 @@ def registry_templates() -> tuple[bytes, ...]:
         if entry["status"] == 200 and entry.get("body"):
             bodies.append(orjson.dumps(entry["body"]))
     return tuple(bodies)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m benchmarks.corpus 1m corpus.jsonl.gz [--seed 7]`: write one corpus."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.corpus", description=main.__doc__)
+    parser.add_argument("size", help=f"{', '.join(SIZES)} or a number of records")
+    parser.add_argument("path", type=Path, help="JSON Lines; gzip when it ends in .gz")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    count = SIZES.get(args.size.lower()) or int(args.size)
+    stats = Corpus(args.seed).write(args.path, count)
+    size = f"{stats.bytes / 1e6:,.1f} MB"
+    print(f"{args.path}: {stats.records:,} records, {size}, traits {dict(stats.traits)}")
+
+
+if __name__ == "__main__":
+    main()
