@@ -209,10 +209,7 @@ def run_ingest(
         progress.update(summary, last)
         manifest.record(reader.take_finished(summary.accounted()), run_id)
 
-    with frozen_heap():
-        load_records(
-            settings, reader.records(), index, summary, batch_size, dead_letters, after_batch
-        )
+    load_records(settings, reader.records(), index, summary, batch_size, dead_letters, after_batch)
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
 
     client.indices.refresh(index=index)
@@ -275,7 +272,7 @@ def load_records(
             listener(summary)
 
     pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
-    with stage_runner(settings, orchestrated) as runner:
+    with frozen_heap(), stage_runner(settings, orchestrated) as runner:
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
