@@ -334,3 +334,15 @@ def test_cached_answers_come_back_without_their_reference_list(
     assert "reference" not in answer.body["message"]
     expected = {k: v for k, v in work["message"].items() if k != "reference"}
     assert answer.body["message"] == expected
+
+
+def test_cache_index_created_by_another_batch_meanwhile_is_fine(
+    settings: Settings, es: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches prepared at once may both find the cache index missing."""
+    DoiCache(es, settings).ensure()
+    late = DoiCache(es, settings)
+    monkeypatch.setattr(late.client.indices, "exists", lambda **_: False)  # checked before
+    late.ensure()  # the other batch created it in between: no error
+    monkeypatch.undo()
+    assert es.indices.exists(index=CACHE_INDEX)
