@@ -35,6 +35,10 @@ serve: .venv/.synced
 test: .venv/.synced lint
 	$(RUN) pytest
 
+## bench: the performance tables (100k records; `make bench QUICK=1` for the one-minute version)
+bench: .venv/.synced
+	$(RUN) python -m benchmarks $(if $(QUICK),--quick)
+
 lint: .venv/.synced
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .

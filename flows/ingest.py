@@ -13,10 +13,12 @@ once its last record has been through the whole pipeline.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +28,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows.credentials import flow_settings
+from flows.heap import frozen_heap
 from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
@@ -49,9 +53,10 @@ from scholarflow.sources import SourceRegistry
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import index_batch
+from tasks.index import IndexResult, index_batch
 
 ProgressListener = Callable[[RunSummary], None]
+_Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
 _listeners: list[ProgressListener] = []
 
 
@@ -75,11 +80,22 @@ class PreparedBatch:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+class Batch:
+    """Records as a task parameter Prefect does not walk: it searches parameters for futures
+    item by item, which for a thousand records with their payloads costs more than decoding
+    them. (`quote` does the same, but does not survive Dask's argument packing.)"""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[RawRecord]) -> None:
+        self.records = records
+
+
 @task(name="decode+enrich", cache_policy=NO_CACHE)
-def prepare_batch(settings: Settings, records: list[RawRecord], run_id: str) -> PreparedBatch:
+def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatch:
     """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
     started = time.perf_counter()
-    papers, rejections = decode_records(records)
+    papers, rejections = decode_records(batch.records)
     decoded = time.perf_counter()
     enriched = enrich_batch.fn(settings, papers, run_id)
     seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
@@ -162,7 +178,9 @@ def _plan(
 def run_ingest(
     settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
 ) -> RunSummary:
-    logger = get_run_logger()
+    """One ingest run. Inside a flow run the batches are task runs and progress is published;
+    called outside one (a script, the benchmarks) the same code runs as plain function calls."""
+    logger = _logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
@@ -230,15 +248,17 @@ def load_records(
     At most `stage_workers` batches are being prepared while one is indexed, so memory stays
     bounded; `on_batch` hears of each indexed batch with its last record.
     """
-    logger = get_run_logger()
+    logger = _logger()
+    orchestrated = flow_run.get_id() is not None
 
-    def finish(batch: list[RawRecord], future: PrefectFuture[PreparedBatch]) -> None:
+    def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
         summary.enrichment.update(enrichment_counts(prepared.papers))
         summary.doi_lookup.add(prepared.lookups)
-        summary.seconds.update(prepared.seconds)
+        for stage, seconds in prepared.seconds.items():
+            summary.seconds[stage] += seconds
         begun = time.perf_counter()
-        result = index_batch(settings, index, prepared.papers, summary.run_id)
+        result = _index(settings, index, prepared.papers, summary.run_id, orchestrated)
         summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
@@ -251,17 +271,32 @@ def load_records(
         for listener in _listeners:
             listener(summary)
 
-    pending: deque[tuple[list[RawRecord], PrefectFuture[PreparedBatch]]] = deque()
-    with stage_runner(settings) as runner:
+    pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
+    with frozen_heap(), stage_runner(settings, orchestrated) as runner:
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
-            parameters = {"settings": settings, "records": batch, "run_id": summary.run_id}
+            parameters = {"settings": settings, "batch": Batch(batch), "run_id": summary.run_id}
             pending.append((batch, runner.submit(prepare_batch, parameters)))
             if len(pending) > settings.stage_workers:
                 finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
+
+
+def _index(
+    settings: Settings, index: str, papers: list[Paper], run_id: str, orchestrated: bool
+) -> IndexResult:
+    """The index stage: a task run inside a flow run (the papers quoted, so Prefect does not
+    walk them), a plain call outside one."""
+    if orchestrated:
+        return index_batch(settings, index, quote(papers), run_id)
+    return index_batch.fn(settings, index, papers, run_id)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The flow run's logger, or the module's outside a flow run."""
+    return get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
 
 
 def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:

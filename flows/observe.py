@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.runtime import flow_run
 
 from scholarflow.models import RawRecord, RunSummary
 from tasks.fetch import expand_sources
@@ -72,15 +73,18 @@ class SourceProgress:
 
 class RunProgress:
     """The run's progress as a Prefect progress artifact on the flow run, with the record
-    counts in its description; updated after indexed batches, at most once a second."""
+    counts in its description; updated after indexed batches, at most once a second. Outside a
+    flow run there is no artifact to update: progress is only tracked."""
 
     def __init__(self, paths: Iterable[str]) -> None:
         self.sources = SourceProgress(paths)
         self.percent = 0.0
         self._published = 0.0
-        self.artifact_id = create_progress_artifact(
-            progress=0.0, key="ingest-progress", description=_describe(None, len(self.sources))
-        )
+        self.artifact_id = None
+        if flow_run.get_id():
+            self.artifact_id = create_progress_artifact(
+                progress=0.0, key="ingest-progress", description=_describe(None, len(self.sources))
+            )
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -98,6 +102,8 @@ class RunProgress:
         self._publish(summary)
 
     def _publish(self, summary: RunSummary) -> None:
+        if self.artifact_id is None:
+            return
         update_progress_artifact(
             self.artifact_id, round(self.percent, 1), _describe(summary, len(self.sources))
         )

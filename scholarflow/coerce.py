@@ -14,6 +14,7 @@ from scholarflow.models import Precision, PublishedDate
 from scholarflow.text import repair_mojibake
 
 _BLANKS = frozenset({"", "-", "--", "n/a", "na", "none", "null", "nan", "无", "暂无"})
+_LONGEST_BLANK = max(map(len, _BLANKS))
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "是", "open"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "否", "closed"})
 _NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
@@ -26,7 +27,11 @@ def blank_to_none(value: Any) -> Any:
     """`" "`, `""`, `"N/A"` and friends become None; other text is repaired (mojibake, before
     NFKC would scramble it) and NFKC-folded; everything else passes through."""
     if isinstance(value, str):
-        stripped = unicodedata.normalize("NFKC", repair_mojibake(value)).strip()
+        if not value.isascii():  # ASCII is never mojibake, and NFKC leaves it as it is
+            value = unicodedata.normalize("NFKC", repair_mojibake(value))
+        stripped = value.strip()
+        if len(stripped) > _LONGEST_BLANK:  # lower() never shortens: no need to fold long text
+            return stripped
         return None if stripped.lower() in _BLANKS else stripped
     return value
 

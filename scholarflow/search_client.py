@@ -18,8 +18,13 @@ from elasticsearch import (
 from elasticsearch import (
     ConnectionError as EsConnectionError,
 )
+from elasticsearch.serializer import OrjsonSerializer
 
 from scholarflow.settings import Settings
+
+# orjson for every JSON body: bulk bodies and DOI-cache answers are most of an ingest's bytes,
+# and the standard json module costs several times more per byte.
+_SERIALIZERS = {"application/json": OrjsonSerializer()}
 
 _PLAIN_TYPES = {
     "application/vnd.elasticsearch+json; compatible-with=9": "application/json",
@@ -51,9 +56,17 @@ def connect(settings: Settings, *, start: bool = True) -> Elasticsearch:
         if state is None:
             raise EngineError(f"the embedded engine is not running (home {settings.home_dir})")
         return Elasticsearch(
-            state.url, node_class=PlainJsonNode, request_timeout=settings.es_timeout
+            state.url,
+            node_class=PlainJsonNode,
+            request_timeout=settings.es_timeout,
+            serializers=_SERIALIZERS,
         )
-    options: dict[str, Any] = {"request_timeout": settings.es_timeout, "retry_on_timeout": True}
+    options: dict[str, Any] = {
+        "request_timeout": settings.es_timeout,
+        "retry_on_timeout": True,
+        "serializers": _SERIALIZERS,
+        "http_compress": settings.es_http_compress,
+    }
     if settings.es_plain_json:
         options["node_class"] = PlainJsonNode
     if settings.es_api_key:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     es_timeout: float = Field(30.0, gt=0)
     # Send plain `application/json` (OpenSearch-compatible engines); always on for the embedded one.
     es_plain_json: bool = False
+    # gzip request bodies: for a slow link to a remote cluster. Off by default: the client
+    # compresses at gzip level 9, which costs more CPU than a fast link saves.
+    es_http_compress: bool = False
     # A Prefect Secret block holding the credentials instead of the variables above: an API key
     # (a string), or JSON `{"api_key": …}` or `{"username": …, "password": …}`.
     es_secret_block: str | None = None
@@ -92,8 +95,9 @@ class Settings(BaseSettings):
     # The Prefect server `scholarflow serve` starts (UI and API), on 127.0.0.1.
     prefect_port: int = Field(4200, ge=1, le=65535)
     # Decode + enrich run as one task per batch on this runner, `stage_workers` batches at once;
-    # `dask` uses a local Dask cluster of that many worker processes, or the one at `dask_address`.
-    task_runner: Literal["threads", "dask"] = "threads"
+    # `processes` uses that many worker processes of this machine (decoding is CPU-bound), `dask`
+    # a local Dask cluster of that many worker processes, or the one at `dask_address`.
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
     stage_workers: int = Field(2, ge=1, le=32)
     dask_address: str | None = None
 

@@ -29,6 +29,7 @@ _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
 )
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
+_ODD_SPACE = re.compile(r"[\t\r\f\v\u00a0\u3000]")
 _NEWLINES = re.compile(r"\s*\n\s*")
 # UTF-8 read as Latin-1/Windows-1252 shows a lead byte (Â…ô) followed by a continuation byte
 # (U+0080…U+00BF or its Windows-1252 stand-in). Text without such a pair is never mojibake, so
@@ -39,6 +40,12 @@ _MOJIBAKE_HINT = re.compile(
     "\u20ac\u2122]"
 )
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+# Han characters, and the compatibility characters that NFKC folds into Han (Kangxi radicals,
+# enclosed and squared ideographs).
+_HAN_SOURCE = re.compile(
+    r"[\u2e80-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0001f200-\U0001f2ff"
+    r"\U00020000-\U0002ffff]"
+)
 _LONE_HAN = re.compile(rf"(?<!{_HAN.pattern}){_HAN.pattern}(?!{_HAN.pattern})")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -75,13 +82,20 @@ def clean_text(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    text = html_to_text(value) if _MARKUP.search(value) else value
-    text = repair_mojibake(text)
-    text = unicodedata.normalize("NFKC", text)
+    markup = ("<" in value or "&" in value) and _MARKUP.search(value)
+    text = html_to_text(value) if markup else value
+    if not text.isascii():  # ASCII is never mojibake, and NFKC leaves it as it is
+        text = unicodedata.normalize("NFKC", repair_mojibake(text))
+    if text.isprintable():
+        # The common case, and a fast one: printable text has no invisible characters, tabs,
+        # odd spaces or line breaks, so only runs of spaces may need folding.
+        return (_SPACES.sub(" ", text) if "  " in text else text).strip() or None
     text = _INVISIBLE.sub("", text)
-    text = _SPACES.sub(" ", text)
-    text = _NEWLINES.sub("\n", text).strip()
-    return text or None
+    if "  " in text or _ODD_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _NEWLINES.sub("\n", text)
+    return text.strip() or None
 
 
 def repair_mojibake(text: str) -> str:
@@ -96,6 +110,15 @@ def has_han(text: str) -> bool:
     return _HAN.search(text) is not None
 
 
+def may_have_han(raw: str) -> bool:
+    """False only when `clean_text(raw)` cannot contain Han characters: a cheap pre-check."""
+    if "&" in raw and "#" in raw:
+        return True  # a numeric character reference (perhaps escaped twice) may name one
+    if raw.isascii():
+        return False
+    return _HAN_SOURCE.search(raw) is not None or _MOJIBAKE_HINT.search(raw) is not None
+
+
 def has_lone_han(text: str) -> bool:
     """True when some Han character stands alone (`蛛`, `SLE 狼`): a one-character word."""
     return _LONE_HAN.search(text) is not None
@@ -103,6 +126,8 @@ def has_lone_han(text: str) -> bool:
 
 def is_chinese(text: str) -> bool:
     """Chinese when Han characters outnumber Latin words (titles mix in Latin names and units)."""
+    if text.isascii():
+        return False
     han = len(_HAN.findall(text))
     return han > 0 and han >= len(_LATIN_WORD.findall(text))
 

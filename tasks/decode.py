@@ -28,7 +28,7 @@ from scholarflow.models import (
     Rejection,
     Stage,
 )
-from scholarflow.text import clean_text, is_chinese, to_simplified
+from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 
 # Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
 MAX_TEXT_CHARS = 50_000
@@ -219,10 +219,20 @@ def _by_script(
     """(English text, Simplified-Chinese text, whether the Chinese was Traditional)."""
     english = chinese = None
     traditional = False
+    seen: set[str] = set()
     for candidate in candidates:
-        if candidate is not None and len(candidate) > MAX_RAW_CHARS:
+        if candidate is None:
+            continue
+        if len(candidate) > MAX_RAW_CHARS:
             candidate = candidate[:MAX_RAW_CHARS]
             flags.append("text_truncated")
+        # Cleaning (HTML, NFKC) is most of decoding's cost: skip candidates that cannot change
+        # the outcome (repeats, and text that cannot be Chinese once English is found).
+        if candidate in seen or (
+            english is not None and (chinese is not None or not may_have_han(candidate))
+        ):
+            continue
+        seen.add(candidate)
         text = clean_text(candidate)
         if text is None:
             continue

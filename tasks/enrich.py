@@ -186,7 +186,7 @@ def merge_registry(paper: Paper, registry: dict[str, Any]) -> Paper:
         if not is_empty(registry[name]):
             merged[name] = registry[name]
     merged["authors"] = [a.model_dump() for a in _with_orcids(paper.authors, registry["authors"])]
-    merged["conflicts"] = [c.model_dump() for c in _conflicts(paper, registry)]
+    merged["conflicts"] = [c.model_dump() for c in _conflicts(paper, data, registry)]
     merged["languages"] = [
         lang
         for lang in ("en", "zh")
@@ -195,11 +195,11 @@ def merge_registry(paper: Paper, registry: dict[str, Any]) -> Paper:
     return Paper.model_validate(merged)
 
 
-def _conflicts(paper: Paper, registry: dict[str, Any]) -> list[FieldConflict]:
+def _conflicts(paper: Paper, data: dict[str, Any], registry: dict[str, Any]) -> list[FieldConflict]:
+    """`data`: the paper's model_dump (the caller has it already)."""
     conflicts = list(paper.conflicts)
-    mine_all, theirs_all = paper.model_dump(), registry
     for name in CONFLICT_FIELDS:
-        mine, theirs = _path(mine_all, name), _path(theirs_all, name)
+        mine, theirs = _path(data, name), _path(registry, name)
         if mine and theirs and _comparable(mine) != _comparable(theirs):
             conflict = FieldConflict(field=name, source_value=mine, registry_value=theirs)
             if conflict not in conflicts:

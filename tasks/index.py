@@ -31,9 +31,14 @@ from scholarflow.models import Outcome, Paper, Rejection, Stage
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 
-BULK_CHUNK_DOCS = 500
+# A bulk request ends at whichever comes first; two are in flight, so the engine works on one
+# while the next is serialised and sent.
+BULK_CHUNK_DOCS = 250
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
-_NOT_CONTENT = {"provenance": True, "enrichment": {"from_cache", "detail"}}
+BULK_IN_FLIGHT = 2
+# Of the enrichment: where and when the registry answer was fetched is not what it says (two
+# batches prepared at once may each fetch a DOI they share).
+_NOT_CONTENT = frozenset({"from_cache", "fetched_at", "detail"})
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
 _REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
@@ -66,19 +71,27 @@ class _Group:
     paper: Paper
     hashes: list[str]
     members: list[tuple[str, str]]
+    dump: dict[str, Any] | None  # the paper's JSON form, until a merge changes the paper
 
 
-def record_hash(paper: Paper) -> str:
-    """Content hash of one record's paper. Left out: provenance, so a moved file is no change;
-    whether the registry answer came from the DOI cache (the same answer either way); and the
-    enrichment's wording of why a lookup had no answer (two offline runs are the same run)."""
-    content = paper.model_dump(mode="json", exclude=_NOT_CONTENT)
+def record_hash(doc: dict[str, Any]) -> str:
+    """Content hash of one record's paper, from its JSON form (`model_dump(mode="json")`, made
+    once per paper and reused for the document). Left out: provenance, so a moved file is no
+    change; whether the registry answer came from the DOI cache and when it was fetched (the
+    same answer either way); and the enrichment's wording of why a lookup had no answer (two
+    offline runs are the same run)."""
+    content = {k: v for k, v in doc.items() if k != "provenance"}
+    if isinstance(enrichment := content.get("enrichment"), dict):
+        content["enrichment"] = {k: v for k, v in enrichment.items() if k not in _NOT_CONTENT}
     digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16)
     return digest.hexdigest()
 
 
-def to_document(paper: Paper, hashes: list[str], run_id: str, now: str) -> dict[str, Any]:
-    doc = paper.model_dump(mode="json")
+def to_document(
+    paper: Paper, hashes: list[str], run_id: str, now: str, dump: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`dump`: the paper's JSON form when the caller has made it already."""
+    doc = dict(dump) if dump is not None else paper.model_dump(mode="json")
     doc["year"] = paper.published.year if paper.published else None
     # Every title the paper has, for language-agnostic matching and both suggesters.
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
@@ -100,14 +113,15 @@ def index_papers(
     result = IndexResult()
     groups: dict[str, _Group] = {}
     for paper in papers:
-        digest = record_hash(paper)
+        dump = paper.model_dump(mode="json")
+        digest = record_hash(dump)
         origin = paper.provenance[0] if paper.provenance else None
         member = (origin.source, origin.location) if origin else ("?", "?")
         group = groups.get(paper.id)
         if group is None:
-            groups[paper.id] = _Group(paper, [digest], [member])
+            groups[paper.id] = _Group(paper, [digest], [member], dump)
         else:
-            group.paper = merge_duplicates(group.paper, paper)
+            group.paper, group.dump = merge_duplicates(group.paper, paper), None
             group.hashes.append(digest)
             group.members.append(member)
             result.outcomes[Outcome.MERGED] += 1
@@ -127,12 +141,13 @@ def index_papers(
         elif current.get("run_id") == run_id or _other_source(current, group.paper):
             # Another record already made this document: fold this one into it.
             base = Paper.model_validate(paper_fields(current))
-            group.paper = merge_duplicates(base, group.paper)
+            group.paper, group.dump = merge_duplicates(base, group.paper), None
             group.hashes = list(dict.fromkeys([*current["record_hashes"], *group.hashes]))
             outcome = Outcome.MERGED
         else:
             outcome = Outcome.INDEXED  # the same record, changed at its source
-        to_write[doc_id] = (to_document(group.paper, group.hashes, run_id, now), outcome)
+        doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
+        to_write[doc_id] = (doc, outcome)
 
     failures = _bulk(client, index, to_write, retry or BulkRetry())
     for doc_id, (doc, outcome) in to_write.items():
@@ -193,14 +208,15 @@ def _bulk(
 
     def send_round() -> dict[str, tuple[int, str, str]]:
         transient: dict[str, tuple[int, str, str]] = {}
-        for ok, item in helpers.streaming_bulk(
+        for ok, item in helpers.parallel_bulk(
             client,
             _actions(index, pending),
+            thread_count=BULK_IN_FLIGHT,
+            queue_size=BULK_IN_FLIGHT,
             chunk_size=BULK_CHUNK_DOCS,
             max_chunk_bytes=BULK_CHUNK_BYTES,
             raise_on_error=False,
             raise_on_exception=False,
-            max_retries=0,
         ):
             if ok:
                 continue

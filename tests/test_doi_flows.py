@@ -94,7 +94,9 @@ def test_unreachable_registry_then_reenrich_in_place(
     assert first["records_read"] == 33
     assert first["enrichment"] == {"deferred": 30, "no_doi": 3}  # indexed anyway …
     assert first["doi_lookup"]["breaker_open"] is True  # … and the summary says why
-    assert 3 <= first["doi_lookup"]["requests"] < 3 + offline.doi_workers
+    # Each batch in flight has up to doi_workers requests out when the breaker opens.
+    in_flight = offline.doi_workers * offline.stage_workers
+    assert 3 <= first["doi_lookup"]["requests"] < 3 + in_flight
     before = docs(es)
     assert len(before) == with_doi + 3
     assert {d["enrichment"]["status"] for d in before.values() if d["doi"]} == {"deferred"}

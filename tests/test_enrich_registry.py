@@ -318,3 +318,31 @@ def test_papers_without_doi_or_with_lookups_off_say_so() -> None:
         EnrichmentStatus.NO_DOI,
         EnrichmentStatus.DISABLED,
     ]
+
+
+def test_cached_answers_come_back_without_their_reference_list(
+    settings: Settings, es: Elasticsearch
+) -> None:
+    """Reference lists are most of an answer's bytes and enrichment never reads them."""
+    doi = "10.1371/journal.pone.0033693"
+    work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
+    assert work["message"].get("reference")  # the fixture has one to leave out
+    DoiCache(es, settings).put_many([Lookup(doi, "found", "crossref", body=work)])
+
+    answer = DoiCache(es, settings).get_many([doi])[doi]
+
+    assert "reference" not in answer.body["message"]
+    expected = {k: v for k, v in work["message"].items() if k != "reference"}
+    assert answer.body["message"] == expected
+
+
+def test_cache_index_created_by_another_batch_meanwhile_is_fine(
+    settings: Settings, es: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches prepared at once may both find the cache index missing."""
+    DoiCache(es, settings).ensure()
+    late = DoiCache(es, settings)
+    monkeypatch.setattr(late.client.indices, "exists", lambda **_: False)  # checked before
+    late.ensure()  # the other batch created it in between: no error
+    monkeypatch.undo()
+    assert es.indices.exists(index=CACHE_INDEX)

@@ -15,10 +15,11 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 from osmem_server import OsmemServer
 from prefect.settings import PREFECT_API_URL
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.deployments import deploy_to_pool
-from flows.ingest import ingest
-from flows.runners import stage_runner
+from flows.ingest import ingest, run_ingest
+from flows.runners import PlainRunner, stage_runner
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from tests.conftest import SEED_RECORDS
@@ -56,9 +57,27 @@ def reference(engine: OsmemServer, flow_env, settings: Settings) -> Iterator[dic
 def test_stage_runner_is_a_bounded_pool_or_a_local_dask_cluster():
     threads = stage_runner(Settings(_env_file=None, stage_workers=3))
     assert threads._max_workers == 3
+    processes = stage_runner(Settings(_env_file=None, task_runner="processes", stage_workers=2))
+    assert isinstance(processes, ProcessPoolTaskRunner) and processes._max_workers == 2
+    plain = stage_runner(Settings(_env_file=None, stage_workers=3), orchestrated=False)
+    assert isinstance(plain, PlainRunner)
     dask = stage_runner(Settings(_env_file=None, task_runner="dask", stage_workers=2))
     assert dask.cluster_kwargs["n_workers"] == 2
     assert dask.cluster_kwargs["threads_per_worker"] == 1
+
+
+def test_two_worker_processes_give_the_same_index_as_one_thread(settings, flow_env, reference):
+    flow_env(task_runner="processes", stage_workers=2, batch_size=4)
+    summary = ingest(paths=[str(SEED_RECORDS)])
+    assert summary["records_read"] == 33
+    assert _documents(connect(settings), "papers") == reference
+
+
+def test_a_run_outside_a_flow_gives_the_same_index(settings, reference):
+    """Plain calls (no flow run, no task runs): what the benchmarks compare the flow with."""
+    summary = run_ingest(settings, [str(SEED_RECORDS)], 4)
+    assert summary.records_read == 33 and summary.accounted() == 33
+    assert _documents(connect(settings), "papers") == reference
 
 
 def test_two_dask_workers_give_the_same_index_as_one_thread(settings, flow_env, reference):

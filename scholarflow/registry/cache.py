@@ -12,12 +12,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import BadRequestError, Elasticsearch, helpers
 
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
 CACHE_INDEX = "scholarflow-doi-cache"
+# A registry answer's reference list is most of its bytes (15–30 kB) and enrichment never reads
+# it (`references-count` is kept): lookups leave it in the index.
+UNUSED_BODY_FIELDS = ["body.message.reference", "body.reference"]
 CACHE_MAPPINGS = {
     "dynamic": "strict",
     "properties": {
@@ -38,12 +41,19 @@ class DoiCache:
         self.negative_ttl = timedelta(days=settings.doi_negative_ttl_days)
 
     def ensure(self) -> None:
-        if not self.client.indices.exists(index=CACHE_INDEX):
+        """Create the cache index on first use. Batches prepared at once may both find it
+        missing: the one that creates it second is told it exists, which is what it wanted."""
+        if self.client.indices.exists(index=CACHE_INDEX):
+            return
+        try:
             self.client.indices.create(
                 index=CACHE_INDEX,
                 mappings=CACHE_MAPPINGS,
                 settings={"number_of_shards": 1, "number_of_replicas": 0},
             )
+        except BadRequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
 
     def get_many(
         self, dois: Iterable[str], fetched_after: datetime | None = None, stale_ok: bool = False
@@ -57,7 +67,8 @@ class DoiCache:
         self.ensure()
         now = datetime.now(UTC)
         found: dict[str, Lookup] = {}
-        for doc in self.client.mget(index=CACHE_INDEX, ids=ids)["docs"]:
+        response = self.client.mget(index=CACHE_INDEX, ids=ids, source_excludes=UNUSED_BODY_FIELDS)
+        for doc in response["docs"]:
             if not doc.get("found"):
                 continue
             entry = doc["_source"]

@@ -1,0 +1,156 @@
+"""`python -m benchmarks`: write the corpora, run every case in a fresh process, print the tables.
+
+python -m benchmarks             # 100k records (engine: 10k), peak RSS at 10k and 100k
+python -m benchmarks --quick     # scaled down to finish in about a minute
+python -m benchmarks --json      # one JSON object on stdout instead of the tables
+python -m benchmarks --profile decode   # a cProfile of one case instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import multiprocessing
+import os
+import pstats
+import sys
+import time
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import cases
+from benchmarks.corpus import Corpus
+from benchmarks.report import print_tables, summary
+
+OUT = Path(__file__).resolve().parent / "out"
+FULL_RECORDS = 100_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    scale = 0.05 if args.quick else 1.0
+    records = args.records or int(FULL_RECORDS * scale)
+    scale = records / FULL_RECORDS
+    started = time.perf_counter()
+    corpus = Corpus(args.seed)
+    # Peak RSS is compared between two corpora 10× apart, each many batches long (a run holds
+    # at most stage_workers + 1 batches however long it is): 10k and 100k, or 2k and 20k
+    # in batches of 250 when quick.
+    rss = (2_000, 20_000) if args.quick and not args.records else (records // 10, records)
+    sizes = {
+        "main": records,
+        "small": max(1, records // 10),
+        "engine": max(1, records // 10),
+        "rss_small": max(1, rss[0]),
+        "rss_large": max(1, rss[1]),
+    }
+    paths = {name: _write(corpus, args.out, n, args.seed) for name, n in sizes.items()}
+    rss_batch = max(1, min(cases.Params.batch_size, rss[0] // 10))
+    base = cases.Params(paths["main"], records, args.seed, repeat=1 if args.quick else 3)
+    plan: list[tuple[str, str, cases.Params]] = [
+        ("ceiling", "ceiling", base),
+        ("baseline", "baseline", replace(base, repeat=1)),
+        ("decode", "decode", base),
+        ("decode_parallel", "decode_parallel", base),
+        ("pipeline_null", "pipeline_null", base),
+        ("pipeline_http", "pipeline_http", base),
+        ("pipeline_engine", "pipeline_engine", _sized(base, paths["engine"], sizes["engine"])),
+        ("prefect", "prefect", replace(base, repeat=2, warmup=paths["small"])),
+        ("rss_small", "pipeline_null", _rss(base, paths["rss_small"], rss[0], rss_batch)),
+        ("rss_main", "pipeline_null", _rss(base, paths["rss_large"], rss[1], rss_batch)),
+    ]
+    if args.profile:
+        return _profile(args.profile, base)
+    wanted = set(args.cases.split(",")) if args.cases else None
+    rows: dict[str, dict[str, Any]] = {}
+    for key, case, params in plan:
+        if wanted and key not in wanted:
+            continue
+        rows[key] = _run_isolated(case, params)
+        if not args.json:
+            print(f"  {key}: {rows[key]['rps']:,.0f} records/s", file=sys.stderr)
+    result = summary(rows, scale=scale, sizes=sizes, seconds=time.perf_counter() - started)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        print_tables(rows, result)
+    return 0
+
+
+def _sized(base: cases.Params, corpus: Path, records: int) -> cases.Params:
+    return replace(base, corpus=corpus, records=records, repeat=1)
+
+
+def _rss(base: cases.Params, corpus: Path, records: int, batch_size: int) -> cases.Params:
+    return replace(base, corpus=corpus, records=max(1, records), repeat=1, batch_size=batch_size)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="scale the corpus down (~1 min)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--records", type=int, help="records in the main corpus")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cases", help="comma-separated subset of the cases")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the corpora are written")
+    parser.add_argument("--profile", choices=sorted(cases.CASES), help="profile one case")
+    return parser
+
+
+def _write(corpus: Corpus, folder: Path, count: int, seed: int) -> Path:
+    path = folder / f"corpus-{seed}-{count}.jsonl"
+    if not path.exists():  # deterministic: a corpus written once is the same corpus
+        partial = path.with_suffix(".partial")
+        corpus.write(partial, count)
+        partial.replace(path)
+    return path
+
+
+def _run_isolated(case: str, params: cases.Params) -> dict[str, Any]:
+    """Run one case in a forked process: its peak RSS is its own, and so are its threads."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(case, params, send))
+    process.start()
+    send.close()
+    try:
+        message = receive.recv()
+    except EOFError:
+        message = {"error": f"the {case} case died (exit code {process.exitcode})"}
+    process.join()
+    if "error" in message:
+        raise SystemExit(message["error"])
+    return message
+
+
+def _child(case: str, params: cases.Params, send: Connection) -> None:
+    try:
+        row = cases.CASES[case](params)
+        row.peak_rss_mb = cases.peak_rss_mb()
+        send.send(row.as_dict())
+    except BaseException as exc:
+        send.send({"error": f"{case}: {type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        send.close()
+
+
+def _profile(case: str, params: cases.Params) -> int:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    row = cases.CASES[case](replace(params, repeat=1))
+    profiler.disable()
+    print(f"{row.case}: {row.rps:,.0f} records/s (profiled)", file=sys.stderr)
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

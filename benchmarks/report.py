@@ -1,0 +1,135 @@
+"""The benchmark tables, the targets, and the machine-readable summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+TARGETS = {
+    "decode ≥ 25% of the ceiling (one core)": ("decode_vs_ceiling", 0.25),
+    "decode ≥ 3× the baseline (one core)": ("decode_vs_baseline", 3.0),
+    "pipeline into the null sink ≥ 15% of the ceiling": ("pipeline_null_vs_ceiling", 0.15),
+    "pipeline into the HTTP sink ≥ 10,000 records/s": ("http_sink_rps", 10_000),
+    "Prefect overhead ≤ 10%": ("prefect_overhead_pct", -10.0),
+    "peak RSS, 10× the records ≤ 1.3×": ("rss_ratio_100k_over_10k", -1.3),
+}
+
+
+def summary(
+    rows: dict[str, dict[str, Any]], *, scale: float, sizes: dict[str, int], seconds: float
+) -> dict[str, Any]:
+    """The figures the issue names, ratios from this run, and every row."""
+
+    def rps(key: str) -> float | None:
+        return rows[key]["rps"] if key in rows else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    prefect = rows.get("prefect", {}).get("detail", "")
+    overhead = None
+    if "overhead" in prefect:
+        overhead = float(prefect.rsplit("overhead ", 1)[1].rstrip("%"))
+    small, main = rows.get("rss_small"), rows.get("rss_main")
+    result: dict[str, Any] = {
+        "ceiling_rps": rps("ceiling"),
+        "baseline_rps": rps("baseline"),
+        "decode_rps": rps("decode"),
+        "decode_parallel_rps": rps("decode_parallel"),
+        "pipeline_null_rps": rps("pipeline_null"),
+        "http_sink_rps": rps("pipeline_http"),
+        "engine_rps": rps("pipeline_engine"),
+        "prefect_rps": rps("prefect"),
+        "prefect_overhead_pct": overhead,
+        "rss_10k_mb": small["peak_rss_mb"] if small else None,
+        "rss_100k_mb": main["peak_rss_mb"] if main else None,
+        "rss_ratio_100k_over_10k": ratio(
+            main["peak_rss_mb"] if main else None, small["peak_rss_mb"] if small else None
+        ),
+        "decode_vs_ceiling": ratio(rps("decode"), rps("ceiling")),
+        "decode_vs_baseline": ratio(rps("decode"), rps("baseline")),
+        "pipeline_null_vs_ceiling": ratio(rps("pipeline_null"), rps("ceiling")),
+        "scale": {
+            "factor": round(scale, 4),
+            "records": sizes["main"],
+            "rss_records": [sizes["rss_small"], sizes["rss_large"]],
+            "engine_records": sizes["engine"],
+            "note": "records relative to the 100k-record run the targets are stated for",
+        },
+        "seconds": round(seconds, 1),
+        "rows": rows,
+    }
+    result["targets"] = {
+        name: _met(result.get(key), bound) for name, (key, bound) in TARGETS.items()
+    }
+    return result
+
+
+def _met(value: float | None, bound: float) -> bool | None:
+    if value is None:
+        return None
+    return value <= -bound if bound < 0 else value >= bound
+
+
+def print_tables(rows: dict[str, dict[str, Any]], result: dict[str, Any]) -> None:
+    console = Console(width=180)
+    ceiling, baseline = result["ceiling_rps"], result["baseline_rps"]
+    groups = [
+        ("Decode", ["ceiling", "baseline", "decode", "decode_parallel"]),
+        (
+            "Pipeline (fetch → decode → enrich from a warm cache → index)",
+            [
+                "pipeline_null",
+                "pipeline_http",
+                "pipeline_engine",
+            ],
+        ),
+        ("Orchestration", ["pipeline_http", "prefect"]),
+        ("Memory (the null-sink pipeline at two sizes)", ["rss_small", "rss_main"]),
+    ]
+    for title, keys in groups:
+        table = Table(title=title, title_justify="left")
+        for column in (
+            "case",
+            "records",
+            "records/s",
+            "MB/s",
+            "peak RSS MB",
+            "× ceiling",
+            "× baseline",
+            "clock",
+            "detail",
+        ):
+            table.add_column(column, justify="left" if column in ("case", "detail") else "right")
+        for key in keys:
+            if key not in rows:
+                continue
+            row = rows[key]
+            table.add_row(
+                row["case"],
+                f"{row['records']:,}",
+                f"{row['rps']:,.0f}",
+                f"{row['mb_per_s']:.1f}",
+                f"{row['peak_rss_mb']:.0f}",
+                f"{row['rps'] / ceiling:.2f}" if ceiling else "",
+                f"{row['rps'] / baseline:.1f}" if baseline else "",
+                row["clock"],
+                row["detail"],
+            )
+        console.print(table)
+    targets = Table(title="Targets (ratios from this run)", title_justify="left")
+    targets.add_column("target")
+    targets.add_column("measured", justify="right")
+    targets.add_column("met")
+    for name, (key, _bound) in TARGETS.items():
+        value = result.get(key)
+        met = result["targets"][name]
+        targets.add_row(
+            name,
+            "" if value is None else f"{value:,.2f}",
+            {True: "yes", False: "NO", None: "not run"}[met],
+        )
+    console.print(targets)
+    console.print(f"scale: {result['scale']}; {result['seconds']} s")

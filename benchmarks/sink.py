@@ -1,0 +1,235 @@
+"""Sinks that answer the index stage's requests at once, to time the pipeline without an engine.
+
+`SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias and template
+calls, `_mget` (documents: never found; the DOI cache: the warm cache of the corpus), `_bulk`
+(every item succeeds) and `_refresh`. Two ways to reach it:
+- `NullNode`: an elastic_transport node that calls it in-process, with no socket at all (the
+  null sink: what the pipeline costs by itself);
+- `HttpSink`: a threaded HTTP server on 127.0.0.1 (what our client costs on the wire).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders, NodeConfig
+from elastic_transport._node import NodeApiResponse
+
+from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
+from scholarflow.registry import CACHE_INDEX
+
+_JSON = HttpHeaders({"content-type": "application/json", "x-elastic-product": "Elasticsearch"})
+_NEVER = "2100-01-01T00:00:00+00:00"
+_ID_MARK, _TITLE_MARK = "@@sfb-id@@", "@@sfb-title@@"
+_ID, _TITLE = orjson.dumps(_ID_MARK), orjson.dumps(_TITLE_MARK)
+_BULK_ITEM = b'{"index":{"status":201,"result":"created"}}'
+_INFO = orjson.dumps(
+    {
+        "name": "sink",
+        "cluster_name": "sink",
+        "version": {"number": "9.0.0", "build_flavor": "default"},
+        "tagline": "You Know, for Search",
+    }
+)
+Response = tuple[int, bytes]
+
+
+class SinkLogic:
+    """Success for everything the pipeline writes; the warm DOI cache for what it reads."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.requests: Counter[str] = Counter()
+        self.bulk_items = 0
+        self.bulk_bytes = 0
+        self._lock = threading.Lock()
+        self._found = [_cache_document(body) for body in registry_templates()]
+        self._found_slim = [_cache_document(_slim(body)) for body in registry_templates()]
+        self._not_found = _cache_document(None)
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+            ("POST", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
+            ("PUT", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
+            ("POST", re.compile(r"^/([^/]+)/_mget$"), self._mget),
+            ("GET", re.compile(r"^/([^/]+)/_mget$"), self._mget),
+            ("GET", re.compile(r"^/_alias/([^/]+)$"), self._alias),
+            ("GET", re.compile(r"^/$"), lambda _m, _b: (200, _INFO)),
+            ("HEAD", re.compile(r"^/[^/_][^/]*$"), lambda _m, _b: (200, b"")),
+            ("PUT", re.compile(r"^/_(?:component|index)_template/[^/]+$"), _acknowledged),
+            ("PUT", re.compile(r"^/[^/_][^/]*(?:/_settings)?$"), _acknowledged),
+            ("GET", re.compile(r"^/[^/]+/_settings(?:/[^/]+)?$"), lambda _m, _b: (200, b"{}")),
+            ("POST", re.compile(r"^/[^/]+/_refresh$"), _acknowledged),
+            ("GET", re.compile(r"^/[^/]+/_refresh$"), _acknowledged),
+        ]
+
+    def handle(self, method: str, target: str, body: bytes | None) -> Response:
+        path, _, query = target.partition("?")
+        for verb, pattern, answer in self._routes:
+            if verb == method and (match := pattern.match(path)):
+                with self._lock:
+                    self.requests[answer.__name__.strip("_") or "other"] += 1
+                if answer == self._mget:
+                    return self._mget(match, body or b"", "_source_excludes" in query)
+                return answer(match, body or b"")
+        with self._lock:
+            self.requests[f"unexpected {method} {path}"] += 1
+        return 400, orjson.dumps({"error": {"type": "sink", "reason": f"{method} {path}"}})
+
+    def _bulk(self, _match: re.Match[str], body: bytes) -> Response:
+        items = body.count(b"\n") // 2  # index actions: an action line and a source line
+        with self._lock:
+            self.bulk_items += items
+            self.bulk_bytes += len(body)
+        return 200, b'{"took":0,"errors":false,"items":[' + b",".join([_BULK_ITEM] * items) + b"]}"
+
+    def _mget(self, match: re.Match[str], body: bytes, slim: bool = False) -> Response:
+        index = match.group(1)
+        request = orjson.loads(body)
+        ids = request.get("ids") or [d["_id"] for d in request.get("docs", [])]
+        docs = [self._cached(doc_id, slim) if index == CACHE_INDEX else None for doc_id in ids]
+        parts = [
+            doc or orjson.dumps({"_index": index, "_id": doc_id, "found": False})
+            for doc_id, doc in zip(ids, docs, strict=True)
+        ]
+        return 200, b'{"docs":[' + b",".join(parts) + b"]}"
+
+    def _cached(self, doi: str, slim: bool) -> bytes | None:
+        """The cache document for a corpus DOI; `slim`: without the reference list (the
+        lookup asked for `_source_excludes`, which is all this sink understands of it)."""
+        number = self.corpus.registry_number(doi)
+        if number is None:
+            return None
+        found = self.corpus.registry_found(number)
+        templates = self._found_slim if slim else self._found
+        template = templates[number % len(templates)] if found else self._not_found
+        title = orjson.dumps(self.corpus.english_title(number)) if found else b""
+        return template.replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
+
+    def _alias(self, match: re.Match[str], _body: bytes) -> Response:
+        alias = match.group(1)
+        return 200, orjson.dumps({f"{alias}-000001": {"aliases": {alias: {}}}})
+
+
+def _cache_document(template: bytes | None) -> bytes:
+    """A cache index document as JSON, with placeholders for the DOI and the title."""
+    body = None
+    if template is not None:
+        body = orjson.loads(template)
+        work = body.get("message", body)
+        work["DOI"], work["title"] = _ID_MARK, [_TITLE_MARK]
+    source = {
+        "doi": _ID_MARK,
+        "source": "crossref",
+        "status": 200 if body else 404,
+        "fetched_at": FETCHED_AT,
+        "expires_at": _NEVER,
+        "body": body,
+    }
+    return orjson.dumps({"_index": CACHE_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
+
+
+def _slim(template: bytes) -> bytes:
+    body = orjson.loads(template)
+    for fields in (body, body.get("message") or {}):
+        fields.pop("reference", None)
+    return orjson.dumps(body)
+
+
+def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:
+    return 200, b'{"acknowledged":true}'
+
+
+class NullNode(BaseNode):
+    """A transport node that hands requests to a `SinkLogic` (`logic`, set on a subclass)."""
+
+    logic: SinkLogic
+
+    def perform_request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        request_timeout: Any = None,
+    ) -> NodeApiResponse:
+        started = time.perf_counter()
+        status, data = self.logic.handle(method, target, body)
+        meta = ApiResponseMeta(
+            status=status,
+            http_version="1.1",
+            headers=_JSON,
+            duration=time.perf_counter() - started,
+            node=self.config,
+        )
+        return NodeApiResponse(meta, data)
+
+
+def null_node_class(logic: SinkLogic) -> type[NullNode]:
+    return type("BoundNullNode", (NullNode,), {"logic": logic})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    logic: SinkLogic
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        status, data = self.logic.handle(self.command, self.path, body)
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-elastic-product", "Elasticsearch")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request would cost more than the answer
+
+
+class HttpSink:
+    """The sink on 127.0.0.1, a thread per connection; `url` once started."""
+
+    def __init__(self, logic: SinkLogic) -> None:
+        handler = type("BoundHandler", (_Handler,), {"logic": logic})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def node_config() -> NodeConfig:
+    return NodeConfig("http", "127.0.0.1", 9)
+
+
+def serve(seed: int) -> None:
+    """Run the HTTP sink until terminated, printing its URL first (for a parent process)."""
+    with HttpSink(SinkLogic(Corpus(seed))) as sink:
+        sys.stdout.write(sink.url + "\n")
+        sys.stdout.flush()
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 7)

@@ -1,0 +1,98 @@
+"""The benchmark harness: a deterministic corpus with the promised mix, and the JSON entry point.
+
+Speed is measured by `make bench`, never asserted here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from benchmarks.corpus import Corpus, Mix
+from scholarflow.doi import normalize_doi
+from scholarflow.models import Paper, Rejection
+from tasks.decode import decode_record
+from tasks.fetch import read_records
+from tests.conftest import REPO
+
+
+def test_corpus_is_deterministic_from_its_seed(tmp_path: Path) -> None:
+    first, again, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz", tmp_path / "c.jsonl"
+    Corpus(3).write(first, 300)
+    Corpus(3).write(again, 300)
+    Corpus(4).write(other, 300)
+    assert first.read_bytes() == gzip.decompress(again.read_bytes())
+    assert first.read_bytes() != other.read_bytes()
+
+
+def test_corpus_has_the_requested_mix(tmp_path: Path) -> None:
+    count = 4000
+    path = tmp_path / "corpus.jsonl"
+    stats = Corpus(11).write(path, count)
+    assert stats.records == count == len(path.read_bytes().splitlines())
+    mix = Mix()
+    for trait, share in (("no_doi", mix.no_doi), ("bad", mix.bad), ("result_str", mix.result_str)):
+        assert abs(stats.traits[trait] / count - share) < 0.35 * share + 0.01, trait
+    traditional = stats.traits["traditional"] / stats.traits["chinese"]
+    assert abs(traditional - mix.traditional) < 0.03
+
+    results = [decode_record(r) for r in read_records([path])]
+    papers = [r for r in results if isinstance(r, Paper)]
+    rejected = [r for r in results if isinstance(r, Rejection)]
+    assert len(results) == count  # every line is a record, even the bad ones
+    assert len(rejected) == stats.traits["bad"]  # and exactly the bad ones are rejected
+    assert sum(p.doi is None for p in papers) == stats.traits["no_doi"]
+    assert sum(p.zh_script == "traditional" for p in papers) == stats.traits["traditional"]
+    assert {"en", "zh"} <= {lang for p in papers for lang in p.languages}
+
+
+def test_warm_cache_answers_for_corpus_dois_only() -> None:
+    corpus = Corpus(5)
+    line, _traits = next(x for x in corpus.lines(50) if "no_doi" not in x[1] and "bad" not in x[1])
+    doi = normalize_doi(orjson.loads(line)["doi"])
+    entry = corpus.registry_entry(doi)
+    assert entry is not None and entry["doi"] == doi and entry["status"] in (200, 404)
+    if entry["status"] == 200:
+        assert entry["body"]["message"]["DOI"] == doi
+    assert corpus.registry_entry("10.1000/not-from-the-corpus") is None
+    assert Corpus(6).registry_entry(doi) is None  # another seed, another corpus
+
+
+def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
+    cases = "ceiling,baseline,decode,pipeline_null,pipeline_http,rss_small,rss_main"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--json",
+            "--records",
+            "300",
+            "--cases",
+            cases,
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(completed.stdout)
+    for key in ("ceiling_rps", "baseline_rps", "decode_rps", "pipeline_null_rps", "http_sink_rps"):
+        assert result[key] > 0, key
+    assert result["scale"]["records"] == 300 and result["scale"]["factor"] == 0.003
+    assert result["rss_ratio_100k_over_10k"] > 0
+    assert result["scale"]["rss_records"] == [30, 300]
+    assert result["prefect_overhead_pct"] is None  # not run: the result says so, not zero
+    rows = result["rows"]
+    # the pipeline accounted for every record, and the sinks received the documents
+    assert rows["pipeline_null"]["records"] == 300
+    assert "sink saw" in rows["pipeline_null"]["detail"]
