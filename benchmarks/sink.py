@@ -17,7 +17,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -26,6 +25,7 @@ from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
 from scholarflow.registry import CACHE_INDEX
+from tests.local_http import LocalHttpServer, QuietHandler
 
 _JSON = HttpHeaders({"content-type": "application/json", "x-elastic-product": "Elasticsearch"})
 _NEVER = "2100-01-01T00:00:00+00:00"
@@ -176,7 +176,7 @@ def null_node_class(logic: SinkLogic) -> type[NullNode]:
     return type("BoundNullNode", (NullNode,), {"logic": logic})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     logic: SinkLogic
 
@@ -186,37 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
         status, data = self.logic.handle(self.command, self.path, body)
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("x-elastic-product", "Elasticsearch")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.send_reply(status, data, dict(_JSON))
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # one line per request would cost more than the answer
 
-
-class HttpSink:
+class HttpSink(LocalHttpServer):
     """The sink on 127.0.0.1, a thread per connection; `url` once started."""
 
     def __init__(self, logic: SinkLogic) -> None:
-        handler = type("BoundHandler", (_Handler,), {"logic": logic})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> HttpSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(type("BoundHandler", (_Handler,), {"logic": logic}))
 
 
 def node_config() -> NodeConfig:

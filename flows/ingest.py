@@ -263,8 +263,7 @@ def load_records(
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
         summary.add_rejections(rejected)
-        raw = {(r.source, r.location): r for r in batch}
-        summary.dead_lettered += dead_letters.add(rejected, raw, summary.run_id)
+        summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
         if on_batch:
             on_batch(summary, batch[-1])
         log_event(logger, "batch done", level="DEBUG", run_id=summary.run_id, **_counts(summary))

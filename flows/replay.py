@@ -104,8 +104,7 @@ def replay(settings: Settings, ids: list[str] | None, batch_size: int) -> Replay
         result.outcomes.update(indexed.outcomes)
         result.outcomes[Outcome.REJECTED] += len(rejected)
         result.still_failing.update((r.stage.value, r.reason) for r in rejected)
-        raw = {(r.source, r.location): r for r in records}
-        stored = store.add(rejected, raw, result.run_id)
+        stored = store.add(rejected, records, result.run_id)
         if stored != len(rejected):
             raise AccountingError(f"replay stored {stored} of {len(rejected)} rejections")
         failed = {owner.get((r.source, r.location)) for r in rejected}

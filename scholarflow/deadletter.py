@@ -94,17 +94,17 @@ class DeadLetterStore:
                 settings={"number_of_shards": 1, "number_of_replicas": 0},
             )
 
-    def add(
-        self,
-        rejections: Iterable[Rejection],
-        records: dict[tuple[str, str], RawRecord],
-        run_id: str,
-    ) -> int:
-        """Store rejections (with the raw record each came from); returns how many were stored.
+    def add(self, rejections: list[Rejection], batch: Iterable[RawRecord], run_id: str) -> int:
+        """Store rejections, each with the raw record of `batch` it came from; returns how many
+        were stored.
 
         Raises DeadLetterError when the engine refuses any of them: a rejection that is not
         stored would be a record lost.
         """
+        if not rejections:
+            return 0
+        wanted = {(r.source, r.location) for r in rejections}
+        records = {(r.source, r.location): r for r in batch if (r.source, r.location) in wanted}
         now = datetime.now(UTC).isoformat()
         actions = [
             {
@@ -123,8 +123,6 @@ class DeadLetterStore:
             }
             for r in rejections
         ]
-        if not actions:
-            return 0
         self.ensure()
         stored, errors = helpers.bulk(
             self.client, actions, raise_on_error=False, max_retries=3, initial_backoff=1

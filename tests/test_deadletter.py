@@ -129,7 +129,7 @@ def test_replay_reads_a_fetch_entry_again_from_its_exact_bytes(
     )
     rejection = Rejection(Stage.FETCH, "not valid UTF-8", "old.jsonl", "line 9", record.raw)
     store = DeadLetterStore(es)
-    assert store.add([rejection], {("old.jsonl", "line 9"): record}, "old-run") == 1
+    assert store.add([rejection], [record], "old-run") == 1
     store.refresh()
 
     result = replay(settings, [entry_id("old.jsonl", "line 9", Stage.FETCH), "nope"], 10)
@@ -147,7 +147,7 @@ def test_replay_through_the_cli_by_id(
     record = RawRecord("feed.jsonl", "line 1", payload={"title": "Replayed", "doi": "10.1000/z"})
     rejection = Rejection(Stage.INDEX, "engine busy", "feed.jsonl", "line 1")
     store = DeadLetterStore(es)
-    store.add([rejection], {("feed.jsonl", "line 1"): record}, "old-run")
+    store.add([rejection], [record], "old-run")
     store.refresh()
     key = entry_id("feed.jsonl", "line 1", Stage.INDEX)
 
