@@ -126,10 +126,12 @@ def has_lone_han(text: str) -> bool:
 
 def is_chinese(text: str) -> bool:
     """Chinese when Han characters outnumber Latin words (titles mix in Latin names and units)."""
-    if text.isascii():
+    if text.isascii() or _HAN.search(text) is None:
         return False
-    han = len(_HAN.findall(text))
-    return han > 0 and han >= len(_LATIN_WORD.findall(text))
+    latin_words = len(_LATIN_WORD.findall(text))
+    return latin_words == 0 or any(
+        count >= latin_words for count, _ in enumerate(_HAN.finditer(text), start=1)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from scholarflow import coerce
+from scholarflow.coerce import to_text
 from scholarflow.doi import find_doi, normalize_doi
 from scholarflow.models import (
-    Author,
-    Journal,
     Paper,
-    Provenance,
     RawRecord,
     Rejection,
     Stage,
@@ -38,43 +36,10 @@ MAX_RAW_CHARS = 2 * MAX_TEXT_CHARS
 # The mapping stores counts as `integer`: a larger count is a feed error, not a count.
 MAX_COUNT = 2**31 - 1
 
-Text = Annotated[str | None, BeforeValidator(coerce.to_text)]
-Float = Annotated[float | None, BeforeValidator(coerce.to_float)]
-Int = Annotated[int | None, BeforeValidator(coerce.to_int)]
-Bool = Annotated[bool | None, BeforeValidator(coerce.to_bool)]
-
-
-def _dict_or_none(value: Any) -> dict | None:
-    return value if isinstance(value, dict) else None
-
-
-class AggregatorRecord(BaseModel):
-    """The aggregator's record, read leniently: every field is optional and coerced."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    title: Text = None
-    title_cn: Text = Field(None, alias="TitleCN")
-    abstract: Text = None
-    abstract_cn: Text = Field(None, alias="AbstractTextCN")
-    authors: Any = None
-    doi: Text = None
-    doi_url: Text = Field(None, alias="DOIUrl")
-    url: Text = None
-    list_url: Text = Field(None, alias="ListUrlMain")
-    journal: Annotated[dict | None, BeforeValidator(_dict_or_none)] = None
-    periodical_name: Text = Field(None, alias="PeriodicalName")
-    impact_factor: Float = Field(None, alias="PeriodicalIF")
-    publication_date: Text = Field(None, alias="publicationDate")
-    epub_date: Text = Field(None, alias="EPubDate")
-    publication_types: Any = Field(None, alias="publicationTypes")
-    is_open_access: Bool = Field(None, alias="isOpenAccess")
-    open_access_pdf: Any = Field(None, alias="openAccessPdf")
-    citation_count: Int = Field(None, alias="citationCount")
-    result_str: Any = Field(None, alias="resultStr")
-    platform: Text = None
-    jcr: Text = Field(None, alias="JCR")
-    jcr_name: Text = Field(None, alias="JCRName")
+# The aggregator's field names, read straight from the parsed JSON: a record has a few dozen
+# keys of which decoding reads a handful, each coerced only when it is needed.
+TITLE, TITLE_CN, ABSTRACT, ABSTRACT_CN = "title", "TitleCN", "abstract", "AbstractTextCN"
+RESULT_STR = "resultStr"
 
 
 class DecodeError(ValueError):
@@ -128,75 +93,97 @@ def decode_record(record: RawRecord) -> Paper | Rejection:
 
 def _decode(record: RawRecord) -> Paper:
     flags: list[str] = list(record.flags)
-    outer = AggregatorRecord.model_validate(record.payload)
+    outer = record.payload or {}
     inner = _inner_record(outer, flags)
-    layers = [outer, inner] if inner else [outer]
+    layers = (outer, inner) if inner is not None else (outer,)
 
-    def first(attr: str) -> Any:
-        return next((v for layer in layers if (v := getattr(layer, attr)) is not None), None)
+    def first(key: str, convert: Callable[[Any], Any] = coerce.to_text) -> Any:
+        """The field from the first layer where it has a value, coerced."""
+        for layer in layers:
+            if (value := layer.get(key)) is not None and (value := convert(value)) is not None:
+                return value
+        return None
 
-    titles = [record.extras.get("title_en"), outer.title_cn]
-    titles += [v for layer in layers[1:] for v in (layer.title_cn, layer.title)] + [outer.title]
-    abstracts = [record.extras.get("abstract_en"), outer.abstract_cn]
-    abstracts += [v for layer in layers[1:] for v in (layer.abstract_cn, layer.abstract)]
-    abstracts.append(outer.abstract)
-    title_en, title_zh, traditional = _by_script(titles, flags)
-    abstract_en, abstract_zh, traditional_abstract = _by_script(abstracts, flags)
+    def candidates(english: str, key: str, chinese_key: str) -> list[str | None]:
+        """Where a text may be, best first: the side-car line, the Chinese fields, the copy's
+        field, then the record's own (which is often a translation)."""
+        found = [record.extras.get(english), to_text(outer.get(chinese_key))]
+        if inner is not None:
+            found += [to_text(inner.get(chinese_key)), to_text(inner.get(key))]
+        found.append(to_text(outer.get(key)))
+        return found
+
+    title_en, title_zh, traditional = _by_script(candidates("title_en", TITLE, TITLE_CN), flags)
+    abstract_en, abstract_zh, traditional_abstract = _by_script(
+        candidates("abstract_en", ABSTRACT, ABSTRACT_CN), flags
+    )
     if not (title_en or title_zh):
         raise DecodeError("no title in any language")
 
     doi, doi_text = _doi(layers, flags)
-    authors = _authors(first("authors"))
-    published = coerce.to_date(first("publication_date")) or coerce.to_date(first("epub_date"))
-    journal = _journal(first("journal") or {}, first("periodical_name"))
-    quartile = (first("jcr") or "").upper()
-    citations = first("citation_count")
+    authors = _authors(first("authors", _as_is))
+    published = coerce.to_date(first("publicationDate")) or coerce.to_date(first("EPubDate"))
+    quartile = (first("JCR") or "").upper()
+    citations = first("citationCount", coerce.to_int)
     if citations is not None and not 0 <= citations <= MAX_COUNT:
         citations = None
         flags.append("invalid_citation_count")
-
-    paper = Paper(
-        id=doi or _stable_id(title_en or title_zh, authors, published),
-        doi=doi,
-        doi_text=doi_text,
-        title_en=title_en,
-        title_zh=title_zh,
-        abstract_en=abstract_en,
-        abstract_zh=abstract_zh,
-        zh_script=_zh_script(title_zh or abstract_zh, traditional or traditional_abstract),
-        authors=authors,
-        journal=journal,
-        published=published,
-        publication_type=_publication_type(first("publication_types")),
-        impact_factor=first("impact_factor"),
-        jcr_quartile=quartile if quartile in {"Q1", "Q2", "Q3", "Q4"} else None,
-        jcr_subject=first("jcr_name"),
-        open_access=first("is_open_access"),
-        pdf_url=_pdf_url(first("open_access_pdf")),
-        citation_count=citations,
-        source_platform=first("platform"),
-        source_url=first("list_url") or first("url"),
-        languages=[
-            lang
-            for lang, text in (("en", title_en or abstract_en), ("zh", title_zh or abstract_zh))
-            if text
-        ],
-        flags=sorted(set(flags)),
-        provenance=[
-            Provenance(
-                source=record.source,
-                location=record.location,
-                platform=first("platform"),
-                url=first("list_url") or first("url"),
-            )
-        ],
+    platform = first("platform")
+    url = first("ListUrlMain") or first("url")
+    # One validation of the whole paper, nested parts as plain data: cheaper than a model
+    # object per author, journal and provenance entry.
+    return Paper.model_validate(
+        {
+            "id": doi or _stable_id(title_en or title_zh, authors, published),
+            "doi": doi,
+            "doi_text": doi_text,
+            "title_en": title_en,
+            "title_zh": title_zh,
+            "abstract_en": abstract_en,
+            "abstract_zh": abstract_zh,
+            "zh_script": _zh_script(title_zh or abstract_zh, traditional or traditional_abstract),
+            "authors": [{"name": name} for name in authors],
+            "journal": _journal(first("journal", _dict_or_none) or {}, first("PeriodicalName")),
+            "published": published,
+            "publication_type": _publication_type(first("publicationTypes", _as_is)),
+            "impact_factor": first("PeriodicalIF", coerce.to_float),
+            "jcr_quartile": quartile if quartile in {"Q1", "Q2", "Q3", "Q4"} else None,
+            "jcr_subject": first("JCRName"),
+            "open_access": first("isOpenAccess", coerce.to_bool),
+            "pdf_url": _pdf_url(first("openAccessPdf", _as_is)),
+            "citation_count": citations,
+            "source_platform": platform,
+            "source_url": url,
+            "languages": [
+                lang
+                for lang, text in (("en", title_en or abstract_en), ("zh", title_zh or abstract_zh))
+                if text
+            ],
+            "flags": sorted(set(flags)),
+            "provenance": [
+                {
+                    "source": record.source,
+                    "location": record.location,
+                    "platform": platform,
+                    "url": url,
+                }
+            ],
+        }
     )
-    return paper
 
 
-def _inner_record(outer: AggregatorRecord, flags: list[str]) -> AggregatorRecord | None:
+def _as_is(value: Any) -> Any:
+    """Structured fields (authors, types, the PDF link) are read in their own shape."""
+    return value
+
+
+def _dict_or_none(value: Any) -> dict | None:
+    return value if isinstance(value, dict) else None
+
+
+def _inner_record(outer: dict[str, Any], flags: list[str]) -> dict[str, Any] | None:
     """The double-encoded copy in `resultStr`, when it is readable and describes this paper."""
-    value = outer.result_str
+    value = outer.get(RESULT_STR)
     if isinstance(value, str) and value.strip():
         try:
             value = orjson.loads(value)
@@ -205,12 +192,12 @@ def _inner_record(outer: AggregatorRecord, flags: list[str]) -> AggregatorRecord
             return None
     if not isinstance(value, dict):
         return None
-    inner = AggregatorRecord.model_validate(value)
-    outer_doi, inner_doi = normalize_doi(outer.doi), normalize_doi(inner.doi)
+    outer_doi = normalize_doi(coerce.to_text(outer.get("doi")))
+    inner_doi = normalize_doi(coerce.to_text(value.get("doi")))
     if outer_doi and inner_doi and outer_doi != inner_doi:
         flags.append("result_str_mismatch")
         return None
-    return inner
+    return value
 
 
 def _by_script(
@@ -254,15 +241,15 @@ def _zh_script(chinese: str | None, traditional: bool) -> str | None:
     return "traditional" if traditional else "simplified"
 
 
-def _doi(layers: list[AggregatorRecord], flags: list[str]) -> tuple[str | None, str | None]:
+def _doi(layers: tuple[dict[str, Any], ...], flags: list[str]) -> tuple[str | None, str | None]:
     """(normalised DOI, the raw DOI text when it was present but not a valid DOI)."""
-    raw_values = [layer.doi for layer in layers if layer.doi]
+    raw_values = [value for layer in layers if (value := to_text(layer.get("doi")))]
     for value in raw_values:
         if doi := normalize_doi(value):
             return doi, None
     for layer in layers:
-        for url in (layer.doi_url, layer.list_url, layer.url):
-            if doi := find_doi(url):
+        for key in ("DOIUrl", "ListUrlMain", "url"):
+            if doi := find_doi(to_text(layer.get(key))):
                 return doi, None
     if raw_values:
         flags.append("invalid_doi")
@@ -273,7 +260,7 @@ def _doi(layers: list[AggregatorRecord], flags: list[str]) -> tuple[str | None, 
 _AUTHOR_SEPARATORS = re.compile(r"\s*[;、，；]\s*")
 
 
-def _authors(value: Any) -> list[Author]:
+def _authors(value: Any) -> list[str]:
     if isinstance(value, str):
         value = clean_text(value) or ""
         parts = (
@@ -287,7 +274,7 @@ def _authors(value: Any) -> list[Author]:
     else:
         return []
     # Names are folded to Simplified like every other Chinese text, so either script finds them.
-    return [Author(name=to_simplified(name)) for name in names if name]
+    return [to_simplified(name) for name in names if name]
 
 
 def _author_name(item: Any) -> str:
@@ -296,42 +283,42 @@ def _author_name(item: Any) -> str:
             str(item[k]) for k in ("given", "family") if item.get(k)
         )
         return clean_text(str(name)) or ""
-    return clean_text(coerce.to_text(item)) or ""
+    return clean_text(to_text(item)) or ""
 
 
-def _journal(data: dict, periodical_name: str | None) -> Journal:
+def _journal(data: dict, periodical_name: str | None) -> dict[str, Any]:
     """The journal; its English and Chinese names may arrive in either key."""
-    names = [clean_text(coerce.to_text(data.get("name"))), clean_text(periodical_name)]
+    names = [clean_text(to_text(data.get("name"))), clean_text(periodical_name)]
     english = next((n for n in names if n and not is_chinese(n)), None)
     chinese = next((n for n in names if n and is_chinese(n)), None)
-    issn = coerce.to_text(data.get("issn"))
-    return Journal(
-        name=english,
-        name_zh=to_simplified(chinese) if chinese else None,
-        volume=coerce.to_text(data.get("volume")),
-        issue=coerce.to_text(data.get("issue")),
-        pages=coerce.to_text(data.get("pages")),
-        issn=[issn] if issn else [],
-    )
+    issn = to_text(data.get("issn"))
+    return {
+        "name": english,
+        "name_zh": to_simplified(chinese) if chinese else None,
+        "volume": to_text(data.get("volume")),
+        "issue": to_text(data.get("issue")),
+        "pages": to_text(data.get("pages")),
+        "issn": [issn] if issn else [],
+    }
 
 
 def _publication_type(value: Any) -> str | None:
     if isinstance(value, list):
-        value = next((v for v in value if coerce.to_text(v)), None)
-    return coerce.to_text(value)
+        value = next((v for v in value if to_text(v)), None)
+    return to_text(value)
 
 
 def _pdf_url(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("url")
-    text = coerce.to_text(value)
+    text = to_text(value)
     return text if text and text.startswith(("http://", "https://")) else None
 
 
-def _stable_id(title: str, authors: list[Author], published: Any) -> str:
+def _stable_id(title: str, authors: list[str], published: Any) -> str:
     """An id for papers without a DOI that survives re-ingest and small formatting changes."""
     normalised = re.sub(r"\W+", "", title.casefold())
-    first_author = re.sub(r"\W+", "", authors[0].name.casefold()) if authors else ""
+    first_author = re.sub(r"\W+", "", authors[0].casefold()) if authors else ""
     year = str(published.year) if published else ""
     digest = hashlib.blake2b(f"{normalised}|{first_author}|{year}".encode(), digest_size=10)
     return f"sf-{digest.hexdigest()}"

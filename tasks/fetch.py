@@ -262,6 +262,13 @@ def _object_record(
 
 
 def _line_record(source: str, location: str, raw: bytes, decoder: _LineDecoder) -> RawRecord:
+    try:  # the common case, parsed straight from the bytes (orjson checks they are UTF-8)
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # not UTF-8, a byte-order mark, control characters, or not JSON: read with care
+    else:
+        if isinstance(value, dict):
+            return RawRecord(source, location, payload=value)
     text, encoding, problem = decoder.decode(raw)
     if text is None:
         return _undecodable(source, location, raw, problem)
