@@ -26,14 +26,16 @@ _CN_DATE = re.compile(r"^(\d{4})年(?:(\d{1,2})月(?:(\d{1,2})日)?)?$")
 def blank_to_none(value: Any) -> Any:
     """`" "`, `""`, `"N/A"` and friends become None; other text is repaired (mojibake, before
     NFKC would scramble it) and NFKC-folded; everything else passes through."""
-    if isinstance(value, str):
-        if not value.isascii():  # ASCII is never mojibake, and NFKC leaves it as it is
-            value = unicodedata.normalize("NFKC", repair_mojibake(value))
-        stripped = value.strip()
-        if len(stripped) > _LONGEST_BLANK:  # lower() never shortens: no need to fold long text
-            return stripped
-        return None if stripped.lower() in _BLANKS else stripped
-    return value
+    return _text(value) if isinstance(value, str) else value
+
+
+def _text(value: str) -> str | None:
+    if not value.isascii():  # ASCII is never mojibake, and NFKC leaves it as it is
+        value = unicodedata.normalize("NFKC", repair_mojibake(value))
+    stripped = value.strip()
+    if len(stripped) > _LONGEST_BLANK:  # lower() never shortens: no need to fold long text
+        return stripped
+    return None if stripped.lower() in _BLANKS else stripped
 
 
 def to_float(value: Any) -> float | None:
@@ -63,7 +65,8 @@ def to_bool(value: Any) -> bool | None:
 
 
 def to_text(value: Any) -> str | None:
-    value = blank_to_none(value)
+    if isinstance(value, str):  # the common case, one call deep: decoding makes dozens a record
+        return _text(value)
     if value is None or isinstance(value, dict | list):
         return None
     return str(value)
