@@ -1,8 +1,10 @@
-"""The fast paths of text cleaning give exactly what the general path gives."""
+"""The fast paths of text cleaning and line parsing give exactly what the general path gives."""
 
 from __future__ import annotations
 
+import gc
 import html
+import json
 import re
 import sys
 import unicodedata
@@ -10,7 +12,9 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flows.heap import LOAD_YOUNG_THRESHOLD, frozen_heap
 from scholarflow.coerce import _BLANKS, blank_to_none
+from scholarflow.models import RawRecord
 from scholarflow.text import (
     _HAN,
     _INVISIBLE,
@@ -23,6 +27,7 @@ from scholarflow.text import (
     may_have_han,
     repair_mojibake,
 )
+from tasks.fetch import _line_record, _LineDecoder, _parse_object, _undecodable
 
 
 def reference_clean_text(value: str | None) -> str | None:
@@ -121,3 +126,45 @@ def test_may_have_han_covers_every_character_that_folds_into_han() -> None:
     assert missed == []
     assert may_have_han("&#20013;") and may_have_han(html.escape("&#20013;"))  # 中, escaped twice
     assert not may_have_han("Leukopenia in SLE (375 mg/m2, 50/μL)")
+
+
+LINE_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=6,
+)
+LINE_PREFIXES = st.sampled_from([b"", b"\xef\xbb\xbf", b" ", b"\xff", b"\x00"])
+LINE_INSERTS = st.sampled_from([b"", b"\t", b"\x01", b"\xc3\xa9", b"\xe9", b"\\ud800"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), LINE_VALUES, max_size=4), LINE_PREFIXES, LINE_INSERTS)
+def test_a_line_parsed_from_its_bytes_reads_as_the_careful_path_reads_it(
+    value: dict, prefix: bytes, insert: bytes
+) -> None:
+    """Lines are parsed straight from their bytes; whatever that parse refuses (a byte-order
+    mark, bytes that are not UTF-8, raw control characters) is read the careful way."""
+    body = json.dumps(value, ensure_ascii=False).encode()
+    line = prefix + (body[:-1] + b',"x":"' + insert + b'"}' if value else body)
+    fast = _line_record("s.jsonl", "line 1", line, _LineDecoder())
+    careful = _careful_record("s.jsonl", "line 1", line)
+    assert (fast.payload, fast.error, fast.flags) == (careful.payload, careful.error, careful.flags)
+
+
+def _careful_record(source: str, location: str, line: bytes) -> RawRecord:
+    text, encoding, problem = _LineDecoder().decode(line)
+    if text is None:
+        return _undecodable(source, location, line, problem)
+    record = _parse_object(source, location, text)
+    if encoding:
+        record.flags.append(f"encoding_{encoding}")
+    return record
+
+
+def test_a_load_collects_young_objects_less_often_and_restores_the_collector() -> None:
+    before = gc.get_threshold()
+    with frozen_heap():
+        assert gc.get_threshold()[0] >= LOAD_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
