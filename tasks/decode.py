@@ -107,10 +107,14 @@ def _decode(record: RawRecord) -> Paper:
     def candidates(english: str, key: str, chinese_key: str) -> list[str | None]:
         """Where a text may be, best first: the side-car line, the Chinese fields, the copy's
         field, then the record's own (which is often a translation)."""
-        found = [record.extras.get(english), to_text(outer.get(chinese_key))]
+        raw = [outer.get(chinese_key)]
         if inner is not None:
-            found += [to_text(inner.get(chinese_key)), to_text(inner.get(key))]
-        found.append(to_text(outer.get(key)))
+            raw += [inner.get(chinese_key), inner.get(key)]
+        raw.append(outer.get(key))
+        found = [record.extras.get(english)]
+        for at, value in enumerate(raw):  # the copy's repeats of its record change nothing
+            if not (isinstance(value, str) and value in raw[:at]):
+                found.append(to_text(value))
         return found
 
     title_en, title_zh, traditional = _by_script(candidates("title_en", TITLE, TITLE_CN), flags)
