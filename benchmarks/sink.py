@@ -17,18 +17,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders, NodeConfig
 from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
-from scholarflow.registry import CACHE_INDEX
+from scholarflow.registry import CACHE_INDEX, Lookup
+from scholarflow.registry.cache import cache_entry
 from tests.local_http import LocalHttpServer, QuietHandler
 
 _JSON = HttpHeaders({"content-type": "application/json", "x-elastic-product": "Elasticsearch"})
-_NEVER = "2100-01-01T00:00:00+00:00"
+_FRESH = timedelta(days=3650)  # the warm cache never expires during a benchmark
 _ID_MARK, _TITLE_MARK = "@@sfb-id@@", "@@sfb-title@@"
 _ID, _TITLE = orjson.dumps(_ID_MARK), orjson.dumps(_TITLE_MARK)
 _BULK_ITEM = b'{"index":{"status":201,"result":"created"}}'
@@ -52,9 +56,10 @@ class SinkLogic:
         self.bulk_items = 0
         self.bulk_bytes = 0
         self._lock = threading.Lock()
-        self._found = [_cache_document(body) for body in registry_templates()]
-        self._found_slim = [_cache_document(_slim(body)) for body in registry_templates()]
-        self._not_found = _cache_document(None)
+        self._found = [_cache_entry(body) for body in registry_templates()]
+        self._not_found = _cache_entry(None)
+        # (includes, excludes) → the cache documents as the engine returns them for that filter
+        self._filtered: dict[tuple[tuple[str, ...], ...], tuple[list[bytes], bytes]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             ("POST", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
             ("PUT", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
@@ -77,7 +82,7 @@ class SinkLogic:
                 with self._lock:
                     self.requests[answer.__name__.strip("_") or "other"] += 1
                 if answer == self._mget:
-                    return self._mget(match, body or b"", "_source_excludes" in query)
+                    return self._mget(match, body or b"", _source_filter(query))
                 return answer(match, body or b"")
         with self._lock:
             self.requests[f"unexpected {method} {path}"] += 1
@@ -90,57 +95,102 @@ class SinkLogic:
             self.bulk_bytes += len(body)
         return 200, b'{"took":0,"errors":false,"items":[' + b",".join([_BULK_ITEM] * items) + b"]}"
 
-    def _mget(self, match: re.Match[str], body: bytes, slim: bool = False) -> Response:
+    def _mget(
+        self, match: re.Match[str], body: bytes, paths: tuple[tuple[str, ...], ...] = ((), ())
+    ) -> Response:
         index = match.group(1)
         request = orjson.loads(body)
         ids = request.get("ids") or [d["_id"] for d in request.get("docs", [])]
-        docs = [self._cached(doc_id, slim) if index == CACHE_INDEX else None for doc_id in ids]
+        docs = [self._cached(doc_id, paths) if index == CACHE_INDEX else None for doc_id in ids]
         parts = [
             doc or orjson.dumps({"_index": index, "_id": doc_id, "found": False})
             for doc_id, doc in zip(ids, docs, strict=True)
         ]
         return 200, b'{"docs":[' + b",".join(parts) + b"]}"
 
-    def _cached(self, doi: str, slim: bool) -> bytes | None:
-        """The cache document for a corpus DOI; `slim`: without the reference list (the
-        lookup asked for `_source_excludes`, which is all this sink understands of it)."""
+    def _cached(self, doi: str, paths: tuple[tuple[str, ...], ...]) -> bytes | None:
+        """The cache document for a corpus DOI, filtered by `paths` (includes, excludes)."""
         number = self.corpus.registry_number(doi)
         if number is None:
             return None
-        found = self.corpus.registry_found(number)
-        templates = self._found_slim if slim else self._found
-        template = templates[number % len(templates)] if found else self._not_found
-        title = orjson.dumps(self.corpus.english_title(number)) if found else b""
+        found, not_found = self._templates(paths)
+        template = found[number % len(found)] if self.corpus.registry_found(number) else not_found
+        title = orjson.dumps(self.corpus.english_title(number))
         return template.replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
+
+    def _templates(self, paths: tuple[tuple[str, ...], ...]) -> tuple[list[bytes], bytes]:
+        """The found and the not-found cache documents for one filter, made once."""
+        with self._lock:
+            if paths not in self._filtered:
+                found = [_cache_document(source, *paths) for source in self._found]
+                self._filtered[paths] = (found, _cache_document(self._not_found, *paths))
+            return self._filtered[paths]
 
     def _alias(self, match: re.Match[str], _body: bytes) -> Response:
         alias = match.group(1)
         return 200, orjson.dumps({f"{alias}-000001": {"aliases": {alias: {}}}})
 
 
-def _cache_document(template: bytes | None) -> bytes:
-    """A cache index document as JSON, with placeholders for the DOI and the title."""
+def _cache_entry(template: bytes | None) -> dict[str, Any]:
+    """A cache entry as the DOI cache stores it, with placeholders for the DOI and the title."""
     body = None
     if template is not None:
         body = orjson.loads(template)
         work = body.get("message", body)
         work["DOI"], work["title"] = _ID_MARK, [_TITLE_MARK]
-    source = {
-        "doi": _ID_MARK,
-        "source": "crossref",
-        "status": 200 if body else 404,
-        "fetched_at": FETCHED_AT,
-        "expires_at": _NEVER,
-        "body": body,
+    fetched = datetime.fromisoformat(FETCHED_AT)
+    lookup = Lookup(_ID_MARK, "found" if body else "not_found", "crossref", body, fetched)
+    return cache_entry(lookup, _FRESH)
+
+
+def _cache_document(
+    source: dict[str, Any], includes: tuple[str, ...], excludes: tuple[str, ...]
+) -> bytes:
+    """A cache entry as an `_mget` item, its `_source` filtered the way the engine does."""
+    filtered = _select(source, "", includes, excludes, not includes)
+    document = {
+        "_index": CACHE_INDEX,
+        "_id": _ID_MARK,
+        "found": True,
+        "_source": {} if filtered is _DROPPED else filtered,
     }
-    return orjson.dumps({"_index": CACHE_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
+    return orjson.dumps(document)
 
 
-def _slim(template: bytes) -> bytes:
-    body = orjson.loads(template)
-    for fields in (body, body.get("message") or {}):
-        fields.pop("reference", None)
-    return orjson.dumps(body)
+def _source_filter(query: str) -> tuple[tuple[str, ...], ...]:
+    """(includes, excludes) of a request's `_source_includes` / `_source_excludes`."""
+    params = parse_qs(query)
+    return tuple(
+        tuple(path for value in params.get(name, []) for path in value.split(","))
+        for name in ("_source_includes", "_source_excludes")
+    )
+
+
+_DROPPED = object()
+
+
+def _select(
+    value: Any, path: str, includes: tuple[str, ...], excludes: tuple[str, ...], included: bool
+) -> Any:
+    """Source filtering as the engine does it: dotted paths with `*` wildcards; an object is
+    kept when a path names it or something in it, and objects (in arrays too) that filtering
+    leaves empty are dropped."""
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
+            if any(fnmatchcase(sub, pattern) for pattern in excludes):
+                continue
+            named = included or any(fnmatchcase(sub, pattern) for pattern in includes)
+            if named or any(pattern.startswith(f"{sub}.") for pattern in includes):
+                chosen = _select(item, sub, includes, excludes, named)
+                if chosen is not _DROPPED:
+                    kept[key] = chosen
+        return kept if kept or included else _DROPPED
+    if isinstance(value, list):
+        items = [_select(item, path, includes, excludes, included) for item in value]
+        return [item for item in items if item is not _DROPPED]
+    return value if included else _DROPPED
 
 
 def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:

@@ -15,26 +15,28 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from scholarflow.coerce import to_date
-from scholarflow.doi import normalize_doi
-from scholarflow.merge import fill_gaps, is_empty
+from scholarflow.merge import is_empty
 from scholarflow.models import (
     Author,
     Enrichment,
     EnrichmentStatus,
     FieldConflict,
+    Journal,
     LookupStats,
     Paper,
+    PublishedDate,
 )
 from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
 from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.text import clean_text, is_chinese, to_simplified
+from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 
 _STATUS = {
     "found": EnrichmentStatus.ENRICHED,
@@ -43,8 +45,6 @@ _STATUS = {
     "unreachable": EnrichmentStatus.DEFERRED,
     "cache_miss": EnrichmentStatus.CACHE_MISS,
 }
-# Fields the source format never has: the newest registry answer replaces an older one.
-REGISTRY_OWNED = ("subjects", "license_url", "references_count", "cited_by_count")
 # Where source and registry may disagree; both values are kept.
 CONFLICT_FIELDS = ("title_en", "title_zh", "journal.name", "journal.name_zh")
 RECENT_RUNS = 64
@@ -126,91 +126,105 @@ def apply_lookup(paper: Paper, lookup: Lookup) -> Paper:
     if lookup.status != "found" or lookup.body is None:
         return paper.model_copy(update={"enrichment": status})
     work = lookup.body.get("message", lookup.body)
-    merged = merge_registry(paper, registry_fields(work))
-    return merged.model_copy(update={"enrichment": status})
+    # One validation of the paper's own (already valid) values with what the registry changes:
+    # registry values are raw and must be checked, the paper's are taken as they are.
+    return Paper.model_validate(
+        {**paper.__dict__, **registry_changes(paper, work), "enrichment": status}
+    )
 
 
-def registry_fields(work: dict[str, Any]) -> dict[str, Any]:
-    """A Crossref work (or a CSL-JSON item from doi.org) in Paper's field names.
+def registry_changes(paper: Paper, work: dict[str, Any]) -> dict[str, Any]:
+    """The Paper fields a Crossref work (or a CSL-JSON item from doi.org) changes, by the merge
+    rules (see the module docstring). Titles, abstracts (JATS or HTML, cleaned to text) and
+    journal names go to the English or the Chinese field by their script; Chinese text is folded
+    to Simplified like the source's. Only what can change the paper is derived from the work."""
+    titles = _by_script("title_en", "title_zh", clean_text(_first(work.get("title"))))
+    names = _by_script("name", "name_zh", clean_text(_first(work.get("container-title"))))
+    changes = {**_filled(paper, titles), **_abstract_changes(paper, work.get("abstract"))}
+    if paper.published is None and (
+        published := _date(work.get("published") or work.get("issued"))
+    ):
+        changes["published"] = published
+    if journal := _journal_changes(paper.journal, work, names):
+        changes["journal"] = {**paper.journal.__dict__, **journal}
+    changes.update(_registry_owned(work))
+    authors = _with_orcids(paper.authors, work.get("author") or [])
+    if authors is not paper.authors:
+        changes["authors"] = authors
+    registry_texts = {**titles, **{f"journal.{k}": v for k, v in names.items()}}
+    conflicts = _conflicts(paper, registry_texts)
+    if len(conflicts) > len(paper.conflicts):
+        changes["conflicts"] = conflicts
+    changes["languages"] = _languages(paper, changes)
+    return changes
 
-    Titles, abstracts (JATS or HTML, cleaned to text) and journal names go to the English or
-    the Chinese field by their script; Chinese text is folded to Simplified like the source's.
-    """
-    authors = [
-        Author(name=_author_name(a), orcid=_orcid(a.get("ORCID")))
-        for a in work.get("author") or []
-        if _author_name(a)
+
+def _languages(paper: Paper, changes: dict[str, Any]) -> list[str]:
+    """The paper's languages and those of the titles and abstracts the registry filled in."""
+    return [
+        lang
+        for lang in ("en", "zh")
+        if lang in paper.languages
+        or any(
+            changes.get(f"{kind}_{lang}") or getattr(paper, f"{kind}_{lang}")
+            for kind in ("title", "abstract")
+        )
     ]
-    licence = next((lic.get("URL") for lic in work.get("license") or [] if lic.get("URL")), None)
+
+
+def _filled(target: Journal | Paper, values: dict[str, Any]) -> dict[str, Any]:
+    """The `values` that fill an empty field of `target`: the registry never overwrites."""
+    return {k: v for k, v in values.items() if v and is_empty(getattr(target, k))}
+
+
+def _abstract_changes(paper: Paper, markup: str | None) -> dict[str, str]:
+    """The registry's abstract where the paper has none in its language. Cleaning JATS is the
+    costliest step of a merge: skipped where its result could only be discarded (the paper has
+    an English abstract and the registry's cannot be Chinese)."""
+    if paper.abstract_en and (paper.abstract_zh or not (markup and may_have_han(markup))):
+        return {}
+    return _filled(paper, _by_script("abstract_en", "abstract_zh", _abstract(markup)))
+
+
+def _journal_changes(
+    journal: Journal, work: dict[str, Any], names: dict[str, str]
+) -> dict[str, Any]:
+    """Names, volume, issue and pages fill gaps, ISSNs are united, the publisher is the
+    registry's."""
+    numbers = {"volume": work.get("volume"), "issue": work.get("issue"), "pages": work.get("page")}
+    changes = _filled(journal, {**names, **{k: _first(v) for k, v in numbers.items()}})
     issn = work.get("ISSN") or []
+    united = list(dict.fromkeys([*journal.issn, *([issn] if isinstance(issn, str) else issn)]))
+    if united != journal.issn:
+        changes["issn"] = united
+    if (publisher := clean_text(work.get("publisher"))) and publisher != journal.publisher:
+        changes["publisher"] = publisher
+    return changes
+
+
+def _registry_owned(work: dict[str, Any]) -> dict[str, Any]:
+    """The fields only registries know, where the answer has them: the newest answer wins."""
+    licence = next((lic.get("URL") for lic in work.get("license") or [] if lic.get("URL")), None)
     subjects = (clean_text(str(s)) for s in work.get("subject") or work.get("categories") or [])
-    journal_name = clean_text(_first(work.get("container-title")))
-    return {
-        "doi": normalize_doi(work.get("DOI")),
-        **_by_script("title_en", "title_zh", clean_text(_first(work.get("title")))),
-        **_by_script("abstract_en", "abstract_zh", _abstract(work.get("abstract"))),
-        "authors": authors,
-        "journal": {
-            **_by_script("name", "name_zh", journal_name),
-            "volume": _first(work.get("volume")),
-            "issue": _first(work.get("issue")),
-            "pages": _first(work.get("page")),
-            "issn": [issn] if isinstance(issn, str) else list(issn),
-            "publisher": clean_text(work.get("publisher")),
-        },
-        "published": _date(work.get("published") or work.get("issued")),
+    owned = {
         "subjects": list(dict.fromkeys(s for s in subjects if s)),
         "license_url": licence,
         "references_count": work.get("references-count", work.get("reference-count")),
         "cited_by_count": work.get("is-referenced-by-count"),
     }
+    return {k: v for k, v in owned.items() if not is_empty(v)}
 
 
-def merge_registry(paper: Paper, registry: dict[str, Any]) -> Paper:
-    """The paper with registry data merged in by the merge rules (see the module docstring)."""
-    data = paper.model_dump()
-    journal = dict(registry["journal"])
-    registry_issn = journal.pop("issn")
-    publisher = journal.pop("publisher")
-    filled = {
-        k: v
-        for k, v in registry.items()
-        if k not in ("doi", "authors", "journal", *REGISTRY_OWNED) and v is not None
-    }
-    merged = fill_gaps(data, filled)
-    merged["journal"] = fill_gaps(data["journal"], {k: v for k, v in journal.items() if v})
-    merged["journal"]["issn"] = list(dict.fromkeys([*paper.journal.issn, *registry_issn]))
-    if publisher:
-        merged["journal"]["publisher"] = publisher
-    for name in REGISTRY_OWNED:
-        if not is_empty(registry[name]):
-            merged[name] = registry[name]
-    merged["authors"] = [a.model_dump() for a in _with_orcids(paper.authors, registry["authors"])]
-    merged["conflicts"] = [c.model_dump() for c in _conflicts(paper, data, registry)]
-    merged["languages"] = [
-        lang
-        for lang in ("en", "zh")
-        if lang in paper.languages or merged[f"title_{lang}"] or merged[f"abstract_{lang}"]
-    ]
-    return Paper.model_validate(merged)
-
-
-def _conflicts(paper: Paper, data: dict[str, Any], registry: dict[str, Any]) -> list[FieldConflict]:
-    """`data`: the paper's model_dump (the caller has it already)."""
+def _conflicts(paper: Paper, registry_texts: dict[str, str]) -> list[FieldConflict]:
+    """The paper's conflicts and any new ones: where source and registry name differently."""
     conflicts = list(paper.conflicts)
     for name in CONFLICT_FIELDS:
-        mine, theirs = _path(data, name), _path(registry, name)
+        mine, theirs = attrgetter(name)(paper), registry_texts.get(name)
         if mine and theirs and _comparable(mine) != _comparable(theirs):
             conflict = FieldConflict(field=name, source_value=mine, registry_value=theirs)
             if conflict not in conflicts:
                 conflicts.append(conflict)
     return conflicts
-
-
-def _path(data: dict[str, Any], dotted: str) -> Any:
-    for key in dotted.split("."):
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
 
 
 def _abstract(markup: str | None) -> str | None:
@@ -227,12 +241,31 @@ def _by_script(english: str, chinese: str, text: str | None) -> dict[str, str]:
     return {chinese: to_simplified(text)} if is_chinese(text) else {english: text}
 
 
-def _with_orcids(authors: list[Author], registry: list[Author]) -> list[Author]:
+def _with_orcids(
+    authors: list[Author], registry: list[dict[str, Any]]
+) -> list[Author] | list[dict[str, Any]]:
+    """The paper's authors with the ORCID iDs the registry has for their family names, or the
+    registry's authors when the paper names none. Registry lists can be long: only authors with
+    an ORCID are looked at unless the paper needs them all."""
     if not authors:
-        return registry
-    by_family = {_family(a.name): a.orcid for a in registry if a.orcid}
+        return [
+            {"name": name, "orcid": _orcid(a.get("ORCID"))}
+            for a in registry
+            if (name := _author_name(a))
+        ]
+    if all(a.orcid for a in authors):
+        return authors
+    by_family = {
+        _family(name): orcid
+        for a in registry
+        if a.get("ORCID") and (orcid := _orcid(a["ORCID"])) and (name := _author_name(a))
+    }
+    if not by_family:
+        return authors
     return [
-        a if a.orcid else a.model_copy(update={"orcid": by_family.get(_family(a.name))})
+        a
+        if a.orcid or not (orcid := by_family.get(_family(a.name)))
+        else a.model_copy(update={"orcid": orcid})
         for a in authors
     ]
 
@@ -265,10 +298,9 @@ def _orcid(value: Any) -> str | None:
     return match.group(0) if match else None
 
 
-def _date(value: Any) -> dict[str, Any] | None:
+def _date(value: Any) -> PublishedDate | None:
     parts = (value or {}).get("date-parts") or [[]]
     numbers = [int(p) for p in parts[0] if p is not None] if parts and parts[0] else []
     if not numbers:
         return None
-    published = to_date("-".join(f"{n:02d}" if i else str(n) for i, n in enumerate(numbers)))
-    return published.model_dump() if published else None
+    return to_date("-".join(f"{n:02d}" if i else str(n) for i, n in enumerate(numbers)))

@@ -40,6 +40,7 @@ BULK_IN_FLIGHT = 2
 # batches prepared at once may each fetch a DOI they share).
 _NOT_CONTENT = frozenset({"from_cache", "fetched_at", "detail"})
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+_Action = tuple[dict[str, Any], bytes]
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
 _REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
 
@@ -90,8 +91,9 @@ def record_hash(doc: dict[str, Any]) -> str:
 def to_document(
     paper: Paper, hashes: list[str], run_id: str, now: str, dump: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """`dump`: the paper's JSON form when the caller has made it already."""
-    doc = dict(dump) if dump is not None else paper.model_dump(mode="json")
+    """`dump`: the paper's JSON form when the caller has made it already (it becomes the
+    document)."""
+    doc = dump if dump is not None else paper.model_dump(mode="json")
     doc["year"] = paper.published.year if paper.published else None
     # Every title the paper has, for language-agnostic matching and both suggesters.
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
@@ -186,9 +188,16 @@ def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:
     return {name: doc[name] for name in Paper.model_fields if name in doc}
 
 
-def _actions(index: str, docs: dict[str, dict[str, Any]]) -> Iterator[dict]:
+def _actions(index: str, docs: dict[str, dict[str, Any]]) -> Iterator[_Action]:
+    """`index` actions as (header, document), the form the bulk helpers expand actions to. The
+    document is JSON already: the helpers pass bytes through their serializer's checks."""
     for doc_id, doc in docs.items():
-        yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
+        yield {"index": {"_id": doc_id, "_index": index}}, orjson.dumps(doc)
+
+
+def _expanded(action: _Action) -> _Action:
+    """The bulk helpers' expansion step for actions made expanded (it would copy each one)."""
+    return action
 
 
 def _bulk(
@@ -211,6 +220,7 @@ def _bulk(
         for ok, item in helpers.parallel_bulk(
             client,
             _actions(index, pending),
+            expand_action_callback=_expanded,
             thread_count=BULK_IN_FLIGHT,
             queue_size=BULK_IN_FLIGHT,
             chunk_size=BULK_CHUNK_DOCS,

@@ -2,7 +2,8 @@
 stage (`GET /`, `_mget`, `_bulk`) to answer chosen bulk items with chosen statuses.
 
 `script[doc_id]` is the list of statuses that document gets on successive attempts (the last one
-repeats); documents not in the script are created (201). Every `_bulk` request is recorded with
+repeats); documents not in the script are created (201); `refuse_bulk` refuses every `_bulk`
+request as a whole with that status instead. Every `_bulk` request is recorded with
 its time and the ids it carried, so tests can assert what was sent again, and when.
 """
 
@@ -31,9 +32,15 @@ class BulkRound:
 
 
 class BulkServer(LocalHttpServer):
-    def __init__(self, script: dict[str, list[int]] | None = None, status: int = 200) -> None:
+    def __init__(
+        self,
+        script: dict[str, list[int]] | None = None,
+        status: int = 200,
+        refuse_bulk: int | None = None,
+    ) -> None:
         self.script = script or {}
         self.status = status  # answer for everything but _bulk items (401 to refuse credentials)
+        self.refuse_bulk = refuse_bulk
         self.rounds: list[BulkRound] = []
         self.attempts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
@@ -50,6 +57,10 @@ class BulkServer(LocalHttpServer):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 if server.status != 200:
                     self._answer(server.status, {"error": "refused", "status": server.status})
+                elif self.path.split("?")[0].endswith("/_bulk") and server.refuse_bulk:
+                    self._answer(
+                        server.refuse_bulk, {"error": "refused", "status": server.refuse_bulk}
+                    )
                 elif self.path.split("?")[0].endswith("/_bulk"):
                     self._answer(200, server._bulk(body))
                 elif self.path.split("?")[0].endswith("/_mget"):

@@ -12,10 +12,16 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
+from elasticsearch import Elasticsearch
 
 from benchmarks.corpus import Corpus, Mix
+from benchmarks.sink import SinkLogic
 from scholarflow.doi import normalize_doi
 from scholarflow.models import Paper, Rejection
+from scholarflow.registry import CACHE_INDEX, DoiCache
+from scholarflow.registry.cache import LOOKUP_FIELDS
+from scholarflow.settings import Settings
 from tasks.decode import decode_record
 from tasks.fetch import read_records
 from tests.conftest import REPO
@@ -96,3 +102,37 @@ def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
     # the pipeline accounted for every record, and the sinks received the documents
     assert rows["pipeline_null"]["records"] == 300
     assert "sink saw" in rows["pipeline_null"]["detail"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"source_includes": LOOKUP_FIELDS},
+        {"source_excludes": ["body.message.reference", "body.message.author.affiliation"]},
+        {},
+    ],
+)
+def test_sink_answers_the_doi_cache_as_the_engine_does(
+    settings: Settings, es: Elasticsearch, query: dict
+) -> None:
+    """The null sink stands in for the engine: the same cache entries, filtered the same way."""
+    corpus = Corpus(5)
+    dois = [corpus.doi(n) for n in range(40)]
+    DoiCache(es, settings).import_entries(corpus.registry_entry(d) for d in dois)
+    sink = SinkLogic(corpus)
+    target = f"/{CACHE_INDEX}/_mget?" + "&".join(
+        f"_{name}={','.join(paths)}" for name, paths in query.items()
+    )
+
+    engine = es.mget(index=CACHE_INDEX, ids=dois, **query)["docs"]
+    status, answer = sink.handle("POST", target, orjson.dumps({"ids": dois}))
+
+    assert status == 200
+    assert [without_expiry(d["_source"]) for d in orjson.loads(answer)["docs"]] == [
+        without_expiry(d["_source"]) for d in engine
+    ]
+
+
+def without_expiry(source: dict) -> dict:
+    """The sink's entries never expire; the engine's expire a TTL after they were stored."""
+    return {k: v for k, v in source.items() if k != "expires_at"}

@@ -86,6 +86,15 @@ def test_permanent_refusals_are_not_retried(tmp_path: Path) -> None:
     }
 
 
+def test_a_bulk_request_refused_as_a_whole_rejects_each_of_its_documents(tmp_path: Path) -> None:
+    with BulkServer(refuse_bulk=400) as server:
+        result = index_papers(client_for(server, tmp_path), "papers-1", three(), "run")
+    assert result.written == 0
+    assert [(r.stage, r.reason, r.location) for r in result.rejections] == [
+        (Stage.INDEX, "engine refused the document: HTTP 400", f"line {n}") for n in (1, 2, 3)
+    ]
+
+
 def test_real_mapping_refusal_is_rejected_and_the_rest_indexed(es: Elasticsearch) -> None:
     index = ensure_live_index(es, "papers")
     batch = papers(

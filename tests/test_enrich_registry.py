@@ -11,6 +11,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.models import Author, EnrichmentStatus, Journal, Paper
 from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup, RegistryClient, Resolver
+from scholarflow.registry.cache import WORK_FIELDS
 from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
 from tasks.enrich import apply_lookup, enrich_batch, enrich_papers
@@ -320,20 +321,103 @@ def test_papers_without_doi_or_with_lookups_off_say_so() -> None:
     ]
 
 
-def test_cached_answers_come_back_without_their_reference_list(
+def test_cached_answers_come_back_with_only_what_enrichment_reads(
     settings: Settings, es: Elasticsearch
 ) -> None:
-    """Reference lists are most of an answer's bytes and enrichment never reads them."""
-    doi = "10.1371/journal.pone.0033693"
+    """Reference lists, affiliations and funders are most of an answer's bytes and enrichment
+    never reads them: they stay in the index."""
+    doi = "10.1136/esmoopen-2020-000776"
     work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
-    assert work["message"].get("reference")  # the fixture has one to leave out
+    assert work["message"].get("reference") and "affiliation" in work["message"]["author"][0]
     DoiCache(es, settings).put_many([Lookup(doi, "found", "crossref", body=work)])
 
     answer = DoiCache(es, settings).get_many([doi])[doi]
 
-    assert "reference" not in answer.body["message"]
-    expected = {k: v for k, v in work["message"].items() if k != "reference"}
-    assert answer.body["message"] == expected
+    assert answer.body and set(answer.body) == {"message"}
+    read = {path.split(".")[0] for path in WORK_FIELDS}
+    assert set(answer.body["message"]) == read & set(work["message"])
+    assert answer.body["message"]["author"][0] == {
+        k: v for k, v in work["message"]["author"][0].items() if k in ("given", "family", "ORCID")
+    }
+    assert answer.body["message"]["title"] == work["message"]["title"]
+
+
+# Registry answers as lookups find them: Crossref works, and CSL-JSON items from doi.org.
+ANSWERS = {
+    **{doi: ("crossref", name) for doi, name in CROSSREF_WORKS.items()},
+    FIGSHARE: ("doi.org", "doiorg_csljson_datacite_10.6084_m9.figshare.4724797_manubot.json"),
+    "10.1126/science.169.3946.635": (
+        "doi.org",
+        "crossref_transform_csljson_10.1126_science.169.3946.635.json",
+    ),
+}
+
+
+def source_papers(doi: str, work: dict) -> list[Paper]:
+    """Papers that exercise each merge rule against `work`: gaps to fill, titles and journal
+    names to disagree with, authors to find ORCID iDs for, no authors at all."""
+    named = [
+        Author(name=f"{a.get('given', '')} {a['family']}".strip())
+        for a in work.get("author") or []
+        if a.get("family")
+    ]
+    return [
+        paper(doi),
+        paper(doi, title_en=None, title_zh="中文标题", abstract_zh="中文摘要。", authors=named),
+        paper(
+            doi,
+            abstract_en="The source's abstract.",
+            authors=[*named[:2], Author(name="A Nobody", orcid="0000-0002-1825-0097")],
+            journal=Journal(name="Some Journal", volume="1", issn=["0000-0000"]),
+            languages=["en"],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("doi", sorted(ANSWERS))
+def test_the_cached_answer_enriches_as_the_whole_answer_does(
+    settings: Settings, es: Elasticsearch, doi: str
+) -> None:
+    """What lookups leave in the cache index changes nothing a merge produces."""
+    source, name = ANSWERS[doi]
+    body = json.loads((FIXTURES / "doi" / name).read_text())
+    body = body[0] if isinstance(body, list) else body
+    DoiCache(es, settings).put_many([Lookup(doi, "found", source, body=body)])
+
+    cached = DoiCache(es, settings).get_many([doi])[doi]
+    whole = Lookup(doi, "found", source, body, cached.fetched_at, from_cache=True)
+
+    for source_paper in source_papers(doi, body.get("message", body)):
+        assert apply_lookup(source_paper, cached) == apply_lookup(source_paper, whole)
+
+
+def test_a_chinese_registry_abstract_fills_where_the_source_has_only_english() -> None:
+    work = {"abstract": "<jats:p>水的結構。</jats:p>", "title": ["Water"]}
+    source = paper("10.1000/x", abstract_en="An English abstract.", languages=["en"])
+    enriched = apply_lookup(source, Lookup("10.1000/x", "found", "doi.org", body=work))
+    assert (enriched.abstract_en, enriched.abstract_zh) == ("An English abstract.", "水的结构。")
+    assert enriched.languages == ["en", "zh"]
+
+
+def test_source_orcids_stay_and_unmatched_authors_get_none() -> None:
+    work = {
+        "author": [
+            {"given": "Ann", "family": "Lee", "ORCID": "https://orcid.org/0000-0001-0000-0001"},
+            {"given": "Bo", "family": "Chen", "ORCID": "https://orcid.org/0000-0001-0000-0002"},
+        ]
+    }
+    authors = [
+        Author(name="Ann Lee", orcid="0000-0009-0000-0009"),
+        Author(name="Bo Chen"),
+        Author(name="Cy Wu"),
+    ]
+    source = paper("10.1000/x", authors=authors)
+    enriched = apply_lookup(source, Lookup("10.1000/x", "found", "doi.org", body=work))
+    assert [a.orcid for a in enriched.authors] == [
+        "0000-0009-0000-0009",
+        "0000-0001-0000-0002",
+        None,
+    ]
 
 
 def test_cache_index_created_by_another_batch_meanwhile_is_fine(

@@ -18,9 +18,40 @@ from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
 CACHE_INDEX = "scholarflow-doi-cache"
-# A registry answer's reference list is most of its bytes (15–30 kB) and enrichment never reads
-# it (`references-count` is kept): lookups leave it in the index.
-UNUSED_BODY_FIELDS = ["body.message.reference", "body.reference"]
+ENTRY_FIELDS = ("doi", "source", "status", "fetched_at", "expires_at")
+# What enrichment reads of a registry work (a Crossref `message`, or a CSL-JSON item). Lookups
+# ask for these alone: a whole answer is 2–30 kB (reference lists, affiliations, funders) and
+# parsing it was most of enrichment's time. `DOI` is read by nothing, but every registry answer
+# has one, so the body of a found entry never comes back empty.
+WORK_FIELDS = (
+    "DOI",
+    "title",
+    "abstract",
+    "author.name",
+    "author.literal",
+    "author.given",
+    "author.family",
+    "author.ORCID",
+    "container-title",
+    "volume",
+    "issue",
+    "page",
+    "ISSN",
+    "publisher",
+    "published",
+    "issued",
+    "subject",
+    "categories",
+    "license.URL",
+    "references-count",
+    "reference-count",
+    "is-referenced-by-count",
+)
+LOOKUP_FIELDS = [
+    *ENTRY_FIELDS,
+    *(f"body.message.{name}" for name in WORK_FIELDS),
+    *(f"body.{name}" for name in WORK_FIELDS),
+]
 CACHE_MAPPINGS = {
     "dynamic": "strict",
     "properties": {
@@ -67,7 +98,7 @@ class DoiCache:
         self.ensure()
         now = datetime.now(UTC)
         found: dict[str, Lookup] = {}
-        response = self.client.mget(index=CACHE_INDEX, ids=ids, source_excludes=UNUSED_BODY_FIELDS)
+        response = self.client.mget(index=CACHE_INDEX, ids=ids, source_includes=LOOKUP_FIELDS)
         for doc in response["docs"]:
             if not doc.get("found"):
                 continue
@@ -113,19 +144,20 @@ class DoiCache:
         return self.put_many(lookups)
 
     def _action(self, lookup: Lookup) -> dict[str, Any]:
-        fetched = lookup.fetched_at or datetime.now(UTC)
         ttl = self.ttl if lookup.status == "found" else self.negative_ttl
-        # Recorded answers may be old: they stay usable for one TTL from when they are stored.
-        expires = max(fetched, datetime.now(UTC)) + ttl
-        return {
-            "_index": CACHE_INDEX,
-            "_id": lookup.doi,
-            "_source": {
-                "doi": lookup.doi,
-                "source": lookup.source,
-                "status": 200 if lookup.status == "found" else 404,
-                "fetched_at": fetched.isoformat(),
-                "expires_at": expires.isoformat(),
-                "body": lookup.body,
-            },
-        }
+        return {"_index": CACHE_INDEX, "_id": lookup.doi, "_source": cache_entry(lookup, ttl)}
+
+
+def cache_entry(lookup: Lookup, ttl: timedelta) -> dict[str, Any]:
+    """The cache index's document for a found or not-found answer, fresh for `ttl`."""
+    fetched = lookup.fetched_at or datetime.now(UTC)
+    # Recorded answers may be old: they stay usable for one TTL from when they are stored.
+    expires = max(fetched, datetime.now(UTC)) + ttl
+    return {
+        "doi": lookup.doi,
+        "source": lookup.source,
+        "status": 200 if lookup.status == "found" else 404,
+        "fetched_at": fetched.isoformat(),
+        "expires_at": expires.isoformat(),
+        "body": lookup.body,
+    }
