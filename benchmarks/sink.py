@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -114,9 +113,10 @@ class SinkLogic:
         if number is None:
             return None
         found, not_found = self._templates(paths)
-        template = found[number % len(found)] if self.corpus.registry_found(number) else not_found
+        if not self.corpus.registry_found(number):
+            return not_found.replace(_ID, orjson.dumps(doi))
         title = orjson.dumps(self.corpus.english_title(number))
-        return template.replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
+        return found[number % len(found)].replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
 
     def _templates(self, paths: tuple[tuple[str, ...], ...]) -> tuple[list[bytes], bytes]:
         """The found and the not-found cache documents for one filter, made once."""
@@ -172,16 +172,16 @@ _DROPPED = object()
 def _select(
     value: Any, path: str, includes: tuple[str, ...], excludes: tuple[str, ...], included: bool
 ) -> Any:
-    """Source filtering as the engine does it: dotted paths with `*` wildcards; an object is
-    kept when a path names it or something in it, and objects (in arrays too) that filtering
-    leaves empty are dropped."""
+    """Source filtering as the engine does it for dotted paths (wildcards are not spoken here):
+    an object is kept when a path names it or something in it, and objects (in arrays too) that
+    filtering leaves empty are dropped."""
     if isinstance(value, dict):
         kept = {}
         for key, item in value.items():
             sub = f"{path}.{key}" if path else key
-            if any(fnmatchcase(sub, pattern) for pattern in excludes):
+            if sub in excludes:
                 continue
-            named = included or any(fnmatchcase(sub, pattern) for pattern in includes)
+            named = included or sub in includes
             if named or any(pattern.startswith(f"{sub}.") for pattern in includes):
                 chosen = _select(item, sub, includes, excludes, named)
                 if chosen is not _DROPPED:
