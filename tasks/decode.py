@@ -20,12 +20,7 @@ from pydantic import ValidationError
 from scholarflow import coerce
 from scholarflow.coerce import to_text
 from scholarflow.doi import find_doi, normalize_doi
-from scholarflow.models import (
-    Paper,
-    RawRecord,
-    Rejection,
-    Stage,
-)
+from scholarflow.models import Paper, RawRecord, Rejection, Stage
 from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 
 # Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
@@ -35,11 +30,6 @@ MAX_TEXT_CHARS = 50_000
 MAX_RAW_CHARS = 2 * MAX_TEXT_CHARS
 # The mapping stores counts as `integer`: a larger count is a feed error, not a count.
 MAX_COUNT = 2**31 - 1
-
-# The aggregator's field names, read straight from the parsed JSON: a record has a few dozen
-# keys of which decoding reads a handful, each coerced only when it is needed.
-TITLE, TITLE_CN, ABSTRACT, ABSTRACT_CN = "title", "TitleCN", "abstract", "AbstractTextCN"
-RESULT_STR = "resultStr"
 
 
 class DecodeError(ValueError):
@@ -97,7 +87,9 @@ def _decode(record: RawRecord) -> Paper:
     inner = _inner_record(outer, flags)
     layers = (outer, inner) if inner is not None else (outer,)
 
-    def first(key: str, convert: Callable[[Any], Any] = coerce.to_text) -> Any:
+    # The aggregator's fields are read straight from the parsed JSON: a record has a few dozen
+    # keys of which decoding reads a handful, each coerced only when it is needed.
+    def first(key: str, convert: Callable[[Any], Any] = to_text) -> Any:
         """The field from the first layer where it has a value, coerced."""
         for layer in layers:
             if (value := layer.get(key)) is not None and (value := convert(value)) is not None:
@@ -117,9 +109,9 @@ def _decode(record: RawRecord) -> Paper:
                 found.append(to_text(value))
         return found
 
-    title_en, title_zh, traditional = _by_script(candidates("title_en", TITLE, TITLE_CN), flags)
+    title_en, title_zh, traditional = _by_script(candidates("title_en", "title", "TitleCN"), flags)
     abstract_en, abstract_zh, traditional_abstract = _by_script(
-        candidates("abstract_en", ABSTRACT, ABSTRACT_CN), flags
+        candidates("abstract_en", "abstract", "AbstractTextCN"), flags
     )
     if not (title_en or title_zh):
         raise DecodeError("no title in any language")
@@ -187,7 +179,7 @@ def _dict_or_none(value: Any) -> dict | None:
 
 def _inner_record(outer: dict[str, Any], flags: list[str]) -> dict[str, Any] | None:
     """The double-encoded copy in `resultStr`, when it is readable and describes this paper."""
-    value = outer.get(RESULT_STR)
+    value = outer.get("resultStr")
     if isinstance(value, str) and value.strip():
         try:
             value = orjson.loads(value)

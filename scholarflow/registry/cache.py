@@ -18,7 +18,6 @@ from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
 CACHE_INDEX = "scholarflow-doi-cache"
-ENTRY_FIELDS = ("doi", "source", "status", "fetched_at", "expires_at")
 # What enrichment reads of a registry work (a Crossref `message`, or a CSL-JSON item). Lookups
 # ask for these alone: a whole answer is 2–30 kB (reference lists, affiliations, funders) and
 # parsing it was most of enrichment's time. `DOI` is read by nothing, but every registry answer
@@ -47,11 +46,6 @@ WORK_FIELDS = (
     "reference-count",
     "is-referenced-by-count",
 )
-LOOKUP_FIELDS = [
-    *ENTRY_FIELDS,
-    *(f"body.message.{name}" for name in WORK_FIELDS),
-    *(f"body.{name}" for name in WORK_FIELDS),
-]
 CACHE_MAPPINGS = {
     "dynamic": "strict",
     "properties": {
@@ -63,6 +57,11 @@ CACHE_MAPPINGS = {
         "body": {"type": "object", "enabled": False},
     },
 }
+LOOKUP_FIELDS = [
+    *(name for name in CACHE_MAPPINGS["properties"] if name != "body"),
+    *(f"body.message.{name}" for name in WORK_FIELDS),
+    *(f"body.{name}" for name in WORK_FIELDS),
+]
 
 
 class DoiCache:
