@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Iterator
 
@@ -75,3 +76,30 @@ def test_ingest_flow_indexes_seeds_and_accounts_for_every_record(
     again = ingest(paths=[str(SEED_RECORDS)], batch_size=7, full=True)
     assert again["indexed"] == 0 and again["unchanged"] + again["duplicates_merged"] == read
     assert es.count(index="papers")["count"] == 32
+
+
+def test_a_flow_run_keeps_only_the_batches_in_flight_alive(
+    ingest, settings: Settings, es: Elasticsearch
+) -> None:
+    """Memory stays bounded however long the run: after each batch is indexed, only the
+    batches still being prepared hold papers (each paper, and its enriched copy while
+    enrichment runs). (Garbage collection is off, so a batch kept
+    alive only by a reference cycle would count as alive, as it does until a full collection.)"""
+    from flows.ingest import progress_listener
+    from scholarflow.models import Paper, RunSummary
+
+    batch_size = 3
+    alive: list[int] = []
+
+    def count_papers(_summary: RunSummary) -> None:
+        alive.append(sum(isinstance(o, Paper) for o in gc.get_objects()))
+
+    gc.collect()
+    gc.disable()
+    try:
+        with progress_listener(count_papers):
+            summary = ingest(SEED_RECORDS, batch_size=batch_size)
+    finally:
+        gc.enable()
+    assert summary.records_read == 33 and len(alive) == 11
+    assert max(alive) <= 2 * settings.stage_workers * batch_size, alive
