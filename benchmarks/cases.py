@@ -136,16 +136,17 @@ def baseline(p: Params) -> Row:
 def decode(p: Params) -> Row:
     """Fetch and decode on one core: raw lines to validated `Paper`s, with the garbage
     collector set as an ingest sets it."""
-    from flows.heap import frozen_heap
+    from flows.heap import load_heap
     from tasks.decode import decode_records
     from tasks.fetch import batched, read_records
 
     def run() -> int:
         count = 0
-        with frozen_heap():
+        with load_heap() as after_batch:
             for batch in batched(read_records([p.corpus]), p.batch_size):
                 decode_records(batch)
                 count += len(batch)
+                after_batch()
         return count
 
     count, seconds = _best(p.repeat, run, time.process_time)

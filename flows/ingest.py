@@ -31,7 +31,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from flows.credentials import flow_settings
-from flows.heap import frozen_heap
+from flows.heap import load_heap
 from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
@@ -272,6 +272,7 @@ def load_records(
         summary.add_rejections(rejected)
         summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
         prepared.release()
+        after_batch()
         if on_batch:
             on_batch(summary, batch[-1])
         log_event(logger, "batch done", level="DEBUG", run_id=summary.run_id, **_counts(summary))
@@ -279,7 +280,7 @@ def load_records(
             listener(summary)
 
     pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
-    with frozen_heap(), stage_runner(settings, orchestrated) as runner:
+    with load_heap() as after_batch, stage_runner(settings, orchestrated) as runner:
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)

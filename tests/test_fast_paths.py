@@ -8,11 +8,12 @@ import json
 import re
 import sys
 import unicodedata
+import weakref
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.heap import LOAD_YOUNG_THRESHOLD, frozen_heap
+from flows.heap import COLLECT_EVERY_BATCHES, load_heap
 from scholarflow.coerce import _BLANKS, blank_to_none
 from scholarflow.models import RawRecord
 from scholarflow.text import (
@@ -161,10 +162,21 @@ def _careful_record(source: str, location: str, line: bytes) -> RawRecord:
     return record
 
 
-def test_a_load_collects_young_objects_less_often_and_restores_the_collector() -> None:
-    before = gc.get_threshold()
-    with frozen_heap():
-        assert gc.get_threshold()[0] >= LOAD_YOUNG_THRESHOLD
-        assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == before
+def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -> None:
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with load_heap() as after_batch:
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+        for _ in range(COLLECT_EVERY_BATCHES - 1):
+            after_batch()
+        assert alive() is not None  # only reference counting between collections
+        after_batch()
+        assert alive() is None
+    assert gc.isenabled()
     assert gc.get_freeze_count() == 0
