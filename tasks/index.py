@@ -43,6 +43,12 @@ TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _Action = tuple[dict[str, Any], bytes]
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
 _REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
+# A document's bookkeeping, and what names the record a provenance entry stands for.
+HASHES, RUN_ID, PROVENANCE = "record_hashes", "run_id", "provenance"
+ORIGIN = ("source", "location")
+# All that deciding a record's outcome reads of the stored document: on a re-run every paper is
+# unchanged, and whole documents would be most of the bytes the lookup moves.
+DECISION_FIELDS = [HASHES, RUN_ID, *(f"{PROVENANCE}.{name}" for name in ORIGIN)]
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,8 @@ def to_document(
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
     doc["title"] = titles
     doc["suggest"] = {"input": titles}
-    doc["record_hashes"] = hashes
-    doc["run_id"] = run_id
+    doc[HASHES] = hashes
+    doc[RUN_ID] = run_id
     doc["indexed_at"] = now
     return doc
 
@@ -130,24 +136,31 @@ def index_papers(
     if not groups:
         return result
 
-    existing = _existing(client, index, list(groups))
+    stored = _existing(client, index, list(groups), DECISION_FIELDS)
+    outcomes: dict[str, Outcome] = {}
+    for doc_id, group in groups.items():
+        current = stored.get(doc_id)
+        if current is None:
+            outcomes[doc_id] = Outcome.INDEXED
+        elif set(group.hashes) <= set(current.get(HASHES) or []):
+            result.outcomes[Outcome.UNCHANGED] += 1
+        elif current.get(RUN_ID) == run_id or _other_source(current, group.paper):
+            outcomes[doc_id] = Outcome.MERGED  # another record already made this document
+        else:
+            outcomes[doc_id] = Outcome.INDEXED  # the same record, changed at its source
+
+    # Whole documents only for the papers folded into them.
+    merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
+    bases = _existing(client, index, merging) if merging else {}
     now = datetime.now(UTC).isoformat()
     to_write: dict[str, tuple[dict[str, Any], Outcome]] = {}
-    for doc_id, group in groups.items():
-        current = existing.get(doc_id)
-        if current is None:
-            outcome = Outcome.INDEXED
-        elif set(group.hashes) <= set(current.get("record_hashes") or []):
-            result.outcomes[Outcome.UNCHANGED] += 1
-            continue
-        elif current.get("run_id") == run_id or _other_source(current, group.paper):
-            # Another record already made this document: fold this one into it.
+    for doc_id, outcome in outcomes.items():
+        group = groups[doc_id]
+        if outcome is Outcome.MERGED:
+            current = bases[doc_id]
             base = Paper.model_validate(paper_fields(current))
             group.paper, group.dump = merge_duplicates(base, group.paper), None
-            group.hashes = list(dict.fromkeys([*current["record_hashes"], *group.hashes]))
-            outcome = Outcome.MERGED
-        else:
-            outcome = Outcome.INDEXED  # the same record, changed at its source
+            group.hashes = list(dict.fromkeys([*current[HASHES], *group.hashes]))
         doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
         to_write[doc_id] = (doc, outcome)
 
@@ -172,15 +185,17 @@ def index_batch(settings: Settings, index: str, papers: list[Paper], run_id: str
     return index_papers(connect(settings), index, papers, run_id, BulkRetry.from_settings(settings))
 
 
-def _existing(client: Elasticsearch, index: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The stored documents for these ids (one round trip, realtime)."""
-    response = client.mget(index=index, ids=ids)
+def _existing(
+    client: Elasticsearch, index: str, ids: list[str], fields: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The stored documents for these ids, or only `fields` of them (one round trip, realtime)."""
+    response = client.mget(index=index, ids=ids, source_includes=fields)
     return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
 
 
 def _other_source(current: dict[str, Any], paper: Paper) -> bool:
-    seen = {(p["source"], p["location"]) for p in current.get("provenance") or []}
-    return not any((p.source, p.location) in seen for p in paper.provenance)
+    seen = {tuple(p.get(name) for name in ORIGIN) for p in current.get(PROVENANCE) or []}
+    return not any(tuple(getattr(p, name) for name in ORIGIN) in seen for p in paper.provenance)
 
 
 def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:

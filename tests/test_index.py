@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
 from scholarflow.indices import ensure_live_index, live_index
 from scholarflow.models import Outcome, Paper, Provenance
 from scholarflow.search import index_status, search_papers
+from scholarflow.search_client import PlainJsonNode
 from scholarflow.settings import Settings
 from tasks.index import index_papers
 from tests.conftest import SEED_RECORDS, ingest_plain
@@ -112,6 +116,68 @@ def test_engine_refusal_becomes_a_rejection(es: Elasticsearch, settings: Setting
         "line 3",
     )
     assert "engine refused" in rejection.reason
+
+
+_Mget = tuple[list[str] | None, list[dict[str, Any]]]
+
+
+def recording_client(url: str) -> tuple[Elasticsearch, list[_Mget]]:
+    """A client of the engine that notes each `_mget` it sends: the `_source_includes` it asked
+    for (None: whole documents) and the documents the engine answered. A real transport node
+    with a note-taking step, not a stand-in: the engine answers every request."""
+    mgets: list[_Mget] = []
+
+    class Recording(PlainJsonNode):
+        def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
+            answer = super().perform_request(method, target, body=body, headers=headers, **kwargs)
+            url = urlsplit(target)
+            if url.path.endswith("/_mget"):
+                includes = parse_qs(url.query).get("_source_includes")
+                fields = includes[0].split(",") if includes else None
+                mgets.append((fields, orjson.loads(answer.body)["docs"]))
+            return answer
+
+    return Elasticsearch(url, node_class=Recording), mgets
+
+
+def test_rerun_reads_only_what_the_decision_needs_and_duplicates_still_merge_whole(
+    settings: Settings,
+) -> None:
+    es, mgets = recording_client(str(settings.es_url))
+    index = ensure_live_index(es, settings.alias)
+    first = paper(
+        abstract_en="Eight legs.",
+        subjects=["ZOOLOGY"],
+        provenance=[Provenance(source="a", location="line 1")],
+    )
+    other = paper(id="10.1000/y", doi="10.1000/y", title_en="Ants")
+    assert index_papers(es, index, [first, other], "run-1").outcomes[Outcome.INDEXED] == 2
+
+    mgets.clear()
+    rerun = index_papers(es, index, [first, other], "run-2")
+    assert (rerun.outcomes, rerun.written) == ({Outcome.UNCHANGED: 2}, 0)
+    ((fields, docs),) = mgets  # one lookup, and no whole document
+    assert fields is not None
+    answered = {key for doc in docs for key in doc["_source"]}
+    assert answered == {"record_hashes", "run_id", "provenance"}
+    assert all(set(p) == {"source", "location"} for d in docs for p in d["_source"]["provenance"])
+
+    mgets.clear()
+    duplicate = paper(
+        title_en="Spiders!",
+        title_zh="蜘蛛",
+        provenance=[Provenance(source="b", location="line 9")],
+    )
+    merged = index_papers(es, index, [duplicate, other], "run-2")
+    assert (merged.outcomes, merged.written) == ({Outcome.MERGED: 1, Outcome.UNCHANGED: 1}, 1)
+    (_, slim), (whole_fields, whole) = mgets  # then the whole document, for the merge alone
+    assert len(slim) == 2 and whole_fields is None
+    assert [d["_id"] for d in whole] == ["10.1000/x"] and "abstract_en" in whole[0]["_source"]
+    doc = es.get(index=index, id="10.1000/x")["_source"]
+    assert (doc["title_en"], doc["title_zh"]) == ("Spiders", "蜘蛛")  # the stored record wins
+    assert (doc["abstract_en"], doc["subjects"]) == ("Eight legs.", ["ZOOLOGY"])  # kept whole
+    assert [p["source"] for p in doc["provenance"]] == ["a", "b"]
+    assert len(doc["record_hashes"]) == 2
 
 
 @pytest.mark.parametrize(
