@@ -154,15 +154,15 @@ def index_papers(
     bases = _existing(client, index, merging) if merging else {}
     now = datetime.now(UTC).isoformat()
     to_write: dict[str, tuple[dict[str, Any], Outcome]] = {}
-    for doc_id, outcome in outcomes.items():
+    for doc_id in outcomes:
         group = groups[doc_id]
-        if outcome is Outcome.MERGED:
-            current = bases[doc_id]
+        current = bases.get(doc_id)  # None too for a document gone since the first look
+        if current is not None:
             base = Paper.model_validate(paper_fields(current))
             group.paper, group.dump = merge_duplicates(base, group.paper), None
             group.hashes = list(dict.fromkeys([*current[HASHES], *group.hashes]))
         doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
-        to_write[doc_id] = (doc, outcome)
+        to_write[doc_id] = (doc, Outcome.INDEXED if current is None else Outcome.MERGED)
 
     failures = _bulk(client, index, to_write, retry or BulkRetry())
     for doc_id, (doc, outcome) in to_write.items():
