@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -59,21 +58,6 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
             **common,
         ),
     ]
-
-
-def serve_deployments(settings: Settings) -> None:
-    """Serve the deployments in this process until Ctrl-C or SIGTERM.
-
-    `pause_on_shutdown=False`: stopping the process leaves the schedules active, so runs keep
-    being scheduled and the next `serve` (or a worker) picks them up after a restart.
-    """
-    deployments = build_deployments(settings)
-    serve(
-        *deployments,
-        pause_on_shutdown=False,
-        print_starting_message=False,
-        limit=len(deployments),
-    )
 
 
 def deploy_to_pool(settings: Settings, pool: str) -> list[str]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,12 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """`scholarflow serve` with its own home, DOI lookups off, output in `<home>/serve.out`."""
+    """`scholarflow serve` with its own home, DOI lookups off, output in `<home>/serve.out`;
+    `program` replaces the `scholarflow serve` command (`args` follow it)."""
 
-    def __init__(self, home: Path, *args: str, **env: str) -> None:
+    def __init__(
+        self, home: Path, *args: str, program: Sequence[str] | None = None, **env: str
+    ) -> None:
         self.home = home
         self.output = home / "serve.out"
         home.mkdir(parents=True, exist_ok=True)
@@ -43,7 +47,8 @@ class ServeProcess:
             "DO_NOT_TRACK": "1",
             **env,
         }
-        command = [str(Path(sys.executable).parent / "scholarflow"), "serve", *args]
+        scholarflow = [str(Path(sys.executable).parent / "scholarflow"), "serve"]
+        command = [*(program or scholarflow), *args]
         with open(self.output, "wb") as out:
             self.process = subprocess.Popen(
                 command, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT
@@ -63,10 +68,10 @@ class ServeProcess:
 
         return wait_for(line, timeout, f"serve to print {prefix!r}")
 
-    def stop(self, timeout: float = 90) -> int:
-        """SIGTERM, as a service manager would send; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+    def stop(self, timeout: float = 90, sig: int | None = signal.SIGTERM) -> int:
+        """`sig` (SIGTERM, as a service manager would send; None: none) then the exit code."""
+        if sig is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -32,7 +32,7 @@ def test_serve_reports_a_busy_port_in_one_line(tmp_path: Path, monkeypatch: pyte
         monkeypatch.delenv(name)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     get_settings.cache_clear()
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -40,7 +40,7 @@ def test_serve_reports_a_busy_port_in_one_line(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 1
     assert "is in use" in result.output
     assert "Traceback" not in result.output
-    assert signal.getsignal(signal.SIGTERM) is previous
+    assert {sig: signal.getsignal(sig) for sig in previous} == previous
     get_settings.cache_clear()
 
 
