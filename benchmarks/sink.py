@@ -1,8 +1,8 @@
 """Sinks that answer the index stage's requests at once, to time the pipeline without an engine.
 
 `SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias and template
-calls, `_mget` (documents: never found; the DOI cache: the warm cache of the corpus), `_bulk`
-(every item succeeds) and `_refresh`. Two ways to reach it:
+calls, the writer lock's lease document, `_mget` (documents: never found; the DOI cache: the
+warm cache of the corpus), `_bulk` (every item succeeds) and `_refresh`. Two ways to reach it:
 - `NullNode`: an elastic_transport node that calls it in-process, with no socket at all (the
   null sink: what the pipeline costs by itself);
 - `HttpSink`: a threaded HTTP server on 127.0.0.1 (what our client costs on the wire).
@@ -71,6 +71,8 @@ class SinkLogic:
             ("PUT", re.compile(r"^/[^/_][^/]*(?:/_settings)?$"), _acknowledged),
             ("GET", re.compile(r"^/[^/]+/_settings(?:/[^/]+)?$"), lambda _m, _b: (200, b"{}")),
             ("POST", re.compile(r"^/[^/]+/_refresh$"), _acknowledged),
+            ("PUT", re.compile(r"^/[^/_][^/]*/_doc/([^/]+)$"), _written),  # the writer lock
+            ("DELETE", re.compile(r"^/[^/_][^/]*/_doc/([^/]+)$"), _written),
             ("GET", re.compile(r"^/[^/]+/_refresh$"), _acknowledged),
         ]
 
@@ -129,6 +131,11 @@ class SinkLogic:
     def _alias(self, match: re.Match[str], _body: bytes) -> Response:
         alias = match.group(1)
         return 200, orjson.dumps({f"{alias}-000001": {"aliases": {alias: {}}}})
+
+
+def _written(match: re.Match[str], _body: bytes) -> Response:
+    """One document written (the writer lock's lease: taken, renewed, released)."""
+    return 200, orjson.dumps({"_id": match.group(1), "_seq_no": 0, "_primary_term": 1})
 
 
 def _cache_entry(template: bytes | None) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from elasticsearch import Elasticsearch
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -37,6 +39,7 @@ from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
+from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.models import (
     EnrichmentStatus,
@@ -191,6 +194,23 @@ def run_ingest(
     run_id = str(flow_run.get_id() or uuid.uuid4())
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
+    # The lock before the index: a re-index holding it may be about to move the alias.
+    log = partial(log_event, logger)
+    with writer_lock(client, settings, flow="ingest", run_id=run_id, log=log) as lock:
+        return _ingest(settings, client, lock, paths, batch_size, full, run_id)
+
+
+def _ingest(
+    settings: Settings,
+    client: Elasticsearch,
+    lock: WriterLock,
+    paths: list[str],
+    batch_size: int,
+    full: bool,
+    run_id: str,
+) -> RunSummary:
+    """The run itself, under the writer lock: the alias cannot move until it returns."""
+    logger = _logger()
     index = ensure_live_index(client, settings.alias, settings.analysis_profile)
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
@@ -213,6 +233,7 @@ def run_ingest(
     reader = _Reader(sources)
 
     def after_batch(summary: RunSummary, last: RawRecord) -> None:
+        lock.renew()  # raises once another run took the lock over: stop writing
         progress.update(summary, last)
         manifest.record(reader.take_finished(summary.accounted()), run_id)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from typing import Any, Literal
 
+from elasticsearch import Elasticsearch
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
@@ -23,9 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.credentials import flow_settings
 from flows.ingest import load_records
+from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import prune
+from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import Outcome, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import DoiLookup, Settings
@@ -75,13 +79,25 @@ def reindex(parameters: ReindexParameters = DEFAULTS) -> dict[str, Any]:
 
 
 def run_reindex(settings: Settings, parameters: ReindexParameters) -> dict[str, Any]:
-    logger = get_run_logger()
-    started = time.perf_counter()
+    """A dry run only plans; a re-index plans, builds and switches under the writer lock, so no
+    ingest writes to the live index from the plan until the alias has moved."""
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
-    plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
     if parameters.dry_run:
+        plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
         return {"dry_run": True, **plan.as_dict()}
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    log = partial(log_event, get_run_logger())
+    with writer_lock(client, settings, flow="reindex", run_id=run_id, log=log) as lock:
+        return _reindex(settings, client, lock, parameters)
+
+
+def _reindex(
+    settings: Settings, client: Elasticsearch, lock: WriterLock, parameters: ReindexParameters
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    started = time.perf_counter()
+    plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
     logger.info(
         "re-indexing %s into %s (%s, %s analysis)", plan.live, plan.target, plan.mode, plan.profile
     )
@@ -90,7 +106,9 @@ def run_reindex(settings: Settings, parameters: ReindexParameters) -> dict[str, 
             create_index(settings, plan)
             load = _load(settings, plan, parameters.batch_size or settings.batch_size)
             finish_task(settings, plan)
+            lock.renew()
             verification = verify_task(settings, plan, load["documents"], parameters.allow_removals)
+            lock.renew()  # the last check before the alias moves: raises if the lock was lost
             switch_task(settings, plan)
         logger.info("alias %s now points at %s", plan.alias, plan.target)
         pruned = prune(client, plan.alias, parameters.keep)

@@ -10,15 +10,21 @@ command, run by hand.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import Any
 
+from elasticsearch import Elasticsearch
+
+from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore, entry_id, raw_data
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import ensure_live_index
+from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import AccountingError, Outcome, RawRecord, Stage
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
@@ -26,6 +32,8 @@ from tasks.decode import decode_records
 from tasks.enrich import enrich_batch
 from tasks.fetch import reparse
 from tasks.index import BulkRetry, index_papers
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,9 +87,23 @@ def replay(settings: Settings, ids: list[str] | None, batch_size: int) -> Replay
     """Replay the entries with these ids, or every entry when `ids` is None."""
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")
+    result = ReplayResult(run_id=f"replay-{uuid.uuid4()}")
+    log = partial(log_event, logger)
+    with writer_lock(client, settings, flow="replay", run_id=result.run_id, log=log) as lock:
+        return _replay(settings, client, lock, ids, batch_size, result)
+
+
+def _replay(
+    settings: Settings,
+    client: Elasticsearch,
+    lock: WriterLock,
+    ids: list[str] | None,
+    batch_size: int,
+    result: ReplayResult,
+) -> ReplayResult:
+    """Under the writer lock, like an ingest: it writes to the index the alias points at."""
     index = ensure_live_index(client, settings.alias, settings.analysis_profile)
     store = DeadLetterStore(client)
-    result = ReplayResult(run_id=f"replay-{uuid.uuid4()}")
     wanted = iter(dict.fromkeys(ids) if ids is not None else list(store.all_ids()))
     retry = BulkRetry.from_settings(settings)
 
@@ -111,6 +133,7 @@ def replay(settings: Settings, ids: list[str] | None, batch_size: int) -> Replay
         result.resolved += sum(1 for key in entries if key not in failed)
         kept = {entry_id(r.source, r.location, r.stage) for r in rejected}
         store.delete(key for key in entries if key not in kept)
+        lock.renew()
 
     if sum(result.outcomes.values()) != result.records:
         raise AccountingError(

@@ -35,7 +35,9 @@ deadletter_app = typer.Typer(
 )
 app.add_typer(engine_app, name="engine")
 app.add_typer(cache_app, name="cache")
+lock_app = typer.Typer(help="The writer lock: which run may write behind the alias now.")
 app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(lock_app, name="lock")
 
 stderr = Console(stderr=True)
 _state = {"debug": False}
@@ -88,6 +90,7 @@ def _run(action: Callable[[], Any]) -> Any:
     from scholarflow.deadletter import DeadLetterError
     from scholarflow.engine import EngineStartError, PersistError
     from scholarflow.indices import IndexStateError, ReindexError
+    from scholarflow.lock import LockHeld, LockLost
     from scholarflow.models import AccountingError
     from scholarflow.search_client import EngineError
     from tasks.fetch import SourceError
@@ -104,6 +107,8 @@ def _run(action: Callable[[], Any]) -> Any:
         PersistError,
         DeadLetterError,
         ServerStartError,
+        LockHeld,
+        LockLost,
     ) as exc:
         _fail(str(exc))
     except ReindexError as exc:
@@ -745,3 +750,58 @@ def deadletter_replay(
         out.print(f"  no entry {missing}", highlight=False)
     if data["missing"]:
         raise typer.Exit(1)
+
+
+@lock_app.command("show")
+def lock_show(as_json: JsonOption = False) -> None:
+    """Who holds the writer lock on the alias (an ingest, re-index or replay), and until when."""
+    from dataclasses import asdict
+
+    from scholarflow.lock import read_lease
+
+    settings = get_settings()
+    lease = _run(lambda: read_lease(_checked_client(settings), settings.alias))
+    if as_json:
+        _print_json({"alias": settings.alias, "held": lease is not None} | _lease_json(lease))
+        return
+    if lease is None:
+        Console().print(f"the writer lock on '{settings.alias}' is free", highlight=False)
+        return
+    state = "expired: the next run takes it over" if lease.expired() else "held"
+    out = Console(soft_wrap=True)
+    for key, value in asdict(lease).items():
+        if key not in ("token", "seq_no", "primary_term"):
+            out.print(f"{key:>10}: {value}", highlight=False, markup=False)
+    out.print(f"{'state':>10}: {state}", highlight=False, markup=False)
+
+
+def _lease_json(lease: Any) -> dict[str, Any]:
+    if lease is None:
+        return {}
+    from dataclasses import asdict
+
+    return {"lease": asdict(lease), "expired": lease.expired()}
+
+
+@lock_app.command("release")
+def lock_release(
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove the lease whoever holds it.")
+    ] = False,
+) -> None:
+    """Free a stale writer lock (its holder died and you will not wait for the lease to expire).
+
+    A live holder notices at its next renewal and stops writing, so check first with
+    `scholarflow lock show` that the run named there is really gone.
+    """
+    from scholarflow.lock import force_release
+
+    if not force:
+        _fail("releasing another run's lock needs --force (see: scholarflow lock show)", code=2)
+    settings = get_settings()
+    lease = _run(lambda: force_release(_checked_client(settings), settings.alias))
+    if lease is None:
+        Console().print(f"the writer lock on '{settings.alias}' was free", highlight=False)
+    else:
+        out = Console(soft_wrap=True)
+        out.print(f"released: {lease.describe()}", highlight=False, markup=False)

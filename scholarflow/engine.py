@@ -27,6 +27,7 @@ import orjson
 from elasticsearch import Elasticsearch, helpers
 from osmem_server import resolve_binary
 
+from scholarflow.lock import LOCK_INDEX
 from scholarflow.search_client import PlainJsonNode
 
 # Loading a large snapshot re-indexes it: 20k documents take ~30 s on two cores.
@@ -138,7 +139,10 @@ class EmbeddedEngine:
     # --- persistence -----------------------------------------------------------------------
 
     def persist(self) -> Path | None:
-        """Snapshot every index and alias, then switch `current` to it in one rename."""
+        """Snapshot every index and alias, then switch `current` to it in one rename.
+
+        Writer-lock leases are left out: a restart ends every run that held one, and a lease
+        loaded back would hold off the next runs until it expired."""
         state = self.status()
         if state is None:
             return None
@@ -151,6 +155,8 @@ class EmbeddedEngine:
                 partial.mkdir(parents=True)
                 aliases: list[dict[str, Any]] = []
                 for name, info in client.indices.get(index="*").body.items():
+                    if name == LOCK_INDEX:
+                        continue  # leases die with the engine: its writers lost it too
                     _write_index(client, partial, name, info)
                     aliases += [
                         {"add": {"index": name, "alias": a}} for a in info.get("aliases", {})

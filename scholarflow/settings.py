@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     # Consecutive network failures after which a run stops calling the registry.
     doi_breaker_threshold: int = Field(5, ge=1)
 
+    # The writer lock on the alias (scholarflow/lock.py): how long an ingest or re-index waits
+    # for another run's lock before it fails, and how long a lease lasts unrenewed (a crashed
+    # holder's lock frees itself after this; the holder renews it every third of it).
+    lock_wait: float = Field(300.0, ge=0, description="seconds")
+    lock_lease: float = Field(120.0, ge=3, le=3600, description="seconds")
+
     # Operations: what the scheduled deployments read and when (`scholarflow serve`).
     # The inbox: paths, globs or URLs, separated by the OS path separator (`:`), or a JSON list.
     inbox: Annotated[list[str], NoDecode] = Field(default_factory=list)

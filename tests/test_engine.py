@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from scholarflow.engine import EmbeddedEngine
+from scholarflow.lock import LOCK_INDEX, WriterLock, read_lease
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 
@@ -34,9 +35,20 @@ def test_data_survives_a_restart(home: Path) -> None:
     client = connect(settings)
     client.indices.create(index="papers-000001", aliases={"papers": {}})
     client.index(index="papers", id="a", document={"title_en": "kept"}, refresh=True)
+    held = WriterLock(
+        client,
+        "papers",
+        flow="ingest",
+        run_id="r",
+        log=lambda *a, **k: None,
+        wait_seconds=0,
+        lease_seconds=600,
+    )
+    held.acquire()  # a run that dies with the engine: its lease must not come back
     engine = EmbeddedEngine(home)
     snapshot = engine.persist()
     assert snapshot is not None and (snapshot / "papers-000001.ndjson").exists()
+    assert not (snapshot / f"{LOCK_INDEX}.ndjson").exists()
     first_pid = engine.status().pid
     assert engine.stop() is True
     assert engine.status() is None
@@ -45,6 +57,7 @@ def test_data_survives_a_restart(home: Path) -> None:
     assert engine.status().pid != first_pid
     assert client.get(index="papers", id="a")["_source"] == {"title_en": "kept"}
     assert list(client.indices.get_alias(name="papers")) == ["papers-000001"]
+    assert read_lease(client, "papers") is None
 
 
 def test_stale_pid_file_is_ignored(home: Path) -> None:
