@@ -15,6 +15,9 @@ TARGETS = {
     "Prefect overhead ≤ 10%": ("prefect_overhead_pct", -10.0),
     "peak RSS, 10× the records ≤ 1.3×": ("rss_ratio_100k_over_10k", -1.3),
 }
+# Judged only on a full-size run: a flow run has a fixed cost of about a second, half of a
+# scaled-down run and 3% of a 100k-record one; the overhead the target bounds is the per-batch one.
+FULL_SIZE_ONLY = frozenset({"Prefect overhead ≤ 10%"})
 
 
 def summary(
@@ -62,7 +65,8 @@ def summary(
         "rows": rows,
     }
     result["targets"] = {
-        name: _met(result.get(key), bound) for name, (key, bound) in TARGETS.items()
+        name: None if name in FULL_SIZE_ONLY and scale < 1 else _met(result.get(key), bound)
+        for name, (key, bound) in TARGETS.items()
     }
     return result
 
@@ -126,10 +130,10 @@ def print_tables(rows: dict[str, dict[str, Any]], result: dict[str, Any]) -> Non
     for name, (key, _bound) in TARGETS.items():
         value = result.get(key)
         met = result["targets"][name]
-        targets.add_row(
-            name,
-            "" if value is None else f"{value:,.2f}",
-            {True: "yes", False: "NO", None: "not run"}[met],
-        )
+        if met is None:
+            verdict = "full size only" if value is not None else "not run"
+        else:
+            verdict = "yes" if met else "NO"
+        targets.add_row(name, "" if value is None else f"{value:,.2f}", verdict)
     console.print(targets)
     console.print(f"scale: {result['scale']}; {result['seconds']} s")
