@@ -230,17 +230,22 @@ class WriterLock:
     def _take_over(self, expired: Lease) -> bool:
         lease = self._new_lease()
         try:
-            response = self.client.index(
-                index=LOCK_INDEX,
-                id=self.alias,
-                document=lease.document(),
-                **_guard(expired.seq_no, expired.primary_term),
-            )
+            response = self._write_over(expired, lease)
         except (ConflictError, NotFoundError):
             return False  # another taker was first
         self.lease = _stored(lease, response)
         self.log("lock taken over", level="WARNING", **self._fields(), **_holder(expired))
         return True
+
+    def _write_over(self, current: Lease, lease: Lease) -> Any:
+        """Store `lease` in place of `current`: a ConflictError (or NotFoundError) when the
+        stored lease is no longer `current`."""
+        return self.client.index(
+            index=LOCK_INDEX,
+            id=self.alias,
+            document=lease.document(),
+            **_guard(current.seq_no, current.primary_term),
+        )
 
     # --- holding --------------------------------------------------------------------------
 
@@ -254,12 +259,7 @@ class WriterLock:
                 raise LockLost(f"the writer lock on alias '{self.alias}' is not held")
             lease = self._new_lease(held.taken_at)
             try:
-                response = self.client.index(
-                    index=LOCK_INDEX,
-                    id=self.alias,
-                    document=lease.document(),
-                    **_guard(held.seq_no, held.primary_term),
-                )
+                response = self._write_over(held, lease)
             except (ConflictError, NotFoundError):
                 current = read_lease(self.client, self.alias)
                 if current is not None and current.token == self.token:
