@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
 
 from tests.conftest import REPO
 from tests.ops import wait_for
@@ -80,23 +81,48 @@ class ServeProcess:
             raise AssertionError(f"serve did not stop within {timeout} s:\n{self.tail()}") from None
 
 
+def _server_busy(response: httpx.Response) -> bool:
+    return response.status_code == 503
+
+
 class PrefectApi:
+    """The few Prefect API calls the tests make. A 503 is the server asking the client to try
+    again (its SQLite database was busy: the scheduler writes runs for new deployments at the
+    same moment), and Prefect's own client retries it; so do these calls."""
+
     def __init__(self, api_url: str) -> None:
         self.http = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=30)
 
+    @retry(
+        retry=retry_if_result(_server_busy),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(60),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, path, **kwargs)
+
     def deployment(self, flow: str, name: str) -> dict[str, Any] | None:
-        response = self.http.get(f"deployments/name/{flow}/{name}")
+        response = self._request("GET", f"deployments/name/{flow}/{name}")
         return response.json() if response.status_code == 200 else None
 
     def run_deployment(self, deployment_id: str, parameters: dict[str, Any]) -> str:
-        response = self.http.post(
-            f"deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
+        response = self._request(
+            "POST", f"deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
         )
         response.raise_for_status()
         return response.json()["id"]
 
+    def flow_run_named(self, name: str) -> dict[str, Any] | None:
+        response = self._request(
+            "POST", "flow_runs/filter", json={"flow_runs": {"name": {"any_": [name]}}}
+        )
+        response.raise_for_status()
+        runs = response.json()
+        return runs[0] if runs else None
+
     def flow_run(self, run_id: str) -> dict[str, Any]:
-        response = self.http.get(f"flow_runs/{run_id}")
+        response = self._request("GET", f"flow_runs/{run_id}")
         response.raise_for_status()
         return response.json()
 

@@ -17,6 +17,7 @@ from scholarflow.indices import live_index
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from tests.conftest import REPO, SEED_RECORDS
+from tests.ops import wait_for
 from tests.serving import PrefectApi, ServeProcess, free_port, wait_until_down
 from tests.system_packages import require_binary
 
@@ -62,13 +63,15 @@ def _ingest_seeds(serve: ServeProcess, api: PrefectApi) -> None:
 
 
 def _wait_deployment(serve: ServeProcess, api: PrefectApi, flow: str, name: str) -> dict:
-    from tests.ops import wait_for
-
     return wait_for(lambda: api.deployment(flow, name), 60, f"deployment {flow}/{name}")
 
 
-def _start_custom_reindex(page, base_url: str, run_name: str) -> None:
-    """Deployments → reindex → Run → Custom run; mode: copy → replay; Submit; open the run."""
+def _start_custom_reindex(page, api: PrefectApi, base_url: str, run_name: str) -> None:
+    """Deployments → reindex → Run → Custom run; mode: copy → replay; Submit; open the run.
+
+    The run is opened by its address once the API has it: the UI's "submitted" notice, whose
+    link leads there, is sometimes replaced by a generic error notice although the run was
+    created (the create call answered 201)."""
     from playwright.sync_api import expect
 
     page.goto(f"{base_url}/deployments")
@@ -86,8 +89,13 @@ def _start_custom_reindex(page, base_url: str, run_name: str) -> None:
     expect(control).to_have_text("replay")
 
     page.get_by_role("button", name="Submit", exact=True).click()
-    page.get_by_role("link", name=run_name, exact=True).first.click()
-    page.wait_for_url("**/runs/flow-run/**")
+    run = wait_for(lambda: api.flow_run_named(run_name), 60, f"flow run {run_name}")
+    page.goto(f"{base_url}/runs/flow-run/{run['id']}")
+
+
+def _note_failed_response(trouble: list[str], response) -> None:
+    if response.status >= 400:
+        trouble.append(f"{response.status} {response.request.method} {response.url}")
 
 
 def test_reindex_started_from_the_prefect_ui_moves_the_alias(chromium: str, served):
@@ -109,17 +117,27 @@ def test_reindex_started_from_the_prefect_ui_moves_the_alias(chromium: str, serv
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        trouble: list[str] = []  # what went wrong in the page, for the failure message
+        page.on("response", lambda r: _note_failed_response(trouble, r))
+        page.on("requestfailed", lambda r: trouble.append(f"{r.method} {r.url}: {r.failure}"))
+        page.on("pageerror", lambda error: trouble.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda m: (
+                trouble.append(f"console: {m.text} at {m.location}") if m.type == "error" else None
+            ),
+        )
         try:
-            _start_custom_reindex(page, base_url, run_name)
+            _start_custom_reindex(page, api, base_url, run_name)
             run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
             run = api.wait_final(run_id, timeout=180, serve=serve)
             badge = page.locator(".page-heading-flow-run__meta .state-badge")
             badge.filter(has_text="Completed").wait_for(timeout=30_000)
             page.get_by_text("Finished in state Completed").first.wait_for(timeout=30_000)
             page.screenshot(path=ARTIFACTS / "reindex-run.png", full_page=True)
-        except Exception:
+        except Exception as exc:
             page.screenshot(path=ARTIFACTS / "reindex-failure.png", full_page=True)
-            raise
+            raise AssertionError(f"{exc}\nin the page: {trouble}") from exc
         finally:
             browser.close()
 
