@@ -142,11 +142,11 @@ def decode(p: Params) -> Row:
 
     def run() -> int:
         count = 0
-        with load_heap() as after_batch:
+        with load_heap() as collect_garbage:
             for batch in batched(read_records([p.corpus]), p.batch_size):
                 decode_records(batch)
                 count += len(batch)
-                after_batch()
+                collect_garbage()
         return count
 
     count, seconds = _best(p.repeat, run, time.process_time)

@@ -29,7 +29,7 @@ def load_heap() -> Iterator[Callable[[], None]]:
     """The collector set for a load; yields the function to call after each batch."""
     batches = count(1)
 
-    def after_batch() -> None:
+    def collect_garbage() -> None:
         if next(batches) % COLLECT_EVERY_BATCHES == 0:
             gc.collect(1)
 
@@ -37,7 +37,7 @@ def load_heap() -> Iterator[Callable[[], None]]:
     gc.freeze()
     gc.disable()
     try:
-        yield after_batch
+        yield collect_garbage
     finally:
         if enabled:
             gc.enable()

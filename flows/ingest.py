@@ -293,7 +293,7 @@ def load_records(
         summary.add_rejections(rejected)
         summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
         prepared.release()
-        after_batch()
+        collect_garbage()
         if on_batch:
             on_batch(summary, batch[-1])
         log_event(logger, "batch done", level="DEBUG", run_id=summary.run_id, **_counts(summary))
@@ -301,7 +301,7 @@ def load_records(
             listener(summary)
 
     pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
-    with load_heap() as after_batch, stage_runner(settings, orchestrated) as runner:
+    with load_heap() as collect_garbage, stage_runner(settings, orchestrated) as runner:
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)

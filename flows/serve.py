@@ -34,6 +34,8 @@ from flows.server import PrefectServer
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.settings import Settings
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 def run_serve(
     settings: Settings,
@@ -91,9 +93,6 @@ def _schedules(settings: Settings) -> str:
         f"ingest ({settings.ingest_cron} {zone}; {inbox}), "
         f"reenrich ({settings.reenrich_cron} {zone}), reindex (started by hand)"
     )
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def serve_deployments(settings: Settings, requested: threading.Event) -> None:

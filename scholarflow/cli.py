@@ -755,32 +755,23 @@ def deadletter_replay(
 @lock_app.command("show")
 def lock_show(as_json: JsonOption = False) -> None:
     """Who holds the writer lock on the alias (an ingest, re-index or replay), and until when."""
-    from dataclasses import asdict
-
     from scholarflow.lock import read_lease
 
     settings = get_settings()
     lease = _run(lambda: read_lease(_checked_client(settings), settings.alias))
     if as_json:
-        _print_json({"alias": settings.alias, "held": lease is not None} | _lease_json(lease))
+        held = {"lease": lease.document(), "expired": lease.expired()} if lease else {}
+        _print_json({"alias": settings.alias, "held": lease is not None} | held)
         return
     if lease is None:
         Console().print(f"the writer lock on '{settings.alias}' is free", highlight=False)
         return
     state = "expired: the next run takes it over" if lease.expired() else "held"
     out = Console(soft_wrap=True)
-    for key, value in asdict(lease).items():
-        if key not in ("token", "seq_no", "primary_term"):
+    for key, value in lease.document().items():
+        if key != "token":
             out.print(f"{key:>10}: {value}", highlight=False, markup=False)
     out.print(f"{'state':>10}: {state}", highlight=False, markup=False)
-
-
-def _lease_json(lease: Any) -> dict[str, Any]:
-    if lease is None:
-        return {}
-    from dataclasses import asdict
-
-    return {"lease": asdict(lease), "expired": lease.expired()}
 
 
 @lock_app.command("release")

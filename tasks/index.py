@@ -43,12 +43,10 @@ TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _Action = tuple[dict[str, Any], bytes]
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
 _REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
-# A document's bookkeeping, and what names the record a provenance entry stands for.
-HASHES, RUN_ID, PROVENANCE = "record_hashes", "run_id", "provenance"
-ORIGIN = ("source", "location")
-# All that deciding a record's outcome reads of the stored document: on a re-run every paper is
-# unchanged, and whole documents would be most of the bytes the lookup moves.
-DECISION_FIELDS = [HASHES, RUN_ID, *(f"{PROVENANCE}.{name}" for name in ORIGIN)]
+# All that deciding a record's outcome reads of the stored document (`index_papers` and
+# `_other_source`): on a re-run every paper is unchanged, and whole documents would be most of
+# the bytes the lookup moves.
+DECISION_FIELDS = ["record_hashes", "run_id", "provenance.source", "provenance.location"]
 
 
 @dataclass(frozen=True)
@@ -105,8 +103,8 @@ def to_document(
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
     doc["title"] = titles
     doc["suggest"] = {"input": titles}
-    doc[HASHES] = hashes
-    doc[RUN_ID] = run_id
+    doc["record_hashes"] = hashes
+    doc["run_id"] = run_id
     doc["indexed_at"] = now
     return doc
 
@@ -142,9 +140,9 @@ def index_papers(
         current = stored.get(doc_id)
         if current is None:
             outcomes[doc_id] = Outcome.INDEXED
-        elif set(group.hashes) <= set(current.get(HASHES) or []):
+        elif set(group.hashes) <= set(current.get("record_hashes") or []):
             result.outcomes[Outcome.UNCHANGED] += 1
-        elif current.get(RUN_ID) == run_id or _other_source(current, group.paper):
+        elif current.get("run_id") == run_id or _other_source(current, group.paper):
             outcomes[doc_id] = Outcome.MERGED  # another record already made this document
         else:
             outcomes[doc_id] = Outcome.INDEXED  # the same record, changed at its source
@@ -160,7 +158,7 @@ def index_papers(
         if current is not None:
             base = Paper.model_validate(paper_fields(current))
             group.paper, group.dump = merge_duplicates(base, group.paper), None
-            group.hashes = list(dict.fromkeys([*current[HASHES], *group.hashes]))
+            group.hashes = list(dict.fromkeys([*current["record_hashes"], *group.hashes]))
         doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
         to_write[doc_id] = (doc, Outcome.INDEXED if current is None else Outcome.MERGED)
 
@@ -194,8 +192,8 @@ def _existing(
 
 
 def _other_source(current: dict[str, Any], paper: Paper) -> bool:
-    seen = {tuple(p.get(name) for name in ORIGIN) for p in current.get(PROVENANCE) or []}
-    return not any(tuple(getattr(p, name) for name in ORIGIN) in seen for p in paper.provenance)
+    seen = {(p["source"], p["location"]) for p in current.get("provenance") or []}
+    return not any((p.source, p.location) in seen for p in paper.provenance)
 
 
 def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:

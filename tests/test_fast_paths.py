@@ -167,16 +167,16 @@ def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -
         pass
 
     assert gc.isenabled()
-    with load_heap() as after_batch:
+    with load_heap() as collect_garbage:
         assert not gc.isenabled() and gc.get_freeze_count() > 0
         cycle = Node()
         cycle.self = cycle  # type: ignore[attr-defined]
         alive = weakref.ref(cycle)
         del cycle
         for _ in range(COLLECT_EVERY_BATCHES - 1):
-            after_batch()
+            collect_garbage()
         assert alive() is not None  # only reference counting between collections
-        after_batch()
+        collect_garbage()
         assert alive() is None
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
