@@ -2,7 +2,9 @@
 
 Each path has a queue of responses (status, headers, body, delay); the last one repeats. Every
 request is recorded with its time and headers, so tests can assert what a client sent and when;
-`max_in_flight` is the most requests the server was handling at once. A reply with `drop` closes
+`max_in_flight` is the most requests the server was handling at once: a request counts from its
+arrival until its answer starts to go out (once the client can read the answer it may send its
+next request, possibly before this handler's thread has run again). A reply with `drop` closes
 the connection without answering (a reset connection, as the client sees it).
 """
 
@@ -71,15 +73,13 @@ class FixtureServer(LocalHttpServer):
                     reply = queue[index]
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    self._reply(reply)
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-
-            def _reply(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
+                with server._lock:
+                    server.in_flight -= 1
+                self._reply(reply)
+
+            def _reply(self, reply: Reply) -> None:
                 if reply.drop:
                     self.close_connection = True
                     return

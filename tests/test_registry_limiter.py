@@ -74,7 +74,7 @@ def test_200_lookups_never_exceed_the_advertised_rate(registry: FixtureServer) -
         "x-concurrency-limit": "2",
     }
     dois = [f"10.1000/rate.{n}" for n in range(200)]
-    serve(registry, dois)
+    serve(registry, dois, delay=0.05)  # long enough for requests in flight to overlap
     settings = Settings(_env_file=None, **lookups_at(registry, doi_rate=50, doi_concurrency=1))
     clients = [RegistryClient(settings), RegistryClient(settings)]
 
