@@ -3,6 +3,10 @@
 Ingest runs defer lookups when a registry is unreachable (and index the records anyway); this
 flow finds those documents in the live index, in batches, looks their DOIs up again and updates
 them in place (tasks/reenrich.py explains which documents and how).
+
+Each batch's updates are written under the alias's writer lock, taken for that write alone: a
+nightly run never holds off the scheduled ingests for long, and never writes into an index a
+re-index is copying or has just replaced.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -20,12 +25,23 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.credentials import flow_settings
+from flows.observe import log_event
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import live_index
+from scholarflow.lock import writer_lock
 from scholarflow.models import EnrichmentStatus, LookupStats
 from scholarflow.search_client import check, connect
 from scholarflow.settings import DoiLookup, Settings
-from tasks.reenrich import DEFAULT_STATUSES, reenrich_batch, selection, stale_documents
+from tasks.reenrich import (
+    DEFAULT_STATUSES,
+    reenrich_batch,
+    selection,
+    stale_documents,
+    write_updates,
+)
+
+# Taken and released once a batch: routine, so quieter than waiting for it or losing it.
+ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
 
 
 class LookupsOff(RuntimeError):
@@ -58,6 +74,7 @@ class ReenrichSummary:
             "unchanged": self.outcomes["unchanged"],
             "kept": self.outcomes["kept"],
             "conflicts": self.outcomes["conflicts"],
+            "moved": self.outcomes["moved"],
             "refused": self.outcomes["refused"],
             "errors": dict(self.errors),
             "enrichment": dict(self.enrichment.most_common()),
@@ -113,9 +130,13 @@ def run_reenrich(
         return summary
     started = time.perf_counter()
     query = selection(statuses, older_than)
+    log = partial(_lock_event, logger)
     for hits in stale_documents(client, settings.alias, query, batch_size):
         summary.selected += len(hits)
         result = reenrich_batch(settings, hits, run_id, older_than)
+        if result.updates:
+            with writer_lock(client, settings, flow="reenrich", run_id=run_id, log=log):
+                write_updates(client, settings.alias, result)
         summary.outcomes.update(result.outcomes)
         summary.enrichment.update(result.enrichment)
         summary.errors.update(result.errors)
@@ -124,20 +145,27 @@ def run_reenrich(
         EmbeddedEngine(settings.home_dir).persist()
     summary.seconds = time.perf_counter() - started
     logger.info(
-        "re-enrichment: %d selected, %d updated, %d unchanged, %d kept, %d conflicts",
+        "re-enrichment: %d selected, %d updated, %d unchanged, %d kept, %d conflicts, %d moved",
         summary.selected,
         summary.outcomes["updated"],
         summary.outcomes["unchanged"],
         summary.outcomes["kept"],
         summary.outcomes["conflicts"],
+        summary.outcomes["moved"],
     )
     if summary.doi_lookup.breaker_open:
         logger.warning("DOI registry unreachable: lookups stopped; run again later")
     return summary
 
 
+def _lock_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) -> None:
+    routine = event in ROUTINE_LOCK_EVENTS
+    log_event(logger, event, level="DEBUG" if routine else level, **fields)
+
+
 def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    rows = [(k, data[k]) for k in ("selected", "updated", "unchanged", "kept", "conflicts")]
+    outcomes = ("selected", "updated", "unchanged", "kept", "conflicts", "moved")
+    rows = [(k, data[k]) for k in outcomes]
     rows += [(f"enrichment {k}", v) for k, v in data["enrichment"].items()]
     rows += [(f"doi lookup {k}", v) for k, v in data["doi_lookup"].items()]
     return rows

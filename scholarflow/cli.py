@@ -318,7 +318,8 @@ def reenrich(
     out.print(
         f"[bold]{summary['selected']}[/] documents selected → [green]{summary['updated']} "
         f"updated[/], {summary['unchanged']} unchanged, {summary['kept']} kept, "
-        f"{summary['conflicts']} changed meanwhile (skipped)"
+        f"{summary['conflicts']} changed meanwhile (skipped), "
+        f"{summary['moved']} moved by a re-index (left for the next run)"
         f"  (index {summary['index']} behind alias '{summary['alias']}')",
         highlight=False,
     )

@@ -1,4 +1,5 @@
-"""The writer lock: one run at a time writes behind an alias (an ingest, a re-index, a replay).
+"""The writer lock: one run at a time writes behind an alias (an ingest, a re-index, a replay,
+a re-enrichment batch).
 
 An ingest resolves the alias's index when it starts and writes there; a re-index that moves the
 alias meanwhile would leave those writes in the old index. Prefect's per-deployment concurrency

@@ -4,9 +4,12 @@ Which documents: those whose enrichment is in one of the given statuses (by defa
 that had no answer: deferred, failed, cache_miss), and, with an age, those whose registry
 answer was fetched longer ago than that (the cache is bypassed for answers that old).
 
-How: a bulk `update` with a partial `doc` holding only the fields that changed, guarded by the
-sequence number read with the hit (`if_seq_no` / `if_primary_term`). An ingest that rewrites
-the document meanwhile wins; the skipped update is counted as a conflict and the next
+How: the lookups first, with no lock held (they take as long as the registry does); then, under
+the alias's writer lock taken for that batch alone, a bulk `update` with a partial `doc` holding
+only the fields that changed, guarded by the sequence number read with the hit (`if_seq_no` /
+`if_primary_term`). An ingest that rewrote the document meanwhile wins; the skipped update is
+counted as a conflict. Updates for an index a re-index replaced meanwhile are not written (the
+copy may have been taken before them) and are counted as moved. Either way the next
 re-enrichment picks the document up again if it still qualifies.
 
 `record_hashes` are left alone on purpose. They describe the source records the document was
@@ -34,9 +37,9 @@ from elasticsearch import Elasticsearch, helpers
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from scholarflow.indices import live_index
 from scholarflow.models import EnrichmentStatus, LookupStats, Paper
 from scholarflow.registry import Lookup, Resolver
-from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from tasks.enrich import apply_lookup, open_resolver
 from tasks.index import paper_fields
@@ -58,6 +61,7 @@ class ReenrichResult:
     enrichment: Counter[str] = field(default_factory=Counter)  # statuses after the batch
     errors: Counter[str] = field(default_factory=Counter)  # reasons of refused updates
     stats: LookupStats = field(default_factory=LookupStats)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # bulk actions not yet written
 
 
 def selection(statuses: list[EnrichmentStatus], older_than: timedelta | None) -> dict[str, Any]:
@@ -99,18 +103,14 @@ def stale_documents(
         after = hits[-1]["sort"]
 
 
-def reenrich_documents(
-    client: Elasticsearch,
-    hits: list[dict[str, Any]],
-    resolver: Resolver,
-    older_than: timedelta | None,
+def plan_updates(
+    hits: list[dict[str, Any]], resolver: Resolver, older_than: timedelta | None
 ) -> ReenrichResult:
-    """Look the hits' DOIs up again and write what changed as partial updates."""
+    """Look the hits' DOIs up again; the partial updates for what changed, not yet written."""
     result = ReenrichResult()
     papers = [Paper.model_validate(paper_fields(hit["_source"])) for hit in hits]
     cutoff = datetime.now(UTC) - older_than if older_than is not None else None
     answers = resolver.resolve([p.doi for p in papers if p.doi], fetched_after=cutoff)
-    actions = []
     for hit, paper in zip(hits, papers, strict=True):
         outcome, updated = _refreshed(paper, answers[paper.doi])
         result.enrichment[updated.enrichment.status.value] += 1
@@ -118,7 +118,7 @@ def reenrich_documents(
         if not changes:
             result.outcomes[outcome] += 1
             continue
-        actions.append(
+        result.updates.append(
             {
                 "_op_type": "update",
                 "_index": hit["_index"],
@@ -129,23 +129,33 @@ def reenrich_documents(
             }
         )
     result.stats = resolver.stats
-    written, errors = helpers.bulk(client, actions, raise_on_error=False, refresh="wait_for")
+    return result
+
+
+def write_updates(client: Elasticsearch, alias: str, result: ReenrichResult) -> None:
+    """Write the batch's updates to the alias's live index. The caller holds the writer lock,
+    so the alias cannot move while they are written."""
+    updates, result.updates = result.updates, []
+    live = live_index(client, alias)
+    current = [action for action in updates if action["_index"] == live]
+    result.outcomes["moved"] += len(updates) - len(current)
+    written, errors = helpers.bulk(client, current, raise_on_error=False, refresh="wait_for")
     result.outcomes["updated"] += written
     for error in errors:
         info = next(iter(error.values()))
         reason = (info.get("error") or {}).get("type", "error")
         result.outcomes["conflicts" if info.get("status") == 409 else "refused"] += 1
         result.errors[reason] += 1
-    return result
 
 
 @task(name="reenrich", cache_policy=NO_CACHE)
 def reenrich_batch(
     settings: Settings, hits: list[dict[str, Any]], run_id: str, older_than: timedelta | None
 ) -> ReenrichResult:
+    """The lookups of one batch (a task run each); the flow writes the updates under the lock."""
     with open_resolver(settings, run_id) as resolver:
         assert resolver is not None, "the flow checks that lookups are on"
-        return reenrich_documents(connect(settings), hits, resolver, older_than)
+        return plan_updates(hits, resolver, older_than)
 
 
 def _refreshed(paper: Paper, lookup: Lookup) -> tuple[str, Paper]:

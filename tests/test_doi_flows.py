@@ -4,6 +4,7 @@ registry, a second run served by the cache, re-enrichment in place."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,9 +13,13 @@ from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
 from scholarflow.cli import app
+from scholarflow.indices import live_index
+from scholarflow.lock import read_lease
 from scholarflow.settings import DoiLookup, Settings, get_settings
+from tasks.reindex import copy_documents, create_target, plan_reindex, switch, verify
 from tests.conftest import SEED_CACHE, SEED_RECORDS, lookups_at
 from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer, Reply
+from tests.locking import in_thread, make_lock, wait_for_event
 
 SEED_DOIS = sorted(
     {entry["doi"] for entry in json.loads((SEED_RECORDS.parent / "MANIFEST.json").read_text())}
@@ -67,10 +72,14 @@ def ingest(paths: list[str], full: bool = False) -> dict:
     return ingest_flow(paths=paths, batch_size=10, full=full)
 
 
-def docs(es: Elasticsearch) -> dict[str, dict]:
-    es.indices.refresh(index="papers")
-    hits = es.search(index="papers", size=100, query={"match_all": {}})["hits"]["hits"]
+def docs(es: Elasticsearch, index: str = "papers") -> dict[str, dict]:
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, size=100, query={"match_all": {}})["hits"]["hits"]
     return {hit["_id"]: hit["_source"] for hit in hits}
+
+
+def statuses(documents: dict[str, dict]) -> set[str]:
+    return {d["enrichment"]["status"] for d in documents.values() if d["doi"]}
 
 
 def reenrich_cli(*args: str) -> dict:
@@ -99,7 +108,7 @@ def test_unreachable_registry_then_reenrich_in_place(
     assert 3 <= first["doi_lookup"]["requests"] < 3 + in_flight
     before = docs(es)
     assert len(before) == with_doi + 3
-    assert {d["enrichment"]["status"] for d in before.values() if d["doi"]} == {"deferred"}
+    assert statuses(before) == {"deferred"}
 
     serve_seed_world(registry)
     use(offline.model_copy(update=lookups_at(registry)))
@@ -131,6 +140,53 @@ def test_unreachable_registry_then_reenrich_in_place(
     assert docs(es)["10.1136/jclinpath-2020-206745"]["journal"]["publisher"] == "BMJ"
     last = ingest([str(SEED_RECORDS)], full=True)  # … and from then on they are unchanged
     assert (last["indexed"], last["unchanged"]) == (0, 33)
+
+
+def test_reenrich_writes_under_the_lock_and_never_into_a_replaced_index(
+    prefect_harness: None,
+    settings: Settings,
+    registry: FixtureServer,
+    es: Elasticsearch,
+    use: Use,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A re-index holds the writer lock while a re-enrichment looks its DOIs up: the run waits
+    to write, and once the alias has moved it writes nothing into the replaced index (the copy
+    was taken before), counts those documents as moved, and the next run updates them."""
+    from flows.reenrich import reenrich
+
+    offline = settings.model_copy(update={"doi_lookup": DoiLookup.ON, "doi_breaker_threshold": 3})
+    use(offline)
+    old = ingest([str(SEED_RECORDS)])["index"]
+    serve_seed_world(registry)
+    use(offline.model_copy(update=lookups_at(registry)))
+
+    reindexing = make_lock(es, "reindex-run", flow="reindex")
+    reindexing.acquire()
+    plan = plan_reindex(es, settings, "copy", keep=2)
+    with caplog.at_level(logging.DEBUG, logger="prefect.flow_runs"):
+        thread, outcome = in_thread(reenrich)
+        wait_for_event(caplog, "lock waiting", thread)
+        assert registry.requests  # the lookups went out before the lock was asked for
+        create_target(es, plan)  # the re-index's own steps, while the re-enrichment waits
+        verify(es, plan, copy_documents(es, plan), allow_removals=False)
+        switch(es, plan)
+        reindexing.release()
+        thread.join(timeout=300)
+
+    [moved] = outcome
+    assert isinstance(moved, dict), moved
+    assert moved["selected"] == moved["moved"] == len(SEED_DOIS)
+    assert moved["updated"] == moved["conflicts"] == 0
+    assert statuses(docs(es, old)) == statuses(docs(es, plan.target)) == {"deferred"}
+    taken = [r for r in caplog.records if getattr(r, "event", None) == "lock taken"]
+    assert [r.levelno for r in taken if r.fields["flow"] == "reenrich"] == [logging.DEBUG]
+    assert read_lease(es, "papers") is None
+
+    again = reenrich_cli()
+    assert live_index(es, "papers") == plan.target
+    assert again["selected"] == again["updated"] == len(SEED_DOIS) and again["moved"] == 0
+    assert statuses(docs(es)) == {"enriched", "not_found"}
 
 
 def test_second_run_is_served_by_the_cache(

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from flows.observe import log_event
 from scholarflow.indices import ensure_live_index, live_index
 from scholarflow.lock import (
     LOCK_INDEX,
@@ -37,33 +33,13 @@ from tasks.reindex import (
 )
 from tests.cli_helpers import json_out, one_line_error, run_cli
 from tests.conftest import SEED_RECORDS
-
-LOGGER = "scholarflow.test.lock"
-
-
-def make_lock(
-    es: Elasticsearch, run_id: str, *, flow: str = "ingest", wait: float = 0.0
-) -> WriterLock:
-    return WriterLock(
-        es,
-        "papers",
-        flow=flow,
-        run_id=run_id,
-        log=partial(log_event, logging.getLogger(LOGGER)),
-        wait_seconds=wait,
-        lease_seconds=60.0,
-        poll_seconds=0.2,
-    )
+from tests.locking import LOGGER, events, in_thread, make_lock, wait_for_event
 
 
 def expire(es: Elasticsearch) -> None:
     """Make the stored lease look as if its holder stopped renewing it long ago (a crash)."""
     past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     es.update(index=LOCK_INDEX, id="papers", doc={"expires_at": past}, refresh=True)
-
-
-def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [r.fields for r in caplog.records if getattr(r, "event", None) == name]
 
 
 def test_one_holder_at_a_time_and_release_frees_it(es: Elasticsearch) -> None:
@@ -137,35 +113,13 @@ def test_the_lock_is_released_when_the_run_fails(es: Elasticsearch) -> None:
     assert read_lease(es, "papers") is None
 
 
-def ingest_in_thread(ingest: Callable[..., RunSummary], *paths: Path) -> tuple[Any, list[Any]]:
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(ingest(*paths, batch_size=10))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def wait_for_event(caplog: pytest.LogCaptureFixture, name: str, thread: threading.Thread) -> None:
-    """Until the run logs `name` (or dies); the deadline only stops a hang."""
-    deadline = time.monotonic() + 180
-    while not events(caplog, name) and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert events(caplog, name), f"no {name!r} event"
-
-
 def test_ingest_waits_for_the_lock_and_succeeds_once_released(
     es: Elasticsearch, ingest: Callable[..., RunSummary], caplog: pytest.LogCaptureFixture
 ) -> None:
     holder = make_lock(es, "reindex-run", flow="reindex")
     holder.acquire()
     with caplog.at_level(logging.INFO, logger="prefect.flow_runs"):
-        thread, outcome = ingest_in_thread(ingest, SEED_RECORDS)
+        thread, outcome = in_thread(ingest, SEED_RECORDS, batch_size=10)
         wait_for_event(caplog, "lock waiting", thread)
         assert thread.is_alive() and not outcome
         assert live_index(es, "papers") is None  # nothing was written while it waited
@@ -199,7 +153,7 @@ def test_an_ingest_during_a_reindex_lands_in_the_new_live_index(
     reindexing.acquire()
     plan = plan_reindex(es, settings, "copy", keep=2)
     with caplog.at_level(logging.INFO, logger="prefect.flow_runs"):
-        thread, outcome = ingest_in_thread(ingest, SEED_RECORDS)
+        thread, outcome = in_thread(ingest, SEED_RECORDS, batch_size=10)
         wait_for_event(caplog, "lock waiting", thread)
         # the re-index's own steps, while the ingest waits
         create_target(es, plan)
