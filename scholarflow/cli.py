@@ -447,7 +447,8 @@ def evaluate(
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """The engine, the alias, the live index and its document count."""
+    """The engine, the alias, the live index (size, last write, enrichment), the writer lock
+    and the dead-letter store: where to look first when something seems wrong."""
     from scholarflow.search import index_status
 
     settings = get_settings()
@@ -455,8 +456,11 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(result)
         return
+    width = max(map(len, result))
     for key, value in result.items():
-        Console().print(f"{key:>10}: {value}", highlight=False)
+        if isinstance(value, dict):
+            value = ", ".join(f"{name} {count}" for name, count in value.items()) or "-"
+        Console().print(f"{key:>{width}}: {value}", highlight=False)
 
 
 @app.command()

@@ -6,7 +6,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from scholarflow.deadletter import DeadLetterStore
 from scholarflow.indices import generations, live_index, profile_of
+from scholarflow.lock import read_lease
 from scholarflow.query import Filters, SearchRequest, build_query, suggest_query
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
@@ -67,6 +69,8 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
 
 
 def index_status(settings: Settings) -> dict[str, Any]:
+    """What an operator checks first: which engine and index serve the alias, when a run last
+    wrote to it, how its papers' enrichment stands, who may write now, what was rejected."""
     client = connect(settings)
     info = check(client, settings.es_url or "embedded engine")
     version = info["version"]
@@ -77,17 +81,41 @@ def index_status(settings: Settings) -> dict[str, Any]:
         else f"elasticsearch {version['number']} at {settings.es_url}"
     )
     index = live_index(client, settings.alias)
-    documents = client.count(index=index)["count"] if index else 0
+    contents: dict[str, Any] = {"documents": 0, "last_indexed": None, "enrichment": {}}
     profile = None
     if index:
+        contents = _contents(client, index)
         profile = profile_of(client.indices.get_settings(index=index)[index]["settings"])
+    lease = read_lease(client, settings.alias)
     return {
         "engine": engine,
         "alias": settings.alias,
         "index": index,
-        "documents": documents,
+        **contents,
         "analysis_profile": profile,
         "generations": generations(client, settings.alias),
+        "writer_lock": lease.describe() if lease else "free",
+        "dead_letters": DeadLetterStore(client).page(limit=0).total,
+    }
+
+
+def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:
+    """Documents, the newest `indexed_at` and the papers by enrichment status, in one request."""
+    response = client.search(
+        index=index,
+        size=0,
+        track_total_hits=True,
+        aggs={
+            "last": {"max": {"field": "indexed_at"}},
+            "enrichment": {"terms": {"field": "enrichment.status", "size": 20}},
+        },
+    )
+    aggregations = response["aggregations"]
+    last = aggregations["last"]
+    return {
+        "documents": response["hits"]["total"]["value"],
+        "last_indexed": last.get("value_as_string") or last.get("value"),
+        "enrichment": {b["key"]: b["doc_count"] for b in aggregations["enrichment"]["buckets"]},
     }
 
 

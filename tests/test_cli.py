@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def test_ingest_search_status_as_json(settings: Settings, prefect_api: str) -> N
     imported = run(settings, "cache", "import", str(SEED_CACHE))
     assert imported.returncode == 0, imported.stderr
 
+    started = datetime.now(UTC)
     ingest = run(settings, "ingest", str(SEED_RECORDS), "--json", PREFECT_API_URL=prefect_api)
     assert ingest.returncode == 0, ingest.stderr
     summary = json.loads(ingest.stdout)  # stdout holds exactly one JSON object
@@ -65,6 +67,15 @@ def test_ingest_search_status_as_json(settings: Settings, prefect_api: str) -> N
     status = json.loads(run(settings, "status", "--json").stdout)
     assert status["alias"] == "papers" and status["index"] == "papers-000001"
     assert status["documents"] == 32 and status["engine"]
+    assert sum(status["enrichment"].values()) == 32  # the 33 records' statuses, one merged
+    assert set(status["enrichment"]) == set(summary["enrichment"])
+    assert started <= datetime.fromisoformat(status["last_indexed"]) <= datetime.now(UTC)
+    assert status["writer_lock"] == "free" and status["dead_letters"] == 0
+
+    text = run(settings, "status").stdout.splitlines()
+    assert "     writer_lock: free" in text and "    dead_letters: 0" in text
+    enrichment = ", ".join(f"{k} {v}" for k, v in status["enrichment"].items())
+    assert f"      enrichment: {enrichment}" in text
 
 
 def test_missing_input_is_one_line_and_non_zero(settings: Settings) -> None:

@@ -44,6 +44,8 @@ def test_list_show_and_errors_through_the_cli(
         "not text in UTF-8 or any other encoding": 1,
     }
     assert {e["source"] for e in listed["entries"]} == {str(feed)}
+    status = json_out(run_cli("status", "--json", env=env, cwd=tmp_path))
+    assert status["dead_letters"] == 5
 
     fetch_only = json_out(
         run_cli(

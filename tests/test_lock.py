@@ -211,6 +211,10 @@ def test_lock_show_and_forced_release(
     assert shown["lease"]["run_id"] == "dead-run" and shown["lease"]["flow"] == "ingest"
     text = run_cli("lock", "show", env=cli_env, cwd=tmp_path).stdout
     assert "dead-run" in text and "held" in text
+    status = json_out(run_cli("status", "--json", env=cli_env, cwd=tmp_path))
+    assert status["writer_lock"] == holder.lease.describe()
+    assert (status["index"], status["documents"], status["last_indexed"]) == (None, 0, None)
+    assert status["enrichment"] == {} and status["dead_letters"] == 0  # nothing ingested yet
 
     refused = one_line_error(run_cli("lock", "release", env=cli_env, cwd=tmp_path), code=2)
     assert "--force" in refused
