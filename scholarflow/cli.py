@@ -447,8 +447,10 @@ def evaluate(
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """The engine, the alias, the live index (size, last write, enrichment), the writer lock
-    and the dead-letter store: where to look first when something seems wrong."""
+    """Where to look first: the engine, the live index, the writer lock, the dead letters.
+
+    The live index with its size, its last write and its papers by enrichment status.
+    """
     from scholarflow.search import index_status
 
     settings = get_settings()
@@ -474,8 +476,10 @@ def serve(
         typer.Option(help="Use this Prefect API instead of starting a server [PREFECT_API_URL]."),
     ] = None,
 ) -> None:
-    """Start a Prefect server with its UI and the embedded engine, and serve the deployments
-    (ingest on a schedule, reenrich nightly, reindex by hand) until Ctrl-C."""
+    """Start a Prefect server, its UI and the engine, and serve the deployments until Ctrl-C.
+
+    The deployments: ingest on a schedule, reenrich nightly, reindex by hand.
+    """
     settings = get_settings()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # run logs belong in the UI
     configure_prefect(settings)
@@ -500,8 +504,10 @@ def deploy(
         "scholarflow"
     ),
 ) -> None:
-    """Register the deployments on a work pool of the Prefect server at PREFECT_API_URL, for
-    `prefect worker start --pool POOL` workers to run (scale-out instead of `serve`)."""
+    """Register the deployments on a work pool, for workers to run (scale-out).
+
+    Server: PREFECT_API_URL. Workers: `prefect worker start --pool POOL`. Instead of `serve`.
+    """
     settings = get_settings()
     if not os.environ.get("PREFECT_API_URL"):
         _fail("set PREFECT_API_URL to the Prefect server the workers use")
