@@ -233,11 +233,12 @@ def _ingest(
     reader = _Reader(sources)
 
     def after_batch(summary: RunSummary, last: RawRecord) -> None:
-        lock.renew()  # raises once another run took the lock over: stop writing
         progress.update(summary, last)
         manifest.record(reader.take_finished(summary.accounted()), run_id)
 
-    load_records(settings, reader.records(), index, summary, batch_size, dead_letters, after_batch)
+    load_records(
+        settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, lock
+    )
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
 
     client.indices.refresh(index=index)
@@ -268,13 +269,16 @@ def load_records(
     batch_size: int,
     dead_letters: DeadLetterStore,
     on_batch: Callable[[RunSummary, RawRecord], None] | None = None,
+    lock: WriterLock | None = None,
 ) -> None:
     """Decode, enrich and index records batch by batch into `index`, accounting in `summary`;
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
     At most `stage_workers` batches are being prepared while one is indexed, so memory stays
-    bounded; `on_batch` hears of each indexed batch with its last record.
+    bounded; `on_batch` hears of each indexed batch with its last record. The writer `lock`, if
+    given, is renewed right before each batch is written: a run that lost it (frozen past its
+    lease while another run took it over) stops before writing, not after.
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None
@@ -285,6 +289,8 @@ def load_records(
         summary.doi_lookup.add(prepared.lookups)
         for stage, seconds in prepared.seconds.items():
             summary.seconds[stage] += seconds
+        if lock is not None:
+            lock.renew()  # raises once another run took the lock over: write nothing more
         begun = time.perf_counter()
         result = _index(settings, index, prepared.papers, summary.run_id, orchestrated)
         summary.seconds["index"] += time.perf_counter() - begun

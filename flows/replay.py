@@ -118,6 +118,7 @@ def _replay(
                 owner[(record.source, record.location)] = key
         papers, rejected = decode_records(records)
         papers = enrich_batch.fn(settings, papers, result.run_id).papers
+        lock.renew()  # right before writing: a run that lost the lock writes nothing more
         indexed = index_papers(client, index, papers, result.run_id, retry)
         rejected += indexed.rejections
 
@@ -133,7 +134,6 @@ def _replay(
         result.resolved += sum(1 for key in entries if key not in failed)
         kept = {entry_id(r.source, r.location, r.stage) for r in rejected}
         store.delete(key for key in entries if key not in kept)
-        lock.renew()
 
     if sum(result.outcomes.values()) != result.records:
         raise AccountingError(

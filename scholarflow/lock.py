@@ -7,7 +7,7 @@ limit does not see the command line or the other deployment, so the lock lives i
 itself, which every way of running shares: a lease document in `scholarflow-locks`, id = alias.
 
 - taking it is `op_type=create`: of two takers exactly one creates the document;
-- the holder renews the lease (a background thread, and the flows after each step) with
+- the holder renews the lease (a background thread, and the flows before each write) with
   `if_seq_no`/`if_primary_term`, so a renewal after someone else took the lease over fails
   instead of overwriting it, and the holder learns it lost the lock;
 - a lease that was not renewed in time (a crashed run) may be taken over, again guarded by the

@@ -135,6 +135,32 @@ def test_ingest_waits_for_the_lock_and_succeeds_once_released(
     assert read_lease(es, "papers") is None
 
 
+def test_an_ingest_that_lost_the_lock_writes_no_further_batch(
+    es: Elasticsearch, ingest: Callable[..., RunSummary]
+) -> None:
+    """A run frozen past its lease (a suspended machine) whose lease another run took over
+    meanwhile: it learns so at the renewal before its next write, and writes nothing more."""
+    from flows.ingest import progress_listener
+
+    successor = make_lock(es, "successor", flow="reindex")
+    written: list[int] = []
+
+    def freeze_after_the_first_batch(summary: RunSummary) -> None:
+        if not written:
+            es.indices.refresh(index="papers")
+            written.append(es.count(index="papers")["count"])
+            expire(es)  # as if the run had stopped renewing for longer than the lease
+            successor.acquire()  # takes the expired lease over
+
+    with progress_listener(freeze_after_the_first_batch), pytest.raises(LockLost):
+        ingest(SEED_RECORDS, batch_size=10)
+
+    es.indices.refresh(index="papers")
+    assert 0 < es.count(index="papers")["count"] == written[0] < 32  # the first batch alone
+    assert read_lease(es, "papers").run_id == "successor"  # its lease was left alone
+    successor.release()
+
+
 def test_an_ingest_during_a_reindex_lands_in_the_new_live_index(
     settings: Settings,
     es: Elasticsearch,
