@@ -765,8 +765,8 @@ def deadletter_replay(
 
 @lock_app.command("show")
 def lock_show(as_json: JsonOption = False) -> None:
-    """Who holds the writer lock on the alias (an ingest, re-index or replay), and until when."""
-    from scholarflow.lock import read_lease
+    """Who holds the writer lock on the alias (an ingest, re-index, replay or re-enrichment)."""
+    from scholarflow.lock import EXPIRED, read_lease
 
     settings = get_settings()
     lease = _run(lambda: read_lease(_checked_client(settings), settings.alias))
@@ -777,7 +777,7 @@ def lock_show(as_json: JsonOption = False) -> None:
     if lease is None:
         Console().print(f"the writer lock on '{settings.alias}' is free", highlight=False)
         return
-    state = "expired: the next run takes it over" if lease.expired() else "held"
+    state = EXPIRED if lease.expired() else "held"
     out = Console(soft_wrap=True)
     for key, value in lease.document().items():
         if key != "token":

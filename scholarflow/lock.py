@@ -50,6 +50,7 @@ LOCK_MAPPINGS = {
     },
 }
 POLL_SECONDS = 2.0
+EXPIRED = "expired: the next run takes it over"
 
 
 class EventLog(Protocol):

@@ -8,7 +8,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.indices import generations, live_index, profile_of
-from scholarflow.lock import read_lease
+from scholarflow.lock import EXPIRED, Lease, read_lease
 from scholarflow.query import Filters, SearchRequest, build_query, suggest_query
 from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
@@ -94,9 +94,15 @@ def index_status(settings: Settings) -> dict[str, Any]:
         **contents,
         "analysis_profile": profile,
         "generations": generations(client, settings.alias),
-        "writer_lock": lease.describe() if lease else "free",
+        "writer_lock": _lock_state(lease),
         "dead_letters": DeadLetterStore(client).page(limit=0).total,
     }
+
+
+def _lock_state(lease: Lease | None) -> str:
+    if lease is None:
+        return "free"
+    return f"{lease.describe()}; {EXPIRED}" if lease.expired() else lease.describe()
 
 
 def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:

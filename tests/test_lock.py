@@ -241,6 +241,9 @@ def test_lock_show_and_forced_release(
     assert status["writer_lock"] == holder.lease.describe()
     assert (status["index"], status["documents"], status["last_indexed"]) == (None, 0, None)
     assert status["enrichment"] == {} and status["dead_letters"] == 0  # nothing ingested yet
+    expire(es)
+    status = json_out(run_cli("status", "--json", env=cli_env, cwd=tmp_path))
+    assert status["writer_lock"].endswith("; expired: the next run takes it over")
 
     refused = one_line_error(run_cli("lock", "release", env=cli_env, cwd=tmp_path), code=2)
     assert "--force" in refused
