@@ -29,7 +29,7 @@ from flows.observe import log_event
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.indices import live_index
 from scholarflow.lock import writer_lock
-from scholarflow.models import EnrichmentStatus, LookupStats
+from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
 from scholarflow.search_client import check, connect
 from scholarflow.settings import DoiLookup, Settings
 from tasks.reenrich import (
@@ -61,6 +61,14 @@ class ReenrichSummary:
     errors: Counter[str] = field(default_factory=Counter)
     doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: float = 0.0
+
+    def check(self) -> None:
+        """Every selected document has exactly one outcome."""
+        if sum(self.outcomes.values()) != self.selected:
+            raise AccountingError(
+                f"re-enrichment {self.run_id}: selected {self.selected} documents but accounted "
+                f"for {sum(self.outcomes.values())} ({dict(self.outcomes)})"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +152,7 @@ def run_reenrich(
     if settings.embedded and (summary.outcomes["updated"] or summary.doi_lookup.requests):
         EmbeddedEngine(settings.home_dir).persist()
     summary.seconds = time.perf_counter() - started
+    summary.check()
     logger.info(
         "re-enrichment: %d selected, %d updated, %d unchanged, %d kept, %d conflicts, %d moved",
         summary.selected,

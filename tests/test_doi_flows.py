@@ -247,3 +247,17 @@ def test_reenrich_cli_refuses_when_lookups_are_off(settings: Settings, use: Use)
     result = CliRunner().invoke(app, ["reenrich"])
     assert result.exit_code == 1
     assert "DOI lookups are off" in result.output
+
+
+def test_a_reenrichment_that_loses_track_of_a_document_fails() -> None:
+    from collections import Counter
+
+    from flows.reenrich import ReenrichSummary
+    from scholarflow.models import AccountingError
+
+    summary = ReenrichSummary(run_id="r", alias="papers", selected=3)
+    summary.outcomes = Counter(updated=1, moved=1)
+    with pytest.raises(AccountingError, match="selected 3 documents but accounted for 2"):
+        summary.check()
+    summary.outcomes["conflicts"] += 1
+    summary.check()
