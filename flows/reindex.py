@@ -104,7 +104,7 @@ def _reindex(
     try:
         with transaction():
             create_index(settings, plan)
-            load = _load(settings, plan, parameters.batch_size or settings.batch_size)
+            load = _load(settings, plan, parameters.batch_size or settings.batch_size, lock)
             finish_task(settings, plan)
             lock.renew()
             verification = verify_task(settings, plan, load["documents"], parameters.allow_removals)
@@ -129,8 +129,11 @@ def _reindex(
     }
 
 
-def _load(settings: Settings, plan: ReindexPlan, batch_size: int) -> dict[str, Any]:
-    """Fill the new index; returns how many documents it must hold, with the replay's counts."""
+def _load(
+    settings: Settings, plan: ReindexPlan, batch_size: int, lock: WriterLock
+) -> dict[str, Any]:
+    """Fill the new index; returns how many documents it must hold, with the replay's counts.
+    A replay renews the lock before each batch, so one that lost it stops loading at once."""
     if plan.mode == "copy":
         return {"documents": copy_task(settings, plan)}
     run_id = str(flow_run.get_id() or uuid.uuid4())
@@ -139,7 +142,13 @@ def _load(settings: Settings, plan: ReindexPlan, batch_size: int) -> dict[str, A
     replay_settings = settings.model_copy(update={"doi_lookup": lookup})
     dead_letters = DeadLetterStore(connect(settings))
     load_records(
-        replay_settings, read_records(plan.files), plan.target, summary, batch_size, dead_letters
+        replay_settings,
+        read_records(plan.files),
+        plan.target,
+        summary,
+        batch_size,
+        dead_letters,
+        lock=lock,
     )
     dead_letters.refresh()
     summary.check()

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from flows.observe import log_event
-from scholarflow.lock import WriterLock
+from scholarflow.lock import LOCK_INDEX, WriterLock
 
 LOGGER = "scholarflow.test.lock"
 
@@ -32,6 +33,12 @@ def make_lock(
         lease_seconds=60.0,
         poll_seconds=0.2,
     )
+
+
+def expire(es: Elasticsearch) -> None:
+    """Make the stored lease look as if its holder stopped renewing it long ago (a crash)."""
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    es.update(index=LOCK_INDEX, id="papers", doc={"expires_at": past}, refresh=True)
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.indices import ensure_live_index, live_index
 from scholarflow.lock import (
-    LOCK_INDEX,
     LockHeld,
     LockLost,
     WriterLock,
@@ -33,13 +31,7 @@ from tasks.reindex import (
 )
 from tests.cli_helpers import json_out, one_line_error, run_cli
 from tests.conftest import SEED_RECORDS
-from tests.locking import LOGGER, events, in_thread, make_lock, wait_for_event
-
-
-def expire(es: Elasticsearch) -> None:
-    """Make the stored lease look as if its holder stopped renewing it long ago (a crash)."""
-    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    es.update(index=LOCK_INDEX, id="papers", doc={"expires_at": past}, refresh=True)
+from tests.locking import LOGGER, events, expire, in_thread, make_lock, wait_for_event
 
 
 def test_one_holder_at_a_time_and_release_frees_it(es: Elasticsearch) -> None:

@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 from elasticsearch import NotFoundError
 
-from flows.ingest import ingest
+from flows.ingest import ingest, progress_listener
 from flows.reindex import ReindexParameters, reindex
 from scholarflow.indices import ReindexError, generations, live_index
+from scholarflow.lock import LockLost, read_lease
+from scholarflow.models import RunSummary
 from scholarflow.search import search_papers
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings, get_settings
 from scholarflow.sources import SourceRegistry
 from tasks.fetch import SourceError
+from tests.locking import expire, make_lock
 
 LUPUS = "10.1080/25785826.2025.2563427"
 
@@ -127,6 +130,32 @@ def test_a_failure_mid_replay_deletes_the_new_index_and_keeps_the_alias(
     assert live_index(client, "papers") == "papers-000001"
     assert generations(client, "papers") == ["papers-000001"]  # the half-built one is gone
     assert search_papers(flow_settings, "白细胞减少")["hits"][0]["id"] == LUPUS
+
+
+@pytest.mark.slow
+def test_a_replay_that_loses_the_lock_stops_loading_and_rolls_back(
+    flow_settings: Settings,
+) -> None:
+    """Its lease taken over after the first batch (the run was frozen past it): the replay
+    fails at the renewal before the next batch, deletes what it built, leaves the alias."""
+    client = connect(flow_settings)
+    successor = make_lock(client, "successor")
+    batches: list[int] = []
+
+    def take_over_after_the_first_batch(summary: RunSummary) -> None:
+        batches.append(summary.records_read)
+        if len(batches) == 1:
+            expire(client)
+            successor.acquire()
+
+    with progress_listener(take_over_after_the_first_batch), pytest.raises(LockLost):
+        reindex(parameters=ReindexParameters(mode="replay", batch_size=5))
+
+    assert len(batches) == 1  # not one batch more was loaded
+    assert live_index(client, "papers") == "papers-000001"
+    assert generations(client, "papers") == ["papers-000001"]  # the half-built one is gone
+    assert read_lease(client, "papers").run_id == "successor"
+    successor.release()
 
 
 @pytest.mark.slow
