@@ -40,6 +40,8 @@ from tasks.reenrich import (
     write_updates,
 )
 
+# What can become of a selected document; each gets exactly one.
+OUTCOMES = ("updated", "unchanged", "kept", "conflicts", "moved", "refused")
 # Taken and released once a batch: routine, so quieter than waiting for it or losing it.
 ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
 
@@ -78,12 +80,7 @@ class ReenrichSummary:
             "statuses": self.statuses,
             "older_than_days": self.older_than_days,
             "selected": self.selected,
-            "updated": self.outcomes["updated"],
-            "unchanged": self.outcomes["unchanged"],
-            "kept": self.outcomes["kept"],
-            "conflicts": self.outcomes["conflicts"],
-            "moved": self.outcomes["moved"],
-            "refused": self.outcomes["refused"],
+            **{outcome: self.outcomes[outcome] for outcome in OUTCOMES},
             "errors": dict(self.errors),
             "enrichment": dict(self.enrichment.most_common()),
             "doi_lookup": self.doi_lookup.as_dict(),
@@ -153,15 +150,8 @@ def run_reenrich(
         EmbeddedEngine(settings.home_dir).persist()
     summary.seconds = time.perf_counter() - started
     summary.check()
-    logger.info(
-        "re-enrichment: %d selected, %d updated, %d unchanged, %d kept, %d conflicts, %d moved",
-        summary.selected,
-        summary.outcomes["updated"],
-        summary.outcomes["unchanged"],
-        summary.outcomes["kept"],
-        summary.outcomes["conflicts"],
-        summary.outcomes["moved"],
-    )
+    counts = ", ".join(f"{summary.outcomes[outcome]} {outcome}" for outcome in OUTCOMES)
+    logger.info("re-enrichment: %d selected, %s", summary.selected, counts)
     if summary.doi_lookup.breaker_open:
         logger.warning("DOI registry unreachable: lookups stopped; run again later")
     return summary
@@ -173,8 +163,7 @@ def _lock_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) 
 
 
 def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    outcomes = ("selected", "updated", "unchanged", "kept", "conflicts", "moved")
-    rows = [(k, data[k]) for k in outcomes]
+    rows = [(k, data[k]) for k in ("selected", *OUTCOMES)]
     rows += [(f"enrichment {k}", v) for k, v in data["enrichment"].items()]
     rows += [(f"doi lookup {k}", v) for k, v in data["doi_lookup"].items()]
     return rows
