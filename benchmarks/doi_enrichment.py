@@ -51,7 +51,6 @@ def main() -> None:
         settings = Settings(
             _env_file=None,
             es_url=engine.url,
-            es_plain_json=True,
             doi_lookup=DoiLookup.ON,
             crossref_url=registry.url,
             doi_org_url=registry.url,

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders, NodeConfig
+from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
@@ -253,10 +253,6 @@ class HttpSink(LocalHttpServer):
 
     def __init__(self, logic: SinkLogic) -> None:
         super().__init__(type("BoundHandler", (_Handler,), {"logic": logic}))
-
-
-def node_config() -> NodeConfig:
-    return NodeConfig("http", "127.0.0.1", 9)
 
 
 def serve(seed: int) -> None:

@@ -13,12 +13,16 @@ import orjson
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
+from scholarflow.redact import install_log_redaction, remember, remember_basic
 from scholarflow.search_client import EngineError
 from scholarflow.settings import Settings, get_settings
 
 
 def flow_settings() -> Settings:
-    """The process settings, with credentials from the Secret block when one is named."""
+    """The process settings, with credentials from the Secret block when one is named; a flow
+    run's log records are redacted from here on (a served or worker-run flow has no CLI that
+    would have done it)."""
+    install_log_redaction()
     return with_block_credentials(get_settings())
 
 
@@ -39,11 +43,14 @@ def _credentials(name: str, value: Any) -> dict[str, Any]:
     if isinstance(value, str) and value.lstrip().startswith("{"):
         value = orjson.loads(value)
     if isinstance(value, str) and value.strip():
+        remember(value.strip())
         return {"es_api_key": SecretStr(value.strip())}
     if isinstance(value, dict):
         if value.get("api_key"):
+            remember(str(value["api_key"]))
             return {"es_api_key": SecretStr(str(value["api_key"]))}
         if value.get("username") and value.get("password"):
+            remember_basic(str(value["username"]), str(value["password"]))
             return {
                 "es_username": str(value["username"]),
                 "es_password": SecretStr(str(value["password"])),

@@ -37,7 +37,7 @@ from flows.heap import load_heap
 from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
 from scholarflow.deadletter import DeadLetterStore
-from scholarflow.engine import EmbeddedEngine
+from scholarflow.engine import embedded_engine
 from scholarflow.indices import ensure_live_index
 from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
@@ -245,7 +245,7 @@ def _ingest(
     dead_letters.refresh()
     manifest.refresh()
     if settings.embedded:
-        EmbeddedEngine(settings.home_dir).persist()
+        embedded_engine(settings).persist()
     summary.check()
     summary.seconds["total"] = time.perf_counter() - started
     progress.finish(summary)

@@ -14,6 +14,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from scholarflow.models import RawRecord, RunSummary
+from scholarflow.redact import redact_text
 from tasks.fetch import expand_sources
 
 _LINE = re.compile(r"line (\d+)")
@@ -24,7 +25,8 @@ MIN_UPDATE_SECONDS = 1.0
 def log_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) -> None:
     """Log `event key=value …`: readable in the Prefect UI, parseable by a log shipper; the
     event and its fields also travel as `extra` (`record.event`, `record.fields`) for JSON
-    formatters."""
+    formatters. Values are redacted (`scholarflow.redact`): a field may name an address."""
+    fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
     text = " ".join(f"{key}={_value(value)}" for key, value in fields.items())
     extra = {"event": event, "fields": fields}
     logger.log(logging.getLevelName(level), f"{event} {text}".strip(), extra=extra)

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from flows.credentials import flow_settings
 from flows.observe import log_event
-from scholarflow.engine import EmbeddedEngine
+from scholarflow.engine import embedded_engine
 from scholarflow.indices import live_index
 from scholarflow.lock import writer_lock
 from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
@@ -147,7 +147,7 @@ def run_reenrich(
         summary.errors.update(result.errors)
         summary.doi_lookup.add(result.stats)
     if settings.embedded and (summary.outcomes["updated"] or summary.doi_lookup.requests):
-        EmbeddedEngine(settings.home_dir).persist()
+        embedded_engine(settings).persist()
     summary.seconds = time.perf_counter() - started
     summary.check()
     counts = ", ".join(f"{summary.outcomes[outcome]} {outcome}" for outcome in OUTCOMES)

@@ -27,7 +27,7 @@ from flows.credentials import flow_settings
 from flows.ingest import load_records
 from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore
-from scholarflow.engine import EmbeddedEngine
+from scholarflow.engine import embedded_engine
 from scholarflow.indices import prune
 from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import Outcome, RunSummary
@@ -114,7 +114,7 @@ def _reindex(
         pruned = prune(client, plan.alias, parameters.keep)
     finally:
         if settings.embedded:
-            EmbeddedEngine(settings.home_dir).persist()
+            embedded_engine(settings).persist()
     return {
         "dry_run": False,
         "alias": plan.alias,

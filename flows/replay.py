@@ -22,7 +22,7 @@ from elasticsearch import Elasticsearch
 
 from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore, entry_id, raw_data
-from scholarflow.engine import EmbeddedEngine
+from scholarflow.engine import embedded_engine
 from scholarflow.indices import ensure_live_index
 from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import AccountingError, Outcome, RawRecord, Stage
@@ -143,5 +143,5 @@ def _replay(
     client.indices.refresh(index=index)
     store.refresh()
     if settings.embedded:
-        EmbeddedEngine(settings.home_dir).persist()
+        embedded_engine(settings).persist()
     return result

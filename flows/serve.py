@@ -31,7 +31,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.deployments import build_deployments
 from flows.server import PrefectServer
-from scholarflow.engine import EmbeddedEngine
+from scholarflow.engine import embedded_engine
 from scholarflow.settings import Settings
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -77,7 +77,7 @@ def run_serve(
 
 
 def _engine(settings: Settings, stack: ExitStack) -> str:
-    engine = EmbeddedEngine(settings.home_dir)
+    engine = embedded_engine(settings)
     running = engine.status()
     if running:
         return f"engine: embedded at {running.url} (already running: left running on exit)"

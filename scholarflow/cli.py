@@ -7,12 +7,13 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -21,7 +22,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from scholarflow.models import EnrichmentStatus, Stage
+from scholarflow.redact import install_log_redaction, redact_text, redact_url
 from scholarflow.settings import DoiLookup, Settings, get_settings
+
+if TYPE_CHECKING:
+    from scholarflow.engine import EngineState
 
 app = typer.Typer(
     help="Scholarflow: ingest scholarly records into a bilingual search index.",
@@ -61,6 +66,17 @@ def main(
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
 ) -> None:
     _state["debug"] = debug
+    # A traceback (`--debug`, or an unexpected error) names the addresses and may quote an
+    # engine's answer: it goes out through the same redaction as every error line.
+    sys.excepthook = _print_redacted_traceback
+    install_log_redaction()
+    # The embedded engine says in one line when it falls back or finds data it cannot serve.
+    notes = logging.getLogger("scholarflow.engine")
+    if not notes.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        notes.addHandler(handler)
+        notes.propagate = False
 
 
 def configure_prefect(settings: Settings) -> None:
@@ -79,8 +95,15 @@ def configure_prefect(settings: Settings) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
+def _print_redacted_traceback(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    import traceback
+
+    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, exc, tb))))
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    text = escape(redact_text(message))
+    stderr.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -92,7 +115,7 @@ def _run(action: Callable[[], Any]) -> Any:
     from scholarflow.indices import IndexStateError, ReindexError
     from scholarflow.lock import LockHeld, LockLost
     from scholarflow.models import AccountingError
-    from scholarflow.search_client import EngineError
+    from scholarflow.search_client import EngineError, RequestTimeout
     from tasks.fetch import SourceError
 
     if _state["debug"]:
@@ -117,6 +140,8 @@ def _run(action: Callable[[], Any]) -> Any:
         _fail(f"accounting check failed: {exc}", code=3)
     except ApiError as exc:
         _fail(f"the engine answered {exc.meta.status}: {exc.message}")
+    except RequestTimeout as exc:
+        _fail(f"the engine did not answer in time: {exc.message}; run the same command again")
     except TransportError as exc:
         _fail(
             f"lost the engine ({exc.message}); nothing is lost: run the same command again "
@@ -455,6 +480,7 @@ def status(as_json: JsonOption = False) -> None:
 
     settings = get_settings()
     result = _run(lambda: index_status(settings))
+    result["engine"] = redact_text(result["engine"])
     if as_json:
         _print_json(result)
         return
@@ -592,11 +618,11 @@ def rollback(as_json: JsonOption = False) -> None:
     settings = get_settings()
 
     def body() -> dict[str, str]:
-        from scholarflow.engine import EmbeddedEngine
+        from scholarflow.engine import embedded_engine
 
         result = roll_back(connect(settings), settings.alias)
         if settings.embedded:
-            EmbeddedEngine(settings.home_dir).persist()
+            embedded_engine(settings).persist()
         return result
 
     result = _run(body)
@@ -609,21 +635,28 @@ def rollback(as_json: JsonOption = False) -> None:
         )
 
 
+def _describe(state: EngineState) -> str:
+    if state.kind == "osmem":
+        return f"osmem {state.version} (fallback: in memory, not Lucene) at {redact_url(state.url)}"
+    return f"opensearch {state.version} (Lucene {state.lucene}) at {redact_url(state.url)}"
+
+
 @engine_app.command("status")
 def engine_status(as_json: JsonOption = False) -> None:
-    """Whether the embedded engine runs, its URL and pid."""
+    """Whether the embedded engine runs: its kind, versions, URL and pid."""
     from dataclasses import asdict
 
-    from scholarflow.engine import EmbeddedEngine
+    from scholarflow.engine import embedded_engine
 
-    state = EmbeddedEngine(get_settings().home_dir).status()
+    state = embedded_engine(get_settings()).status()
     data = {"running": state is not None, **(asdict(state) if state else {})}
+    if state:
+        data["url"] = redact_url(state.url)
     if as_json:
         _print_json(data)
     else:
-        Console().print(
-            f"running at {state.url} (pid {state.pid})" if state else "not running", highlight=False
-        )
+        text = f"running: {_describe(state)} (pid {state.pid})" if state else "not running"
+        Console().print(text, highlight=False)
     if state is None:
         raise typer.Exit(1)
 
@@ -631,18 +664,59 @@ def engine_status(as_json: JsonOption = False) -> None:
 @engine_app.command("start")
 def engine_start() -> None:
     """Start the embedded engine now (commands also start it on demand)."""
-    from scholarflow.engine import EmbeddedEngine
+    from scholarflow.engine import embedded_engine
 
-    state = _run(lambda: EmbeddedEngine(get_settings().home_dir).ensure())
-    Console().print(f"running at {state.url} (pid {state.pid})", highlight=False)
+    state = _run(lambda: embedded_engine(get_settings()).ensure())
+    Console().print(f"running: {_describe(state)} (pid {state.pid})", highlight=False)
+
+
+@engine_app.command("build")
+def engine_build() -> None:
+    """Build the real engine with Maven now (the first start does it otherwise)."""
+    from scholarflow.engine import opensearch
+
+    settings = get_settings()
+    try:
+        java = opensearch.find_java()
+        lib = opensearch.build(settings.home_dir / "engine" / "build.log")
+    except opensearch.Unavailable as exc:
+        if settings.engine == "opensearch":
+            _fail(f"the embedded OpenSearch cannot run: {exc}")
+        Console().print(
+            f"not built: {exc}; the fallback engine osmem will be used", highlight=False
+        )
+        return
+    Console().print(f"built: {lib} (Java {java.major} at {java.path})", highlight=False)
+
+
+@engine_app.command("migrate")
+def engine_migrate(as_json: JsonOption = False) -> None:
+    """Load the fallback engine's last snapshot into the running real engine."""
+    from scholarflow.engine.migrate import migrate_snapshot, snapshot_of
+    from scholarflow.search_client import connect
+
+    settings = get_settings()
+    result = _run(
+        lambda: migrate_snapshot(connect(settings), snapshot_of(settings.home_dir), settings.alias)
+    )
+    if as_json:
+        _print_json(result)
+        return
+    for name, count in result["indices"].items():
+        Console().print(f"{name}: {count} documents", highlight=False)
+    Console().print(
+        f"migrated {len(result['indices'])} indices from {result['snapshot']}; "
+        f"aliases: {', '.join(result['aliases']) or 'none'}",
+        highlight=False,
+    )
 
 
 @engine_app.command("stop")
 def engine_stop() -> None:
     """Stop the embedded engine; its data stays under the home directory."""
-    from scholarflow.engine import EmbeddedEngine
+    from scholarflow.engine import embedded_engine
 
-    stopped = EmbeddedEngine(get_settings().home_dir).stop()
+    stopped = embedded_engine(get_settings()).stop()
     Console().print("stopped" if stopped else "was not running", highlight=False)
 
 
@@ -657,12 +731,12 @@ def cache_import(
     settings = get_settings()
 
     def body() -> int:
-        from scholarflow.engine import EmbeddedEngine
+        from scholarflow.engine import embedded_engine
 
         entries = (orjson.loads(line) for line in file.read_bytes().splitlines() if line.strip())
         stored = DoiCache(connect(settings), settings).import_entries(entries)
         if settings.embedded:
-            EmbeddedEngine(settings.home_dir).persist()
+            embedded_engine(settings).persist()
         return stored
 
     stored = _run(body)

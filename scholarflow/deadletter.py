@@ -38,6 +38,12 @@ DEADLETTER_MAPPINGS = {
     },
 }
 _SUMMARY_FIELDS = ["stage", "reason", "source", "location", "run_id", "at"]
+# Entries are the last copy of records the engine refused, often because it was busy (429): the
+# store waits for it longer than the index stage does (1, 2, 4 … 30 s: about two minutes)
+# before it gives up and fails the run.
+STORE_RETRIES = 8
+STORE_BACKOFF = 1.0
+STORE_MAX_BACKOFF = 30.0
 
 
 class DeadLetterError(RuntimeError):
@@ -125,7 +131,12 @@ class DeadLetterStore:
         ]
         self.ensure()
         stored, errors = helpers.bulk(
-            self.client, actions, raise_on_error=False, max_retries=3, initial_backoff=1
+            self.client,
+            actions,
+            raise_on_error=False,
+            max_retries=STORE_RETRIES,
+            initial_backoff=STORE_BACKOFF,
+            max_backoff=STORE_MAX_BACKOFF,
         )
         if errors:
             first = next(iter(errors[0].values()))

@@ -17,14 +17,20 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError
 from scholarflow.settings import PROJECT_ROOT, AnalysisProfile
 
 MAPPINGS_DIR = PROJECT_ROOT / "index_mappings"
-ANALYSIS_COMPONENT = "scholarflow-analysis"
-COMPONENTS = {
-    "scholarflow-settings": "settings.json",
-    ANALYSIS_COMPONENT: "analysis.{profile}.json",
-    "scholarflow-papers": "papers.mappings.json",
-}
+SETTINGS_COMPONENT = "scholarflow-settings"
+PAPERS_COMPONENT = "scholarflow-papers"
+SETTINGS_FILE = "settings.json"
+MAPPINGS_FILE = "papers.mappings.json"
+ANALYSIS_FILE = "analysis.{profile}.json"
 INDEX_TEMPLATE = "papers.index-template.json"
 ICU_PLUGIN = "analysis-icu"
+# A plugin bundle is listed by its name; a plugin loaded from the classpath (the embedded
+# engine) by its class.
+ICU_PLUGIN_NAMES = {
+    ICU_PLUGIN,
+    "org.opensearch.plugin.analysis.icu.AnalysisICUPlugin",
+    "org.elasticsearch.plugin.analysis.icu.AnalysisICUPlugin",
+}
 # A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
 # values from `settings.json` come back before the index is verified.
 LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
@@ -54,8 +60,18 @@ def index_template(alias: str) -> dict[str, Any]:
     return body
 
 
-def component_file(component: str, profile: str) -> str:
-    return COMPONENTS[component].format(profile=profile)
+def analysis_settings(profile: str) -> dict[str, Any]:
+    """The `settings` of one analysis profile (`index_mappings/analysis.<profile>.json`)."""
+    return load_mapping_file(ANALYSIS_FILE.format(profile=profile))["template"]["settings"]
+
+
+def papers_component(profile: str) -> dict[str, Any]:
+    """The fields with the profile's analyzers: one component, because OpenSearch checks each
+    component template on its own and refuses mappings whose analyzers live in another."""
+    body = dict(load_mapping_file(MAPPINGS_FILE))
+    body["template"] = {**body["template"], "settings": analysis_settings(profile)}
+    body["_meta"] = {**body["_meta"], "analysis_profile": profile}
+    return body
 
 
 # --- analysis profiles ------------------------------------------------------------------------
@@ -68,7 +84,7 @@ def cluster_has_icu(client: Elasticsearch) -> bool:
     except ApiError:
         return False  # managed clusters may refuse node info: the stock profile always works
     return bool(nodes) and all(
-        any(plugin.get("name") == ICU_PLUGIN for plugin in node.get("plugins") or [])
+        any(plugin.get("name") in ICU_PLUGIN_NAMES for plugin in node.get("plugins") or [])
         for node in nodes.values()
     )
 
@@ -97,10 +113,10 @@ def profile_of(index_settings: dict[str, Any]) -> str:
 
 def install_templates(client: Elasticsearch, alias: str, profile: str) -> None:
     """Put the component templates (with the profile's analysis) and the index template."""
-    for name in COMPONENTS:
-        client.cluster.put_component_template(
-            name=name, **load_mapping_file(component_file(name, profile))
-        )
+    client.cluster.put_component_template(
+        name=SETTINGS_COMPONENT, **load_mapping_file(SETTINGS_FILE)
+    )
+    client.cluster.put_component_template(name=PAPERS_COMPONENT, **papers_component(profile))
     client.indices.put_index_template(name=f"scholarflow-{alias}", **index_template(alias))
 
 
@@ -165,7 +181,7 @@ def create_for_load(client: Elasticsearch, name: str) -> None:
 
 def serving_settings() -> dict[str, Any]:
     """The replica and refresh values a finished index serves with (from `settings.json`)."""
-    template = load_mapping_file("settings.json")["template"]["settings"]
+    template = load_mapping_file(SETTINGS_FILE)["template"]["settings"]
     return {key: template[key] for key in LOAD_SETTINGS}
 
 

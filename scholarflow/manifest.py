@@ -4,9 +4,9 @@ skip them.
 Each entry is a local file's path, size, modification time and content hash, with the live index
 it went into. It is an index in the engine, beside the papers, rather than a file under the home
 directory, because it describes what the *index* holds, and so must share the index's fate:
-- on the embedded engine, a run that dies before its data is persisted loses the manifest
-  entries written with that data too, so the re-run reads those files again (a file under home
-  would claim them ingested while their papers were gone);
+- where the engine loses writes (the in-memory fallback between its snapshots), it loses the
+  manifest entries written with them too, so the re-run reads those files again (a file under
+  home would claim them ingested while their papers were gone);
 - a restored, wiped or new cluster brings its own manifest (or none), never a stale one;
 - every worker and host that runs scheduled ingests against the cluster shares one manifest.
 An entry only counts for the index it names: after a re-index builds a new index, files are read

@@ -9,29 +9,34 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from scholarflow.doi import looks_like_doi_query, normalize_doi
-from scholarflow.text import fold_query, has_han, has_lone_han, to_simplified
+from scholarflow.text import fold_query, has_han, to_simplified
 
 ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name^2"]
 CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh^2"]
-# One token per Han character: what a one-character query (`蛛`) matches. Bigram fields cannot
-# serve it on every engine (the embedded one indexes no unigrams beside the bigrams).
-CHARACTER_FIELDS = ["title_zh.chars^3", "abstract_zh.chars"]
 # Fields that hold both languages (names are written in either script).
 SHARED_FIELDS = ["authors.name^2"]
 HIGHLIGHT_FIELDS = ("title_en", "title_zh", "abstract_en", "abstract_zh")
+# What marks a matched word in a highlight fragment.
+HIGHLIGHT_START, HIGHLIGHT_END = "«", "»"
 SOURCE_EXCLUDES = ["abstract_en", "abstract_zh", "record_hashes", "title", "suggest"]
-# The language the query is written in counts this much more than the other one.
+# A part counts this much more in the fields of its own language than in the other one's.
 LANGUAGE_BOOST = 2.0
 # Words of the query found next to each other, in this order, count this much more.
 PHRASE_BOOST = 3.0
 # A query that is a whole title.
 EXACT_TITLE_BOOST = 10.0
-# Chinese text becomes overlapping unigrams and bigrams: without a floor, one shared character
-# would make a paper match.
-MINIMUM_MATCH = "60%"
+# How many of the query's parts (its words, and its runs of Han characters) a paper must match:
+# one of two may miss (a misspelt name, a word the paper does not use), and from three parts on
+# 60 %, rounded up.
+PARTS_MINIMUM_MATCH = "1<50% 2<-40%"
+# How much of one part must match: 60 % of its terms, rounded up. A run of Han characters is
+# searched as its bigrams, so both bigrams of a three-character word must be found, and one shared
+# character (`细胞` of `白细胞减少`) no longer makes a paper match.
+PART_MINIMUM_MATCH = "-40%"
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 LANGUAGES = ("en", "zh")
 # Facet name → the keyword (or numeric/boolean) field it counts.
@@ -102,15 +107,24 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         "track_total_hits": True,
         "_source": {"excludes": SOURCE_EXCLUDES},
         "highlight": {
-            "pre_tags": ["«"],
-            "post_tags": ["»"],
+            "pre_tags": [HIGHLIGHT_START],
+            "post_tags": [HIGHLIGHT_END],
             "fields": {
                 name: {"number_of_fragments": 1, "fragment_size": 160} for name in HIGHLIGHT_FIELDS
             },
         },
     }
     doi = normalize_doi(request.text) if looks_like_doi_query(request.text) else None
-    query = {"term": {"doi": doi}} if doi else text_query(fold_query(request.text))
+    if doi:
+        query: dict[str, Any] = {"term": {"doi": doi}}
+    else:
+        text = fold_query(request.text)
+        query = text_query(text)
+        words = words_query(text)
+        if words:
+            # Lucene's highlighter marks a phrase's words only where the whole phrase occurs: with
+            # the phrase clause in it, words that are apart in a title would not be marked at all.
+            body["highlight"]["highlight_query"] = words
     body["query"] = {"bool": {"must": [query], "filter": request.filters.clauses()}}
     if request.facets:
         body["aggs"] = {
@@ -121,15 +135,10 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
 
 
 def text_query(text: str) -> dict[str, Any]:
-    """Both languages always; the query's own language weighted up, phrases and titles more."""
-    chinese = has_han(text)
-    primary, secondary = (
-        (CHINESE_FIELDS, ENGLISH_FIELDS) if chinese else (ENGLISH_FIELDS, CHINESE_FIELDS)
-    )
-    phrase_fields = ["title_zh", "abstract_zh"] if chinese else ["title_en", "abstract_en"]
+    """The query's parts (`words_query`); its words next to each other, and a whole title, count
+    more."""
+    phrase_fields = ["title_zh", "abstract_zh"] if has_han(text) else ["title_en", "abstract_en"]
     should: list[dict[str, Any]] = [
-        _match(text, primary + SHARED_FIELDS, boost=LANGUAGE_BOOST),
-        _match(text, secondary + SHARED_FIELDS),
         {
             "multi_match": {
                 "query": text,
@@ -141,9 +150,51 @@ def text_query(text: str) -> dict[str, Any]:
         },
         {"term": {"title.keyword": {"value": text, "boost": EXACT_TITLE_BOOST}}},
     ]
-    if has_lone_han(text):
-        should.append(_match(text, CHARACTER_FIELDS))
+    words = words_query(text)
+    if words:
+        should.insert(0, words)
     return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def words_query(text: str) -> dict[str, Any] | None:
+    """Most of the query's parts, each in either language; None for a query with no part (a
+    bool without clauses would match every paper)."""
+    parts = script_parts(text)
+    if not parts:
+        return None
+    return {
+        "bool": {
+            "should": [_part_query(part) for part in parts],
+            "minimum_should_match": PARTS_MINIMUM_MATCH,
+        }
+    }
+
+
+def script_parts(text: str) -> list[str]:
+    """`SLE 白细胞` → `["SLE", "白细胞"]`: the words, and the runs of Han characters (which have
+    no spaces to split them); punctuation alone is no part."""
+    parts: list[str] = []
+    for han, chars in groupby(text, key=has_han):
+        run = "".join(chars)
+        parts.extend([run] if han else run.split())
+    return [part for part in parts if any(char.isalnum() for char in part)]
+
+
+def _part_query(part: str) -> dict[str, Any]:
+    """One part in its own language's fields, weighted up, or in the other language's: a mixed
+    query's parts may sit in different languages (`SLE` in the English abstract, `狼` in the
+    Chinese title)."""
+    own, other = (
+        (CHINESE_FIELDS, ENGLISH_FIELDS) if has_han(part) else (ENGLISH_FIELDS, CHINESE_FIELDS)
+    )
+    return {
+        "bool": {
+            "should": [
+                _match(part, own + SHARED_FIELDS, boost=LANGUAGE_BOOST),
+                _match(part, other + SHARED_FIELDS),
+            ]
+        }
+    }
 
 
 def suggest_query(prefix: str, size: int) -> dict[str, Any]:
@@ -170,13 +221,14 @@ def suggest_query(prefix: str, size: int) -> dict[str, Any]:
 
 
 def _match(text: str, fields: list[str], boost: float = 1.0) -> dict[str, Any]:
-    """Fields sharing an analyzer act as one (a journal name plus a title word both count)."""
+    """Fields sharing an analyzer act as one (a part's bigrams may be split between the title and
+    the journal name)."""
     return {
         "multi_match": {
             "query": text,
             "fields": fields,
             "type": "cross_fields",
-            "minimum_should_match": MINIMUM_MATCH,
+            "minimum_should_match": PART_MINIMUM_MATCH,
             "boost": boost,
         }
     }

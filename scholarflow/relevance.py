@@ -1,8 +1,10 @@
-"""Measured search quality: judged queries, MRR@10, nDCG@10 and recall@10 per language group.
+"""Measured search quality: judged queries, MRR@10, nDCG@10 and recall@10 per language group
+and per kind of query.
 
 The judged queries (`relevance/judgments.json`) name, for each query, the papers a reader would
 want; the metrics say how well the live query builder and analysis put them in the first ten.
-A re-index checks a sample of them before it moves the alias.
+They measure whatever index the alias serves, so the analysis profile measured is the one that
+index was built with. A re-index checks a sample of them before it moves the alias.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ GROUPS = {
     "zh-hant": "Traditional Chinese",
     "en": "English",
     "mixed": "Chinese + English",
+    "doi": "DOI",
+}
+KINDS = {
+    "topic": "Topic words",
+    "inflection": "Inflections and possessives",
+    "author": "Author",
+    "journal": "Journal",
+    "character": "One Han character",
+    "title": "Whole title",
     "doi": "DOI",
 }
 ALL = "all"
@@ -63,6 +74,12 @@ class Scored:
         found = set(self.ranked[:K]) & set(self.judged.relevant)
         return len(found) / len(self.judged.relevant)
 
+    @property
+    def others(self) -> int:
+        """Papers in the first K that the judgments do not name: what MRR and nDCG do not see
+        when they rank below the relevant ones."""
+        return sum(paper not in self.judged.relevant for paper in self.ranked[:K])
+
 
 def load_judgments(path: Path = JUDGMENTS) -> list[Judged]:
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -87,11 +104,20 @@ def summarize(scored: list[Scored]) -> dict[str, dict[str, float]]:
     return {name: _means(items) for name, items in groups.items() if items}
 
 
+def summarize_kinds(scored: list[Scored]) -> dict[str, dict[str, float]]:
+    """Mean metrics per kind of query (one character, a whole title, an author, …)."""
+    kinds: dict[str, list[Scored]] = {k: [] for k in KINDS}
+    for item in scored:
+        kinds.setdefault(item.judged.kind, []).append(item)
+    return {name: _means(items) for name, items in kinds.items() if items}
+
+
 def report(scored: list[Scored]) -> dict[str, Any]:
     """Everything `scholarflow eval --json` prints: the table and every query's ranks."""
     return {
         "k": K,
         "groups": summarize(scored),
+        "kinds": summarize_kinds(scored),
         "queries": [
             {
                 "id": item.judged.id,
@@ -101,6 +127,7 @@ def report(scored: list[Scored]) -> dict[str, Any]:
                 "reciprocal_rank": round(item.reciprocal_rank, 4),
                 "ndcg": round(item.ndcg, 4),
                 "recall": round(item.recall, 4),
+                "others": item.others,
                 "missed": sorted(set(item.judged.relevant) - set(item.ranked[:K])),
             }
             for item in scored
@@ -108,16 +135,17 @@ def report(scored: list[Scored]) -> dict[str, Any]:
     }
 
 
-def markdown_table(groups: dict[str, dict[str, float]]) -> str:
+def markdown_table(groups: dict[str, dict[str, float]], heading: str = "Query group") -> str:
+    """The table `scholarflow eval` prints, for the groups of `summarize` or `summarize_kinds`."""
     lines = [
-        "| Query group | Queries | MRR@10 | nDCG@10 | Recall@10 |",
-        "|---|---:|---:|---:|---:|",
+        f"| {heading} | Queries | MRR@10 | nDCG@10 | Recall@10 | Others@10 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in groups.items():
-        label = GROUPS.get(name, "All queries" if name == ALL else name)
+        label = GROUPS.get(name) or KINDS.get(name) or ("All queries" if name == ALL else name)
         lines.append(
             f"| {label} | {row['queries']:.0f} | {row['mrr']:.3f} | {row['ndcg']:.3f} | "
-            f"{row['recall']:.3f} |"
+            f"{row['recall']:.3f} | {row['others']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -128,6 +156,7 @@ def _means(items: list[Scored]) -> dict[str, float]:
         "mrr": round(fmean(i.reciprocal_rank for i in items), 4),
         "ndcg": round(fmean(i.ndcg for i in items), 4),
         "recall": round(fmean(i.recall for i in items), 4),
+        "others": round(fmean(i.others for i in items), 2),
     }
 
 

@@ -7,11 +7,20 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from scholarflow.deadletter import DeadLetterStore
+from scholarflow.engine import embedded_engine
 from scholarflow.indices import generations, live_index, profile_of
 from scholarflow.lock import EXPIRED, Lease, read_lease
-from scholarflow.query import Filters, SearchRequest, build_query, suggest_query
+from scholarflow.query import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    Filters,
+    SearchRequest,
+    build_query,
+    suggest_query,
+)
+from scholarflow.redact import redact_url
 from scholarflow.search_client import check, connect
-from scholarflow.settings import Settings
+from scholarflow.settings import EngineKind, Settings
 
 
 def search_papers(
@@ -73,13 +82,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
     wrote to it, how its papers' enrichment stands, who may write now, what was rejected."""
     client = connect(settings)
     info = check(client, settings.es_url or "embedded engine")
-    version = info["version"]
-    engine = (
-        f"embedded ({version.get('distribution', 'opensearch')} {version['number']}) at "
-        f"{client.transport.node_pool.get().base_url}"
-        if settings.embedded
-        else f"elasticsearch {version['number']} at {settings.es_url}"
-    )
+    engine = _describe_engine(settings, info["version"], client)
     index = live_index(client, settings.alias)
     contents: dict[str, Any] = {"documents": 0, "last_indexed": None, "enrichment": {}}
     profile = None
@@ -97,6 +100,21 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "writer_lock": _lock_state(lease),
         "dead_letters": DeadLetterStore(client).page(limit=0).total,
     }
+
+
+def _describe_engine(settings: Settings, version: dict[str, Any], client: Elasticsearch) -> str:
+    """`opensearch 2.19.6 (Lucene 9.12.3) at URL`, saying when it is the embedded one and when
+    that is the in-memory fallback."""
+    name = f"{version.get('distribution', 'elasticsearch')} {version['number']}"
+    if version.get("lucene_version"):
+        name += f" (Lucene {version['lucene_version']})"
+    if not settings.embedded:
+        return f"{name} at {redact_url(settings.es_url or '')}"
+    state = embedded_engine(settings).status()
+    url = client.transport.node_pool.get().base_url
+    if state and state.kind == EngineKind.OSMEM:
+        return f"embedded fallback osmem at {url} (in memory, not Lucene)"
+    return f"embedded {name} at {url}"
 
 
 def _lock_state(lease: Lease | None) -> str:
@@ -133,12 +151,21 @@ def _hit(hit: dict[str, Any]) -> dict[str, Any]:
         "title_en": source.get("title_en"),
         "title_zh": source.get("title_zh"),
         "score": hit["_score"],
-        "highlight": [f for fragments in hit.get("highlight", {}).values() for f in fragments],
+        "highlight": [
+            merge_marks(f) for fragments in hit.get("highlight", {}).values() for f in fragments
+        ],
         "year": source.get("year"),
         "journal": (source.get("journal") or {}).get("name")
         or (source.get("journal") or {}).get("name_zh"),
         "index": hit["_index"],
     }
+
+
+def merge_marks(fragment: str) -> str:
+    """`«白细»«胞»«减少»` → `«白细胞减少»`: Chinese is matched in bigrams and single characters,
+    and the highlighter marks each one; marks that touch become one span, as the reader sees one
+    word."""
+    return fragment.replace(HIGHLIGHT_END + HIGHLIGHT_START, "")
 
 
 def _bucket(bucket: dict[str, Any]) -> dict[str, Any]:

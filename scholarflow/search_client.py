@@ -1,15 +1,12 @@
-"""The one Elasticsearch client Scholarflow uses, for a real cluster and the embedded engine alike.
-
-The official client asks for `application/vnd.elasticsearch+json; compatible-with=9`, which the
-embedded (OpenSearch-compatible) engine refuses; `PlainJsonNode` sends plain JSON content types
-instead. Everything else is the same code path.
-"""
+"""The one Elasticsearch client Scholarflow uses, for every engine: Elasticsearch 8/9, OpenSearch
+2.x clusters and the embedded engines, all through `EngineNode` (scholarflow/transport.py)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from elastic_transport import HttpHeaders, ObjectApiResponse, Urllib3HttpNode
+from elastic_transport import ConnectionTimeout, ObjectApiResponse, Transport
 from elasticsearch import (
     AuthenticationException,
     AuthorizationException,
@@ -20,66 +17,122 @@ from elasticsearch import (
 )
 from elasticsearch.serializer import OrjsonSerializer
 
+from scholarflow.redact import redact_url, remember, remember_basic
 from scholarflow.settings import Settings
+from scholarflow.transport import EngineNode
 
 # orjson for every JSON body: bulk bodies and DOI-cache answers are most of an ingest's bytes,
 # and the standard json module costs several times more per byte.
 _SERIALIZERS = {"application/json": OrjsonSerializer()}
 
-_PLAIN_TYPES = {
-    "application/vnd.elasticsearch+json; compatible-with=9": "application/json",
-    "application/vnd.elasticsearch+x-ndjson; compatible-with=9": "application/x-ndjson",
-}
 
-
-class PlainJsonNode(Urllib3HttpNode):
-    """A transport node that sends `application/json` where the client would send its
-    versioned media type."""
-
-    def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
-        if headers:
-            headers = HttpHeaders({k: _PLAIN_TYPES.get(v, v) for k, v in headers.items()})
-        return super().perform_request(method, target, body=body, headers=headers, **kwargs)
+# Requests whose work grows with the index rather than with what is sent (a refresh after a bulk
+# load with refresh off, a copy, a wait for shards) get this many times SCHOLARFLOW_ES_TIMEOUT.
+SLOW_FACTOR = 10
+_SLOW_ENDPOINTS = ("/_refresh", "/_flush", "/_forcemerge", "/_reindex")
+# A bulk request gets SCHOLARFLOW_ES_TIMEOUT plus this much per line sent (an action or a
+# document): 500 papers, 1,000 lines, wait 20 s longer.
+BULK_SECONDS_PER_LINE = 0.02
 
 
 class EngineError(RuntimeError):
     """The search engine cannot be used: unreachable, or it refused our credentials."""
 
 
+class RequestTimeout(ConnectionTimeout):
+    """A request the engine did not answer in time, naming the request, the time waited and
+    the setting that sizes it."""
+
+    def __init__(self, method: str, target: str, seconds: float, cause: ConnectionTimeout):
+        self.method, self.target, self.seconds = method, target.split("?")[0], seconds
+        super().__init__(
+            f"{method} {self.target} got no answer within {seconds:g} s "
+            "(raise SCHOLARFLOW_ES_TIMEOUT: bulk requests wait it plus "
+            f"{BULK_SECONDS_PER_LINE * 1000:g} ms a line, refresh and copies {SLOW_FACTOR}x it)",
+            errors=cause.errors,
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SizedTransport(Transport):
+    """The client's transport, with each request's timeout sized from what it asks for: the
+    client passes SCHOLARFLOW_ES_TIMEOUT (or a caller's own, longer value) to every request."""
+
+    def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        given = kwargs.get("request_timeout")
+        if isinstance(given, int | float):
+            kwargs["request_timeout"] = seconds = max(given, _sized(given, target, kwargs))
+        else:
+            seconds = None
+        try:
+            return super().perform_request(method, target, **kwargs)
+        except ConnectionTimeout as exc:
+            if seconds is None or isinstance(exc, RequestTimeout):
+                raise
+            raise RequestTimeout(method, target, seconds, exc) from exc
+
+
+def _sized(base: float, target: str, kwargs: dict[str, Any]) -> float:
+    path = target.split("?")[0]
+    if path.endswith(_SLOW_ENDPOINTS) or path.startswith("/_cluster/health"):
+        return base * SLOW_FACTOR
+    body = kwargs.get("body")
+    if path.endswith("/_bulk") and isinstance(body, list | tuple):
+        return base + len(body) * BULK_SECONDS_PER_LINE
+    return base
+
+
 def connect(settings: Settings, *, start: bool = True) -> Elasticsearch:
     """A client for the configured cluster, or for the embedded engine (started when needed)."""
+    options: dict[str, Any] = {
+        "node_class": EngineNode,
+        "transport_class": SizedTransport,
+        "request_timeout": settings.es_timeout,
+        "serializers": _SERIALIZERS,
+    }
     if settings.embedded:
-        from scholarflow.engine import EmbeddedEngine
+        from scholarflow.engine import embedded_engine
 
-        engine = EmbeddedEngine(settings.home_dir)
+        engine = embedded_engine(settings)
         state = engine.ensure() if start else engine.status()
         if state is None:
             raise EngineError(f"the embedded engine is not running (home {settings.home_dir})")
-        return Elasticsearch(
-            state.url,
-            node_class=PlainJsonNode,
-            request_timeout=settings.es_timeout,
-            serializers=_SERIALIZERS,
-        )
-    options: dict[str, Any] = {
-        "request_timeout": settings.es_timeout,
-        "retry_on_timeout": True,
-        "serializers": _SERIALIZERS,
-        "http_compress": settings.es_http_compress,
-    }
-    if settings.es_plain_json:
-        options["node_class"] = PlainJsonNode
+        return Elasticsearch(state.url, **options)
+    options |= {"retry_on_timeout": True, "http_compress": settings.es_http_compress}
+    url, user_info = split_user_info(settings.es_url or "")
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key.get_secret_value()
+        remember(options["api_key"])
     elif settings.es_username and settings.es_password:
         options["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    elif user_info:
+        options["basic_auth"] = user_info
+    if "basic_auth" in options:
+        remember_basic(*options["basic_auth"])
     if settings.es_ca_file:
         options["ca_certs"] = str(settings.es_ca_file)
-    return Elasticsearch(settings.es_url, **options)
+    return Elasticsearch(url, **options)
+
+
+def split_user_info(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`https://user:pass@host` as the address without user-info and the user and password
+    (percent-decoded), so that the credentials travel as `basic_auth` (where the explicit
+    settings override them) and the client never holds an address that shows them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    remember(parts.password)  # as written (percent-encoded), as well as decoded below
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, (user, password) if user or password else None
 
 
 def check(client: Elasticsearch, where: str) -> ObjectApiResponse[Any]:
-    """`info()`, with the failure turned into one line an operator can act on."""
+    """`info()`, with the failure turned into one line an operator can act on; `where` (the
+    configured address, as the callers pass it) is shown redacted."""
+    where = redact_url(where)
     try:
         return client.info()
     except AuthenticationException as exc:

@@ -16,6 +16,8 @@ import orjson
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from scholarflow.redact import redact_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +37,14 @@ class AnalysisProfile(StrEnum):
     ICU = "icu"
 
 
+class EngineKind(StrEnum):
+    """Which embedded engine runs when no cluster URL is set."""
+
+    AUTO = "auto"  # OpenSearch where Java 17+ and Maven are present, osmem otherwise
+    OPENSEARCH = "opensearch"  # the real engine (Lucene), or fail saying why
+    OSMEM = "osmem"  # the in-memory fallback
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCHOLARFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -47,8 +57,6 @@ class Settings(BaseSettings):
     es_password: SecretStr | None = None
     es_ca_file: Path | None = None
     es_timeout: float = Field(30.0, gt=0)
-    # Send plain `application/json` (OpenSearch-compatible engines); always on for the embedded one.
-    es_plain_json: bool = False
     # gzip request bodies: for a slow link to a remote cluster. Off by default: the client
     # compresses at gzip level 9, which costs more CPU than a fast link saves.
     es_http_compress: bool = False
@@ -67,6 +75,11 @@ class Settings(BaseSettings):
 
     # Local state: the embedded engine's data, its pid file, run records.
     home: Path = Path(".scholarflow")
+    # The embedded engine: its kind, its Java heap (at most this much memory for the index), and
+    # its HTTP port on 127.0.0.1 (0: any free port; the URL is in `scholarflow engine status`).
+    engine: EngineKind = EngineKind.AUTO
+    engine_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mMgG]$")
+    engine_port: int = Field(0, ge=0, le=65535)
 
     doi_lookup: DoiLookup = DoiLookup.ON
     crossref_url: str = "https://api.crossref.org"
@@ -124,6 +137,11 @@ class Settings(BaseSettings):
             return [part.strip() for part in parts if part.strip()]
         return value
 
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        """A URL's user-info never shows in a repr (logs, tracebacks, test reports)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "es_url" and value else value
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
@@ -131,10 +149,6 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.es_url
-
-    @property
-    def mappings_dir(self) -> Path:
-        return PROJECT_ROOT / "index_mappings"
 
 
 @lru_cache(maxsize=1)

@@ -71,7 +71,7 @@ class SourceRegistry:
             }
             for source in recorded
         ]
-        helpers.bulk(self.client, actions, refresh="wait_for")
+        helpers.bulk(self.client, actions, refresh=True)
         return recorded
 
     def sources(self, alias: str) -> list[str]:

@@ -46,7 +46,6 @@ _HAN_SOURCE = re.compile(
     r"[\u2e80-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0001f200-\U0001f2ff"
     r"\U00020000-\U0002ffff]"
 )
-_LONE_HAN = re.compile(rf"(?<!{_HAN.pattern}){_HAN.pattern}(?!{_HAN.pattern})")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -117,11 +116,6 @@ def may_have_han(raw: str) -> bool:
     if raw.isascii():
         return False
     return _HAN_SOURCE.search(raw) is not None or _MOJIBAKE_HINT.search(raw) is not None
-
-
-def has_lone_han(text: str) -> bool:
-    """True when some Han character stands alone (`蛛`, `SLE 狼`): a one-character word."""
-    return _LONE_HAN.search(text) is not None
 
 
 def is_chinese(text: str) -> bool:

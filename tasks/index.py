@@ -7,12 +7,15 @@ from, which is what makes a re-run of the same input write nothing.
 
 Items the engine refuses for a transient reason (429 too many requests, 503 unavailable …) are
 sent again with exponential backoff; items it refuses for good (a mapping error, a document too
-large) are rejected at once, with the engine's reason, for the dead-letter store.
+large) are rejected at once, with the engine's reason, for the dead-letter store. Reasons read the
+same whichever engine gave them (Elasticsearch, OpenSearch, osmem), so the store groups them as
+one; the detail keeps the engine's own type and words.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -22,13 +25,14 @@ from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch, helpers
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
 
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
-from scholarflow.search_client import connect
+from scholarflow.search_client import EngineError, connect
 from scholarflow.settings import Settings
 
 # A bulk request ends at whichever comes first; two are in flight, so the engine works on one
@@ -42,7 +46,27 @@ _NOT_CONTENT = frozenset({"from_cache", "fetched_at", "detail"})
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _Action = tuple[dict[str, Any], bytes]
 # The engine's reason names the document and quotes the value; neither helps to group reasons.
-_REASON_NOISE = re.compile(r" in document with id '[^']*'|\. Preview of field's value: .*", re.S)
+# Elasticsearch 8.8+ also starts it with where in the source it stopped (`[1:27] `).
+_REASON_NOISE = re.compile(
+    r"^\[\d+:\d+\] | in document with id '[^']*'|\. Preview of field's value: .*", re.S
+)
+# A full thread pool names the task and the pool's live counters: the pool and its capacity say
+# all that is the same from one refusal to the next.
+_POOL_FULL = re.compile(
+    r"^rejected execution of .* on \w+\[name = (?:[^,\]]*/)?([^,\]/]+), "
+    r"queue capacity = (\d+)",
+    re.S,
+)
+# One name for a refusal the engines name differently: Elasticsearch 8.8+ says
+# document_parsing_exception where OpenSearch and osmem say mapper_parsing_exception; OpenSearch
+# says rejected_execution_exception where Elasticsearch says es_rejected_execution_exception.
+_KINDS = {
+    "document_parsing_exception": "mapper_parsing_exception",
+    "rejected_execution_exception": "es_rejected_execution_exception",
+}
+# How long (seconds) a batch waits for the index's primary shards after the engine said it has
+# none (a restarted engine replays its translog before it serves the index).
+SHARDS_WAIT = 60
 # All that deciding a record's outcome reads of the stored document (`index_papers` and
 # `_other_source`): on a re-run every paper is unchanged, and whole documents would be most of
 # the bytes the lookup moves.
@@ -66,6 +90,8 @@ class IndexResult:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     written: int = 0
+    # Bulk items sent again, by the status of the refusal that made them wait (429, 503 …).
+    retried: Counter[int] = field(default_factory=Counter)
 
 
 @dataclass
@@ -162,7 +188,7 @@ def index_papers(
         doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
         to_write[doc_id] = (doc, Outcome.INDEXED if current is None else Outcome.MERGED)
 
-    failures = _bulk(client, index, to_write, retry or BulkRetry())
+    failures = _bulk(client, index, to_write, retry or BulkRetry(), result.retried)
     for doc_id, (doc, outcome) in to_write.items():
         if doc_id in failures:
             members = groups[doc_id].members
@@ -180,15 +206,39 @@ def index_papers(
 
 @task(name="index", cache_policy=NO_CACHE)
 def index_batch(settings: Settings, index: str, papers: list[Paper], run_id: str) -> IndexResult:
-    return index_papers(connect(settings), index, papers, run_id, BulkRetry.from_settings(settings))
+    result = index_papers(
+        connect(settings), index, papers, run_id, BulkRetry.from_settings(settings)
+    )
+    if result.retried:
+        logger = get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
+        statuses = ", ".join(f"{n} after {status}" for status, n in sorted(result.retried.items()))
+        logger.warning("engine busy: bulk items sent again (%s)", statuses)
+    return result
 
 
 def _existing(
     client: Elasticsearch, index: str, ids: list[str], fields: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The stored documents for these ids, or only `fields` of them (one round trip, realtime)."""
-    response = client.mget(index=index, ids=ids, source_includes=fields)
-    return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
+    """The stored documents for these ids, or only `fields` of them (one round trip, realtime).
+
+    An item the engine could not read (no primary shard yet, as right after a restart) is not
+    a document that does not exist: taken for one, its record would overwrite what other records
+    merged into the document. Such a batch waits for the index's primaries and asks again.
+    """
+    docs = client.mget(index=index, ids=ids, source_includes=fields)["docs"]
+    if any("error" in d for d in docs):
+        client.options(ignore_status=408, request_timeout=SHARDS_WAIT + 30).cluster.health(
+            index=index, wait_for_status="yellow", timeout=f"{SHARDS_WAIT}s"
+        )
+        docs = client.mget(index=index, ids=ids, source_includes=fields)["docs"]
+        unread = next((d for d in docs if "error" in d), None)
+        if unread is not None:
+            _, reason, _ = _item_error({"status": 503, "error": unread["error"]})
+            raise EngineError(
+                f"{index}: the engine cannot read stored documents ({reason}); run the same "
+                "command again once the index is available"
+            )
+    return {d["_id"]: d["_source"] for d in docs if d.get("found")}
 
 
 def _other_source(current: dict[str, Any], paper: Paper) -> bool:
@@ -218,8 +268,10 @@ def _bulk(
     index: str,
     docs: dict[str, tuple[dict[str, Any], Outcome]],
     retry: BulkRetry,
+    retried: Counter[int],
 ) -> dict[str, tuple[str, str]]:
-    """Write the documents; returns id → (reason, detail) for the items the engine refused.
+    """Write the documents; returns id → (reason, detail) for the items the engine refused, and
+    counts in `retried` the items sent again.
 
     Each round sends the items still pending; transient refusals stay pending for the next
     round (after a backoff), permanent ones are final. Connection errors are not caught: a run
@@ -227,9 +279,12 @@ def _bulk(
     """
     pending = {doc_id: doc for doc_id, (doc, _) in docs.items()}
     refused: dict[str, tuple[str, str]] = {}
+    transient: dict[str, tuple[int, str, str]] = {}
 
     def send_round() -> dict[str, tuple[int, str, str]]:
-        transient: dict[str, tuple[int, str, str]] = {}
+        nonlocal transient
+        retried.update(status for status, _, _ in transient.values())
+        transient = {}
         for ok, item in helpers.parallel_bulk(
             client,
             _actions(index, pending),
@@ -263,22 +318,28 @@ def _bulk(
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
     )
     still_failing = retrying(send_round)
+    attempts = f"{retry.attempts} attempt{'s' if retry.attempts > 1 else ''}"
     for doc_id, (status, kind, detail) in still_failing.items():
-        reason = f"engine still refusing after {retry.attempts} attempts: {status} {kind}"
-        refused[doc_id] = (reason, detail)
+        refused[doc_id] = (f"engine still refusing after {attempts}: {status} {kind}", detail)
     return refused
 
 
 def _item_error(info: dict[str, Any]) -> tuple[int, str, str]:
-    """(status, a short reason that groups well, the engine's full words) for a bulk item."""
+    """(status, a short reason that groups well and reads the same on every engine, the
+    engine's own type and full words) for a bulk item."""
     status = int(info.get("status") or 500)
     error = info.get("error")
     if not isinstance(error, dict):
         return status, f"HTTP {status}", str(error)[:2000]
-    kind = str(error.get("type", "error"))
+    engine_kind = str(error.get("type", "error"))
+    kind = _KINDS.get(engine_kind, engine_kind)
     text = str(error.get("reason") or "")
     short = _REASON_NOISE.sub("", text).strip()
+    if full := _POOL_FULL.match(short):
+        short = f"rejected execution: {full[1]} queue full (capacity {full[2]})"
     cause = error.get("caused_by") or {}
-    detail = text + (f" (caused by {cause.get('type')}: {cause.get('reason')})" if cause else "")
+    detail = f"{engine_kind}: {text}"
+    if cause:
+        detail += f" (caused by {cause.get('type')}: {cause.get('reason')})"
     reason = f"{kind}: {short}" if short else kind
     return status, reason[:300], detail[:2000]

@@ -139,7 +139,9 @@ def write_updates(client: Elasticsearch, alias: str, result: ReenrichResult) -> 
     live = live_index(client, alias)
     current = [action for action in updates if action["_index"] == live]
     result.outcomes["moved"] += len(updates) - len(current)
-    written, errors = helpers.bulk(client, current, raise_on_error=False, refresh="wait_for")
+    # refresh=true, not wait_for: an index that does not refresh by itself (refresh_interval -1)
+    # would leave wait_for waiting until the request timed out.
+    written, errors = helpers.bulk(client, current, raise_on_error=False, refresh=True)
     result.outcomes["updated"] += written
     for error in errors:
         info = next(iter(error.values()))

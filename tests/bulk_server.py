@@ -2,9 +2,13 @@
 stage (`GET /`, `_mget`, `_bulk`) to answer chosen bulk items with chosen statuses.
 
 `script[doc_id]` is the list of statuses that document gets on successive attempts (the last one
-repeats); documents not in the script are created (201); `refuse_bulk` refuses every `_bulk`
-request as a whole with that status instead. Every `_bulk` request is recorded with
-its time and the ids it carried, so tests can assert what was sent again, and when.
+repeats); documents not in the script are created (201); `errors[doc_id]` is the `error` object
+answered with a refusal of that document, for an engine's exact words (otherwise a short one per
+status); `refuse_bulk` refuses every `_bulk` request as a whole with that status instead. The
+first `unreadable` `_mget` requests answer every item with the error of an index whose primary
+shard is not started (a restarted engine recovering it). Every `_bulk` request is recorded with
+its time and the ids it carried, so tests can assert what was sent again, and when; every
+`_cluster/health` request is counted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ _ERRORS = {
     400: ("mapper_parsing_exception", "failed to parse field [year] of type [integer]"),
     413: ("illegal_argument_exception", "document too large"),
 }
+_NO_SHARD = {
+    "type": "no_shard_available_action_exception",
+    "reason": "No shard available for [get [papers-1][_doc][10.1000/a]: routing [null]]",
+}
 
 
 @dataclass
@@ -37,10 +45,15 @@ class BulkServer(LocalHttpServer):
         script: dict[str, list[int]] | None = None,
         status: int = 200,
         refuse_bulk: int | None = None,
+        errors: dict[str, dict] | None = None,
+        unreadable: int = 0,
     ) -> None:
         self.script = script or {}
         self.status = status  # answer for everything but _bulk items (401 to refuse credentials)
         self.refuse_bulk = refuse_bulk
+        self.errors = errors or {}
+        self.unreadable = unreadable
+        self.health_checks = 0
         self.rounds: list[BulkRound] = []
         self.attempts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
@@ -48,6 +61,11 @@ class BulkServer(LocalHttpServer):
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:
+                if self.path.startswith("/_cluster/health"):
+                    with server._lock:
+                        server.health_checks += 1
+                    self._answer(server.status, {"status": "green", "timed_out": False})
+                    return
                 self._answer(server.status, {"version": {"number": "9.0.0"}, "tagline": "test"})
 
             def do_HEAD(self) -> None:
@@ -64,8 +82,7 @@ class BulkServer(LocalHttpServer):
                 elif self.path.split("?")[0].endswith("/_bulk"):
                     self._answer(200, server._bulk(body))
                 elif self.path.split("?")[0].endswith("/_mget"):
-                    ids = json.loads(body)["ids"]
-                    self._answer(200, {"docs": [{"_id": i, "found": False} for i in ids]})
+                    self._answer(200, server._mget(json.loads(body)["ids"]))
                 else:
                     self._answer(404, {"error": f"not spoken here: {self.path}"})
 
@@ -77,6 +94,13 @@ class BulkServer(LocalHttpServer):
                 self.send_reply(status, payload, headers)
 
         super().__init__(Handler)
+
+    def _mget(self, ids: list[str]) -> dict:
+        with self._lock:
+            unreadable, self.unreadable = self.unreadable > 0, max(self.unreadable - 1, 0)
+        if unreadable:
+            return {"docs": [{"_index": "papers-1", "_id": i, "error": _NO_SHARD} for i in ids]}
+        return {"docs": [{"_id": i, "found": False} for i in ids]}
 
     def _bulk(self, body: bytes) -> dict:
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -93,7 +117,7 @@ class BulkServer(LocalHttpServer):
             item = {"_index": meta.get("_index"), "_id": doc_id, "status": status}
             if status >= 300:
                 kind, reason = _ERRORS.get(status, ("error", f"status {status}"))
-                item["error"] = {"type": kind, "reason": reason}
+                item["error"] = self.errors.get(doc_id) or {"type": kind, "reason": reason}
             else:
                 item["result"] = "created"
             items.append({op: item})

@@ -1,5 +1,5 @@
-"""Shared fixtures: a real embedded engine (one per session, a fresh clone per test), settings
-pointing at it, and the seeds."""
+"""Shared fixtures: the real embedded engine (one OpenSearch node per session, emptied or restored
+to the seeds before each test), settings pointing at it, and the seeds."""
 
 from __future__ import annotations
 
@@ -19,14 +19,22 @@ for name in list(os.environ):
         del os.environ[name]  # tests build their own settings
 
 from elasticsearch import Elasticsearch  # noqa: E402
-from osmem_server import OsmemServer  # noqa: E402
 
+from scholarflow.engine import EmbeddedEngine  # noqa: E402
+from scholarflow.indices import live_index, profile_of  # noqa: E402
 from scholarflow.models import Outcome, RunSummary  # noqa: E402
 from scholarflow.registry import reset_limiters  # noqa: E402
 from scholarflow.registry.client import agencies  # noqa: E402
 from scholarflow.search_client import connect  # noqa: E402
-from scholarflow.settings import DoiLookup, Settings, get_settings  # noqa: E402
+from scholarflow.settings import (  # noqa: E402
+    AnalysisProfile,
+    DoiLookup,
+    EngineKind,
+    Settings,
+    get_settings,
+)
 from tests.fixture_server import FixtureServer  # noqa: E402
+from tests.shared_engine import SEEDED, STOCK_SEEDED, SharedEngine  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -35,16 +43,20 @@ SEED_CACHE = SEEDS / "doi_cache.jsonl"
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[OsmemServer]:
-    with OsmemServer.start(japanese=False) as server:
-        yield server
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedEngine]:
+    """The real embedded engine (OpenSearch), started once for the whole session."""
+    embedded = EmbeddedEngine(tmp_path_factory.mktemp("engine-home"), kind=EngineKind.OPENSEARCH)
+    shared = SharedEngine(embedded.ensure())
+    try:
+        yield shared
+    finally:
+        embedded.stop()
 
 
 def settings_for(url: str, home: Path) -> Settings:
     return Settings(
         _env_file=None,
         es_url=url,
-        es_plain_json=True,
         home=home,
         doi_lookup=DoiLookup.OFF,
         crossref_url="http://127.0.0.1:9",  # discard port: nothing listens
@@ -52,33 +64,63 @@ def settings_for(url: str, home: Path) -> Settings:
 
 
 @pytest.fixture
-def settings(engine: OsmemServer, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a fresh, empty clone of the engine; DOI lookups off unless a test says so."""
-    clone = engine.clone()
-    try:
-        yield settings_for(clone.url, tmp_path / "home")
-    finally:
-        clone.close()
+def settings(engine: SharedEngine, tmp_path: Path) -> Settings:
+    """Settings for the engine, emptied for this test; DOI lookups off unless a test says so."""
+    engine.wipe()
+    return settings_for(engine.url, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")
-def seeded_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmemServer]:
-    """A second engine holding the seed records as `make demo` indexes them."""
+def seeded_engine(engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory) -> SharedEngine:
+    """The engine's snapshot `seeded`: the seed records as `make demo` indexes them."""
     from tests.seeding import seed_index
 
-    with OsmemServer.start(japanese=False) as server:
-        seed_index(settings_for(server.url, tmp_path_factory.mktemp("seeded-home")))
-        yield server
+    engine.wipe()
+    seed_index(settings_for(engine.url, tmp_path_factory.mktemp("seeded-home")))
+    engine.take_snapshot(SEEDED)
+    return engine
 
 
 @pytest.fixture
-def seeded_settings(seeded_engine: OsmemServer, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a fresh clone of the seeded engine (the seeds in `papers-000001`)."""
-    clone = seeded_engine.clone()
-    try:
-        yield settings_for(clone.url, tmp_path / "home")
-    finally:
-        clone.close()
+def seeded_settings(seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
+    """Settings for the engine holding just the seeds (`papers-000001`), restored for this test."""
+    seeded_engine.wipe()
+    seeded_engine.restore(SEEDED)
+    return settings_for(seeded_engine.url, tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def stock_seeded_engine(
+    seeded_engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory
+) -> SharedEngine:
+    """The engine's snapshot `seeded-stock`: the same seeds, but built with the stock profile
+    (auto picks icu on the embedded engine, which has the plugin)."""
+    from tests.seeding import seed_index
+
+    seeded_engine.wipe()
+    home = tmp_path_factory.mktemp("seeded-stock-home")
+    stock = {"analysis_profile": AnalysisProfile.STOCK}
+    seed_index(settings_for(seeded_engine.url, home).model_copy(update=stock))
+    seeded_engine.take_snapshot(STOCK_SEEDED)
+    return seeded_engine
+
+
+@pytest.fixture(params=[AnalysisProfile.STOCK, AnalysisProfile.ICU], ids=str)
+def profile_settings(request: pytest.FixtureRequest) -> Settings:
+    """The seeds, indexed with each analysis profile in turn."""
+    if request.param is AnalysisProfile.ICU:
+        settings: Settings = request.getfixturevalue("seeded_settings")
+    else:
+        engine: SharedEngine = request.getfixturevalue("stock_seeded_engine")
+        engine.wipe()
+        engine.restore(STOCK_SEEDED)
+        settings = settings_for(engine.url, request.getfixturevalue("tmp_path") / "home")
+    client = connect(settings)
+    index = live_index(client, settings.alias)
+    assert index and profile_of(client.indices.get_settings(index=index)[index]["settings"]) == (
+        request.param
+    )
+    return settings.model_copy(update={"analysis_profile": request.param})
 
 
 @pytest.fixture
@@ -227,7 +269,6 @@ def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     """Environment for a `scholarflow` subprocess using the test's engine."""
     return {
         "SCHOLARFLOW_ES_URL": str(settings.es_url),
-        "SCHOLARFLOW_ES_PLAIN_JSON": "true",
         "SCHOLARFLOW_HOME": str(settings.home),
         "SCHOLARFLOW_DOI_LOOKUP": "off",
         "PREFECT_HOME": str(tmp_path / "prefect"),

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
 from benchmarks.corpus import Corpus, Mix
+from benchmarks.report import print_tables
 from benchmarks.sink import SinkLogic
 from scholarflow.doi import normalize_doi
 from scholarflow.models import Paper, Rejection
@@ -69,8 +72,8 @@ def test_warm_cache_answers_for_corpus_dois_only() -> None:
     assert Corpus(6).registry_entry(doi) is None  # another seed, another corpus
 
 
-def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
-    cases = "ceiling,baseline,decode,pipeline_null,pipeline_http,rss_small,rss_main"
+def run_benchmarks(folder: Path, records: int, cases: str) -> dict[str, Any]:
+    """`python -m benchmarks --quick --json` on a tiny corpus: its one JSON object."""
     completed = subprocess.run(
         [
             sys.executable,
@@ -79,11 +82,11 @@ def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
             "--quick",
             "--json",
             "--records",
-            "300",
+            str(records),
             "--cases",
             cases,
             "--out",
-            str(tmp_path),
+            str(folder),
         ],
         cwd=REPO,
         capture_output=True,
@@ -91,17 +94,56 @@ def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
         timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    result = json.loads(completed.stdout)
+    return json.loads(completed.stdout)
+
+
+def test_json_entry_point_on_a_tiny_corpus(tmp_path: Path) -> None:
+    cases = "ceiling,baseline,decode,pipeline_null,pipeline_http,rss_small,rss_main"
+    result = run_benchmarks(tmp_path, 300, cases)
     for key in ("ceiling_rps", "baseline_rps", "decode_rps", "pipeline_null_rps", "http_sink_rps"):
         assert result[key] > 0, key
     assert result["scale"]["records"] == 300 and result["scale"]["factor"] == 0.003
     assert result["rss_ratio_100k_over_10k"] > 0
     assert result["scale"]["rss_records"] == [30, 300]
     assert result["prefect_overhead_pct"] is None  # not run: the result says so, not zero
+    assert result["engine_ratio"] is None and result["engine_start_s"] is None
     rows = result["rows"]
     # the pipeline accounted for every record, and the sinks received the documents
     assert rows["pipeline_null"]["records"] == 300
     assert "sink saw" in rows["pipeline_null"]["detail"]
+
+
+@pytest.mark.slow
+def test_engine_cases_on_a_tiny_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real engine (started and stopped by the case) beside its raw-bulk ceiling, and the
+    fallback: every figure there, each row naming its engine, the ratio from the same run."""
+    result = run_benchmarks(tmp_path, 1000, "pipeline_engine,pipeline_osmem")
+    pipeline, raw = result["engine_pipeline_rps"], result["engine_raw_bulk_rps"]
+    assert pipeline > 0 and raw > 0 and result["osmem_pipeline_rps"] > 0
+    assert result["engine_rps"] == pipeline  # the key earlier runs reported, now the real engine
+    assert result["engine_ratio"] == pytest.approx(pipeline / raw, abs=1e-3)
+    assert result["engine_start_s"] > 0
+    per_record = result["engine_cpu_ms_per_record"]
+    assert set(per_record) == {"pipeline", "raw_bulk", "osmem_pipeline"}
+    # read in clock ticks: a short raw run may round to none, the pipeline's never does
+    assert per_record["pipeline"] > 0 and min(per_record.values()) >= 0
+    assert re.fullmatch(r"opensearch \d+\.\d+\.\d+ \(Lucene \d+\.\d+\.\d+\)", result["engine"])
+    rows = result["rows"]
+    assert {row["engine"] for key, row in rows.items() if key != "pipeline_osmem"} == {
+        result["engine"]
+    }
+    assert rows["pipeline_osmem"]["engine"].startswith("osmem")
+    # the same records into both; the raw run sent every document the pipeline wrote
+    records = result["scale"]["engine_records"]
+    assert rows["pipeline_engine"]["records"] == rows["raw_bulk_engine"]["records"] == records
+    written = re.match(r"indexed (\d+)", rows["pipeline_engine"]["detail"])
+    sent = re.match(r"(\d+) documents", rows["raw_bulk_engine"]["detail"])
+    assert written and sent and int(sent.group(1)) >= int(written.group(1)) > 0
+
+    print_tables(rows, result)
+    shown = capsys.readouterr().out
+    assert "raw bulk → embedded engine" in shown and "pipeline → osmem (fallback)" in shown
+    assert "opensearch" in shown and "engine cold start" in shown
 
 
 @pytest.mark.parametrize(

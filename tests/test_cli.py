@@ -22,7 +22,6 @@ def run(settings: Settings | None, *args: str, **env: str) -> subprocess.Complet
     if settings is not None:
         environment |= {
             "SCHOLARFLOW_ES_URL": settings.es_url,
-            "SCHOLARFLOW_ES_PLAIN_JSON": "true",
             "SCHOLARFLOW_HOME": str(settings.home),
             "SCHOLARFLOW_DOI_LOOKUP": "cache-only",
         }

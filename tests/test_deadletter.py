@@ -81,8 +81,9 @@ def test_list_show_and_errors_through_the_cli(
 def test_replay_removes_entries_whose_records_now_get_through(
     ingest, settings: Settings, es: Elasticsearch, tmp_path: Path
 ) -> None:
-    """The engine refuses every write (an index write block, as a full disk sets); once the
-    block is lifted, replay indexes the records and empties the store."""
+    """The engine refuses every write to the index for good (`index.blocks.write`, as an
+    operator sets: 403, not retried); once the block is lifted, replay indexes the records and
+    empties the store."""
     index = ensure_live_index(es, settings.alias)
     es.indices.put_settings(index=index, settings={"index.blocks.write": True})
     feed = tmp_path / "feed.txt"
@@ -98,7 +99,10 @@ def test_replay_removes_entries_whose_records_now_get_through(
     summary = ingest(feed)
     assert summary.outcomes[Outcome.REJECTED] == 3
     (blocked,) = [r for (s, r) in summary.rejections if s == "index"]
-    assert "cluster_block_exception" in blocked
+    assert blocked == (
+        f"engine refused the document: cluster_block_exception: index [{index}] blocked by: "
+        "[FORBIDDEN/8/index write (api)];"
+    )
 
     es.indices.put_settings(index=index, settings={"index.blocks.write": False})
     result = replay(settings, None, batch_size=2)
@@ -160,3 +164,79 @@ def test_replay_through_the_cli_by_id(
     assert store.get([key]) == {}
     again = run_cli("deadletter", "replay", key, "--json", env=cli_env, cwd=tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["missing"] == [key]
+
+
+FLOOD_STAGE = {"index.blocks.read_only_allow_delete": True}
+LIFTED = {"index.blocks.read_only_allow_delete": None}
+
+
+def flood_feed(path: Path, count: int) -> Path:
+    records = (
+        {"title": f"Flooded paper {n} on leukopenia", "doi": f"10.1000/flood.{n}"}
+        for n in range(count)
+    )
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_flood_stage_block_dead_letters_the_records_and_replay_indexes_them_once_lifted(
+    cli_env: dict[str, str], prefect_api_url: str, es: Elasticsearch, settings: Settings,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The block a full disk puts on an index (`read_only_allow_delete`, answered with 429):
+    each record is tried again, then dead-lettered with a reason naming the block; nothing is
+    lost, nothing prints a traceback, and `deadletter replay --all` indexes every record once
+    the block is lifted."""
+    # Backoff from 0.01 s: from the default 1 s, the five attempts take about 15 s.
+    env = {**cli_env, "PREFECT_API_URL": prefect_api_url, "SCHOLARFLOW_BULK_BACKOFF": "0.01"}
+    index = ensure_live_index(es, settings.alias)
+    es.indices.put_settings(index=index, settings=FLOOD_STAGE)
+    feed = flood_feed(tmp_path / "feed.jsonl", 12)
+
+    result = run_cli("ingest", str(feed), "--json", env=env, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    summary = json_out(result)
+    assert_accounted_json(summary)
+    reason = (
+        "engine still refusing after 5 attempts: 429 cluster_block_exception: index "
+        f"[{index}] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage "
+        "watermark, index has read-only-allow-delete block];"
+    )
+    assert summary["rejected_by_stage"] == {"index": {"count": 12, "reasons": {reason: 12}}}
+    listed = json_out(run_cli("deadletter", "list", "--json", env=env, cwd=tmp_path))
+    assert (listed["total"], listed["by_stage"]) == (12, {"index": {reason: 12}})
+    assert es.count(index=index)["count"] == 0
+
+    es.indices.put_settings(index=index, settings=LIFTED)
+    replayed = json_out(run_cli("deadletter", "replay", "--all", "--json", env=env, cwd=tmp_path))
+    assert (replayed["entries"], replayed["indexed"], replayed["resolved"]) == (12, 12, 12)
+    assert replayed["still_failing"] == 0
+    status = json_out(run_cli("status", "--json", env=env, cwd=tmp_path))
+    assert (status["documents"], status["dead_letters"]) == (12, 0)
+    found = json_out(run_cli("search", "leukopenia", "--json", env=env, cwd=tmp_path))
+    assert found["total"] == 12
+
+
+def test_a_full_disk_under_every_index_fails_the_run_in_one_line_and_loses_nothing(
+    cli_env: dict[str, str], prefect_api_url: str, es: Elasticsearch, tmp_path: Path
+) -> None:
+    """A single node whose disk is full blocks every index, the lock and the dead-letter store
+    too: the run cannot keep anything, so it stops in one line before reading a record, and
+    the same command ingests everything once the disk is freed."""
+    env = {**cli_env, "PREFECT_API_URL": prefect_api_url, "SCHOLARFLOW_BULK_BACKOFF": "0.01"}
+    feed = flood_feed(tmp_path / "feed.jsonl", 3)
+    first = json_out(run_cli("ingest", str(feed), "--json", env=env, cwd=tmp_path))
+    assert_accounted_json(first)
+    assert first["indexed"] == 3  # the lock, manifest and source indices exist now
+    more = flood_feed(tmp_path / "more.jsonl", 6)
+    es.indices.put_settings(index="*", settings=FLOOD_STAGE)
+    try:
+        line = one_line_error(run_cli("ingest", str(more), env=env, cwd=tmp_path))
+    finally:
+        es.indices.put_settings(index="*", settings=LIFTED)
+    assert line.startswith("error: the engine answered 429: cluster_block_exception")
+
+    again = json_out(run_cli("ingest", str(more), "--json", env=env, cwd=tmp_path))
+    assert_accounted_json(again)
+    assert (again["records_read"], again["indexed"], again["unchanged"]) == (6, 3, 3)
+    assert again["rejected"] == 0

@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
 from scholarflow.cli import app
-from scholarflow.indices import live_index
+from scholarflow.indices import live_index, restore_serving_settings
 from scholarflow.lock import read_lease
 from scholarflow.settings import DoiLookup, Settings, get_settings
 from tasks.reindex import copy_documents, create_target, plan_reindex, switch, verify
@@ -169,7 +169,9 @@ def test_reenrich_writes_under_the_lock_and_never_into_a_replaced_index(
         wait_for_event(caplog, "lock waiting", thread)
         assert registry.requests  # the lookups went out before the lock was asked for
         create_target(es, plan)  # the re-index's own steps, while the re-enrichment waits
-        verify(es, plan, copy_documents(es, plan), allow_removals=False)
+        loaded = copy_documents(es, plan)
+        restore_serving_settings(es, plan.target)  # as the flow does before it verifies
+        verify(es, plan, loaded, allow_removals=False)
         switch(es, plan)
         reindexing.release()
         thread.join(timeout=300)

@@ -18,7 +18,6 @@ from tests.conftest import SEED_CACHE, SEED_RECORDS
 def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Expose the per-test settings through the environment, as a deployment would see them."""
     monkeypatch.setenv("SCHOLARFLOW_ES_URL", settings.es_url)
-    monkeypatch.setenv("SCHOLARFLOW_ES_PLAIN_JSON", "true")
     monkeypatch.setenv("SCHOLARFLOW_HOME", str(settings.home))
     monkeypatch.setenv("SCHOLARFLOW_DOI_LOOKUP", "cache-only")
     get_settings.cache_clear()

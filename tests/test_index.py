@@ -14,8 +14,8 @@ from elasticsearch import Elasticsearch
 from scholarflow.indices import ensure_live_index, live_index
 from scholarflow.models import Outcome, Paper, Provenance
 from scholarflow.search import index_status, search_papers
-from scholarflow.search_client import PlainJsonNode
 from scholarflow.settings import Settings
+from scholarflow.transport import EngineNode
 from tasks.index import index_papers
 from tests.conftest import SEED_RECORDS, ingest_plain
 
@@ -127,7 +127,7 @@ def recording_client(url: str) -> tuple[Elasticsearch, list[_Mget]]:
     with a note-taking step, not a stand-in: the engine answers every request."""
     mgets: list[_Mget] = []
 
-    class Recording(PlainJsonNode):
+    class Recording(EngineNode):
         def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
             answer = super().perform_request(method, target, body=body, headers=headers, **kwargs)
             url = urlsplit(target)
@@ -160,7 +160,8 @@ def test_rerun_reads_only_what_the_decision_needs_and_duplicates_still_merge_who
     assert fields is not None
     answered = {key for doc in docs for key in doc["_source"]}
     assert answered == {"record_hashes", "run_id", "provenance"}
-    assert all(set(p) == {"source", "location"} for d in docs for p in d["_source"]["provenance"])
+    provenances = [p for d in docs for p in d["_source"].get("provenance", [])]
+    assert provenances and all(set(p) == {"source", "location"} for p in provenances)
 
     mgets.clear()
     duplicate = paper(

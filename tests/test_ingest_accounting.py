@@ -168,7 +168,6 @@ def test_the_flow_publishes_counts_and_reasons_as_an_artifact(
     from tests.conftest import assert_accounted_json
 
     monkeypatch.setenv("SCHOLARFLOW_ES_URL", settings.es_url)
-    monkeypatch.setenv("SCHOLARFLOW_ES_PLAIN_JSON", "true")
     monkeypatch.setenv("SCHOLARFLOW_HOME", str(settings.home))
     monkeypatch.setenv("SCHOLARFLOW_DOI_LOOKUP", "off")
     get_settings.cache_clear()

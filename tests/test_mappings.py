@@ -8,11 +8,11 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from scholarflow.indices import (
-    COMPONENTS,
     MAPPINGS_DIR,
+    MAPPINGS_FILE,
     IndexStateError,
+    analysis_settings,
     cluster_has_icu,
-    component_file,
     ensure_live_index,
     profile_of,
     resolve_profile,
@@ -25,8 +25,7 @@ PLUGIN_TYPES = {"icu_transform", "icu_folding", "icu_normalizer", "icu_collation
 
 
 def analysis(profile: str) -> dict:
-    path = MAPPINGS_DIR / component_file("scholarflow-analysis", profile)
-    return json.loads(path.read_text(encoding="utf-8"))["template"]["settings"]["analysis"]
+    return analysis_settings(profile)["analysis"]
 
 
 def referenced_analyzers(mapping: dict) -> set[str]:
@@ -41,9 +40,10 @@ def referenced_analyzers(mapping: dict) -> set[str]:
 
 
 def test_each_profile_defines_what_the_mappings_use() -> None:
-    mappings = json.loads((MAPPINGS_DIR / COMPONENTS["scholarflow-papers"]).read_text())
+    mappings = json.loads((MAPPINGS_DIR / MAPPINGS_FILE).read_text())
     used = referenced_analyzers(mappings) - {"standard", "simple"}
-    assert {"english_text", "chinese_text", "folded_text", "lowercase_folded"} <= used
+    assert {"english_text", "chinese_text", "chinese_query", "folded_text"} <= used
+    assert "lowercase_folded" in used
     for profile in ("stock", "icu"):
         defined = analysis(profile)
         assert used <= set(defined["analyzer"]) | set(defined["normalizer"]), profile
@@ -76,17 +76,46 @@ def test_icu_profile_uses_the_plugin_and_stock_does_not() -> None:
     assert profile_of({"index": {"analysis": stock}}) == "stock"
 
 
-def test_auto_picks_stock_on_the_embedded_engine(es: Elasticsearch, settings: Settings) -> None:
-    assert not cluster_has_icu(es)
-    assert resolve_profile(es, AnalysisProfile.AUTO) == "stock"
+def test_the_chinese_fields_are_searched_with_bigrams_only() -> None:
+    fields = json.loads((MAPPINGS_DIR / MAPPINGS_FILE).read_text())["template"]["mappings"]
+    properties = fields["properties"]
+    chinese = [
+        properties["title_zh"],
+        properties["abstract_zh"],
+        properties["journal"]["properties"]["name_zh"],
+        properties["title"]["fields"]["chinese"],
+    ]
+    assert all(f["analyzer"] == "chinese_text" for f in chinese)
+    assert all(f["search_analyzer"] == "chinese_query" for f in chinese)
+    # unigrams are indexed: no per-character sub-field is needed for one-character queries
+    assert "chars" not in json.dumps(fields)
+
+
+def test_auto_picks_icu_on_the_embedded_engine(es: Elasticsearch, settings: Settings) -> None:
+    assert cluster_has_icu(es)  # the plugin is on the node's classpath
+    assert resolve_profile(es, AnalysisProfile.AUTO) == "icu"
     index = ensure_live_index(es, settings.alias, settings.analysis_profile)
     created = es.indices.get_settings(index=index)[index]["settings"]
-    assert profile_of(created) == "stock"
+    assert profile_of(created) == "icu"
 
 
-def test_asking_for_icu_without_the_plugin_is_a_clear_error(es: Elasticsearch) -> None:
+class _NodesWithoutPlugins:
+    def info(self, metric: str) -> dict:
+        assert metric == "plugins"
+        return {"nodes": {"node-1": {"plugins": [{"name": "analysis-common"}]}}}
+
+
+class _ClusterWithoutIcu:
+    """What `_nodes/plugins` says on a cluster whose nodes lack analysis-icu."""
+
+    nodes = _NodesWithoutPlugins()
+
+
+def test_asking_for_icu_without_the_plugin_is_a_clear_error() -> None:
+    cluster = _ClusterWithoutIcu()
+    assert resolve_profile(cluster, AnalysisProfile.AUTO) == "stock"  # type: ignore[arg-type]
     with pytest.raises(IndexStateError, match="analysis-icu"):
-        resolve_profile(es, "icu")
+        resolve_profile(cluster, "icu")  # type: ignore[arg-type]
 
 
 def test_index_gets_bilingual_title_fields_and_suggesters(
@@ -106,11 +135,66 @@ def test_index_gets_bilingual_title_fields_and_suggesters(
     assert fields["authors"]["properties"]["name"]["fields"]["raw"]["type"] == "keyword"
 
 
-def test_chinese_analysis_folds_width_and_keeps_single_characters(
-    es: Elasticsearch, settings: Settings
+# What each analyzer makes of English, Simplified, Traditional, full-width Latin, mixed Chinese and
+# Latin, and one character, on the real engine. Traditional is folded inside the engine by the
+# icu profile only: Scholarflow folds it before indexing and before querying for both.
+ANALYZED = [
+    pytest.param(
+        "english_text",
+        "Parkinson’s mutants",
+        "parkinson parkinson’ mutant",
+        "parkinson mutant",
+        id="english-possessive",
+    ),
+    pytest.param(
+        "english_text",
+        "Ｍｕｔａｔｉｏｎｓ treated",
+        "mutat ｍｕｔａｔｉｏｎｓ treat",
+        "mutat treat",
+        id="english-full-width",
+    ),
+    pytest.param(
+        "chinese_text",
+        "ＳＬＥ白细胞",
+        "sle 白 白细 细 细胞 胞",
+        "sle 白 白细 细 细胞 胞",
+        id="index-mixed",
+    ),
+    pytest.param(
+        "chinese_text", "白細胞", "白 白細 細 細胞 胞", "白 白细 细 细胞 胞", id="index-traditional"
+    ),
+    pytest.param(
+        "chinese_query",
+        "白细胞减少",
+        "白细 细胞 胞减 减少",
+        "白细 细胞 胞减 减少",
+        id="query-simplified",
+    ),
+    pytest.param("chinese_query", "白細胞", "白細 細胞", "白细 细胞", id="query-traditional"),
+    pytest.param("chinese_query", "CD20抗体", "cd20 抗体", "cd20 抗体", id="query-mixed"),
+    pytest.param("chinese_query", "蛛", "蛛", "蛛", id="query-one-character"),
+    pytest.param("chinese_query", "SLE 狼", "sle 狼", "sle 狼", id="query-latin-and-one-character"),
+    pytest.param(
+        "folded_text",
+        "張安明 Schiødte",
+        "張 安 明 schiodte schiødte",
+        "张 安 明 schiodte",
+        id="names",
+    ),
+]
+
+
+@pytest.mark.parametrize("profile", ["stock", "icu"])
+@pytest.mark.parametrize(("analyzer", "text", "stock", "icu"), ANALYZED)
+def test_analyzers_on_the_real_engine(
+    es: Elasticsearch,
+    settings: Settings,
+    profile: str,
+    analyzer: str,
+    text: str,
+    stock: str,
+    icu: str,
 ) -> None:
-    index = ensure_live_index(es, settings.alias)
-    tokens = es.indices.analyze(index=index, analyzer="chinese_text", text="ＳＬＥ白细胞")["tokens"]
-    assert [t["token"] for t in tokens] == ["sle", "白", "白细", "细", "细胞", "胞"]
-    english = es.indices.analyze(index=index, analyzer="english_text", text="Mutations treated")
-    assert [t["token"] for t in english["tokens"]] == ["mutat", "treat"]
+    index = ensure_live_index(es, settings.alias, profile)
+    tokens = es.indices.analyze(index=index, analyzer=analyzer, text=text)["tokens"]
+    assert " ".join(t["token"] for t in tokens) == (stock if profile == "stock" else icu)

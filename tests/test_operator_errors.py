@@ -100,10 +100,19 @@ def tiny_home(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def test_the_real_engine_refuses_a_full_disk_in_one_line(tiny_home: Path, tmp_path: Path) -> None:
+    env = {"SCHOLARFLOW_HOME": str(tiny_home), "PREFECT_HOME": str(tmp_path / "prefect")}
+    line = one_line_error(run_cli("engine", "start", env=env, cwd=tmp_path))
+    assert line.startswith(f"error: only 1.0 MB free under {tiny_home}/engine: the engine needs")
+    assert not (tiny_home / "engine" / "data").exists()
+
+
 @pytest.mark.slow
-def test_disk_full_on_the_home_directory(
+def test_disk_full_on_the_home_directory_of_the_fallback_engine(
     tiny_home: Path, prefect_api_url: str, tmp_path: Path
 ) -> None:
+    """The in-memory fallback saves snapshots under the home: a full disk stops the command in
+    one line, and the half-written snapshot is removed."""
     feed = tmp_path / "big.jsonl"
     with feed.open("w") as out:
         for n in range(3000):
@@ -111,6 +120,7 @@ def test_disk_full_on_the_home_directory(
             out.write(json.dumps(record) + "\n")
     env = {
         "SCHOLARFLOW_HOME": str(tiny_home),
+        "SCHOLARFLOW_ENGINE": "osmem",
         "SCHOLARFLOW_DOI_LOOKUP": "off",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_API_URL": prefect_api_url,

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from scholarflow.query import (
+    LANGUAGE_BOOST,
     Filters,
     SearchRequest,
     build_query,
     parse_year_range,
+    script_parts,
     suggest_query,
 )
 
@@ -55,16 +57,56 @@ def test_a_doi_query_is_one_exact_term(text: str) -> None:
     assert query == [{"term": {"doi": "10.1038/srep16696"}}]
 
 
-def test_han_text_weights_chinese_fields_up_but_searches_both() -> None:
-    chinese, english = text_clauses(build_query(SearchRequest("白细胞减少")))[:2]
-    assert chinese["multi_match"]["fields"][0] == "title_zh^3"
-    assert chinese["multi_match"]["boost"] > english["multi_match"]["boost"]
-    assert "title_en^3" in english["multi_match"]["fields"]
+def part_clauses(text: str) -> list[dict[str, Any]]:
+    """Per part of the query: its match in its own language's fields, then in the other's."""
+    words = text_clauses(build_query(SearchRequest(text)))[0]["bool"]
+    return [[c["multi_match"] for c in part["bool"]["should"]] for part in words["should"]]
 
-    first, second = text_clauses(build_query(SearchRequest("leukopenia")))[:2]
-    assert first["multi_match"]["fields"][0] == "title_en^3"
-    assert first["multi_match"]["boost"] > second["multi_match"]["boost"]
-    assert "title_zh^3" in second["multi_match"]["fields"]
+
+def test_each_part_weights_its_own_language_up_but_searches_both() -> None:
+    (chinese,) = part_clauses("白细胞减少")
+    assert chinese[0]["fields"][0] == "title_zh^3" and chinese[0]["boost"] == LANGUAGE_BOOST
+    assert "title_en^3" in chinese[1]["fields"] and chinese[1]["boost"] == 1
+    sle, leukocytes = part_clauses("SLE 白细胞")
+    assert sle[0]["query"] == "SLE" and sle[0]["fields"][0] == "title_en^3"
+    assert leukocytes[0]["query"] == "白细胞" and leukocytes[0]["fields"][0] == "title_zh^3"
+    assert all(m["minimum_should_match"] == "-40%" for part in (sle, leukocytes) for m in part)
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("leukopenia rituximab", ["leukopenia", "rituximab"]),
+        ("中华蜜蜂 信息素结合蛋白", ["中华蜜蜂", "信息素结合蛋白"]),
+        ("Hela细胞 毒腺", ["Hela", "细胞", "毒腺"]),
+        ("OBP10基因克隆", ["OBP10", "基因克隆"]),
+        ("α-突触核蛋白", ["α-", "突触核蛋白"]),
+        ("脊蛇属(有鳞目:闪皮蛇科)", ["脊蛇属", "有鳞目", "闪皮蛇科"]),
+        (" * ~ ^ : ", []),
+    ],
+)
+def test_queries_split_into_words_and_runs_of_han(text: str, parts: list[str]) -> None:
+    assert script_parts(text) == parts
+
+
+def test_most_parts_must_match() -> None:
+    words = text_clauses(build_query(SearchRequest("new species of jumping spiders")))[0]
+    assert words["bool"]["minimum_should_match"] == "1<50% 2<-40%"  # 2 of 2 → 1, 5 → 3
+
+
+def test_a_query_of_punctuation_has_no_clause_that_matches_everything() -> None:
+    body = build_query(SearchRequest("* : ^"))
+    clauses = text_clauses(body)
+    assert [next(iter(c)) for c in clauses] == ["multi_match", "term"]  # phrase, whole title
+    assert "highlight_query" not in body["highlight"]
+
+
+def test_highlights_come_from_the_words_not_the_phrase() -> None:
+    body = build_query(SearchRequest("lizards body temperatures"))
+    highlight_query = body["highlight"]["highlight_query"]
+    assert highlight_query == text_clauses(body)[0]
+    assert "phrase" not in json.dumps(highlight_query)
+    assert "highlight_query" not in build_query(SearchRequest("10.1038/srep16696"))["highlight"]
 
 
 def test_traditional_and_full_width_are_folded_before_sending() -> None:

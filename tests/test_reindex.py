@@ -63,7 +63,7 @@ def test_plan_changes_nothing_and_says_what_would_happen(seeded_settings: Settin
     replay = plan_reindex(client, seeded_settings, "replay", keep=2)
     assert state(client) == before
     assert (copy.live, copy.target, copy.live_documents) == ("papers-000001", "papers-000002", 32)
-    assert copy.profile == copy.live_profile == "stock"
+    assert copy.profile == copy.live_profile == "icu"  # the embedded engine has ICU
     assert copy.sources == [] and copy.would_delete == []
     assert replay.sources == [str(SEED_RECORDS)]
     assert len(replay.files) == 21 and all(Path(f).is_absolute() for f in replay.files)
@@ -95,11 +95,12 @@ def test_copy_build_verify_switch_prune_and_roll_back(seeded_settings: Settings)
     assert plan_reindex(client, seeded_settings, "copy", keep=2).target == "papers-000003"
 
 
-def test_rollback_without_an_index_or_a_previous_one(
-    settings: Settings, seeded_settings: Settings
-) -> None:
+def test_rollback_without_an_index(settings: Settings) -> None:
     with pytest.raises(IndexStateError, match="does not exist"):
         roll_back(connect(settings), "papers")
+
+
+def test_rollback_without_a_previous_index(seeded_settings: Settings) -> None:
     with pytest.raises(IndexStateError, match="nothing to roll back to"):
         roll_back(connect(seeded_settings), "papers")
 
@@ -132,14 +133,14 @@ def test_verify_refuses_an_analysis_change_that_breaks_chinese_search(
     create_target(client, plan)
     # A careless change: Chinese text indexed as whole words, like English.
     client.indices.delete(index=plan.target)
-    broken = client.cluster.get_component_template(name="scholarflow-analysis")
+    broken = client.cluster.get_component_template(name="scholarflow-papers")
     template = broken["component_templates"][0]["component_template"]["template"]
     template["settings"]["index"]["analysis"]["analyzer"]["chinese_text"] = {
         "type": "custom",
         "tokenizer": "whitespace",
         "filter": ["lowercase"],
     }
-    client.cluster.put_component_template(name="scholarflow-analysis", template=template)
+    client.cluster.put_component_template(name="scholarflow-papers", template=template)
     create_for_load(client, plan.target)
     copy_documents(client, plan)
     restore_serving_settings(client, plan.target)

@@ -35,7 +35,6 @@ def flow_settings(
     """The seeded engine clone, as the flows see it (they read SCHOLARFLOW_* settings)."""
     for name, value in {
         "ES_URL": seeded_settings.es_url,
-        "ES_PLAIN_JSON": "true",
         "HOME": str(seeded_settings.home),
         "DOI_LOOKUP": "cache-only",
         "CROSSREF_URL": seeded_settings.crossref_url,

@@ -7,13 +7,11 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from elasticsearch import Elasticsearch, helpers
-from osmem_server import OsmemServer
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -25,6 +23,7 @@ from scholarflow.settings import Settings
 from tests.conftest import SEED_RECORDS
 from tests.ops import wait_for
 from tests.serving import PrefectApi
+from tests.shared_engine import SharedEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 VOLATILE = ("run_id", "indexed_at", "record_hashes")
@@ -43,15 +42,14 @@ def _documents(client: Elasticsearch, alias: str) -> dict[str, tuple[tuple[str, 
 
 
 @pytest.fixture
-def reference(engine: OsmemServer, flow_env, settings: Settings) -> Iterator[dict]:
-    """The seeds ingested by one in-process run, prepared on one thread, into a second clone."""
-    clone = engine.clone()
-    try:
-        flow_env(es_url=clone.url, stage_workers=1)
-        assert ingest(paths=[str(SEED_RECORDS)])["records_read"] == 33
-        yield _documents(connect(settings.model_copy(update={"es_url": clone.url})), "papers")
-    finally:
-        clone.close()
+def reference(engine: SharedEngine, flow_env, settings: Settings) -> dict:
+    """The seeds ingested by one in-process run, prepared on one thread; the engine is emptied
+    again for the run the test compares with it."""
+    flow_env(stage_workers=1)
+    assert ingest(paths=[str(SEED_RECORDS)])["records_read"] == 33
+    documents = _documents(connect(settings), "papers")
+    engine.wipe()
+    return documents
 
 
 def test_stage_runner_is_a_bounded_pool_or_a_local_dask_cluster():

@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 
 from scholarflow.query import Filters
-from scholarflow.search import search_papers, suggest_titles
-from scholarflow.settings import Settings
+from scholarflow.search import merge_marks, search_papers, suggest_titles
+from scholarflow.search_client import connect
+from scholarflow.settings import AnalysisProfile, Settings
 
 LUPUS = "10.1080/25785826.2025.2563427"
 SALAMANDER = "sf-eb0365fbb3b1839bba81"  # Traditional Chinese at the source, no DOI
 OBP = "10.16380/j.kcxb.2016.01.004"  # 昆虫学报 / Acta Entomologica Sinica
+SCORPION_NEST = "10.3969/j.issn.1005-9628.2021.01.011"  # the only paper with 蝎
+HELA = "10.3969/j.issn.1005-9628.2021.01.013"
+SREP = "10.1038/srep16696"  # title: "Parkinson’s disease" (typographic apostrophe)
+ALZHEIMER = "10.1016/j.neurobiolaging.2010.03.024"  # title: "Alzheimer's disease"
+LIZARDS = "sf-20d4dfc799fbe9e0ce5b"  # title: "Higher Body Temperatures … Pregnant Lizards"
+CTDNA = "10.1136/jclinpath-2020-206745"  # title: "… KRAS/NRAS/EGFR/BRAF/MET mutations …"
 
 
 def ids(result: dict) -> list[str]:
@@ -30,15 +37,59 @@ def test_the_lupus_paper_comes_first_whatever_the_script(
 
 @pytest.mark.parametrize(("query", "expected"), [("蜂", OBP), ("狼", LUPUS), ("SLE 狼", LUPUS)])
 def test_one_character_chinese_queries_match(
-    seeded_settings: Settings, query: str, expected: str
+    profile_settings: Settings, query: str, expected: str
 ) -> None:
-    result = search_papers(seeded_settings, query, size=5)
+    result = search_papers(profile_settings, query, size=5)
     assert expected in ids(result)
 
 
-def test_multi_character_chinese_queries_stay_precise(seeded_settings: Settings) -> None:
-    # the per-character fields only join in for lone characters: no loose matches on shared ones
-    assert ids(search_papers(seeded_settings, "白细胞减少", size=10)) == [LUPUS]
+def test_a_character_found_in_one_paper_finds_only_that_paper(profile_settings: Settings) -> None:
+    # unigrams are indexed beside the bigrams: no per-character sub-field is needed
+    assert ids(search_papers(profile_settings, "蝎", size=10)) == [SCORPION_NEST]
+    assert ids(search_papers(profile_settings, "蠍", size=10)) == [SCORPION_NEST]  # Traditional
+
+
+def test_multi_character_chinese_queries_stay_precise(profile_settings: Settings) -> None:
+    # Queried as bigrams: papers that share only 细胞 (cytology, synuclein, …) or a character
+    # of an author's name do not match.
+    assert ids(search_papers(profile_settings, "白细胞减少", size=10)) == [LUPUS]
+    assert ids(search_papers(profile_settings, "白细胞", size=10)) == [LUPUS]
+    assert ids(search_papers(profile_settings, "SLE 白细胞", size=10)) == [LUPUS]
+
+
+def test_traditional_queries_find_simplified_papers_on_both_profiles(
+    profile_settings: Settings,
+) -> None:
+    assert ids(search_papers(profile_settings, "白細胞減少", size=10)) == [LUPUS]
+    assert ids(search_papers(profile_settings, "中國大鯢", size=1)) == [SALAMANDER]
+
+
+def test_the_icu_profile_also_folds_traditional_inside_the_engine(
+    profile_settings: Settings,
+) -> None:
+    # A query sent to the engine as it is (from Kibana, say), not folded by Scholarflow first.
+    client = connect(profile_settings)
+    query = {"match": {"title_zh": {"query": "白細胞減少", "operator": "and"}}}
+    hits = client.search(index=profile_settings.alias, query=query)["hits"]["hits"]
+    in_engine = profile_settings.analysis_profile is AnalysisProfile.ICU
+    assert [hit["_id"] for hit in hits] == ([LUPUS] if in_engine else [])
+
+
+@pytest.mark.parametrize(
+    ("query", "paper", "marked"),
+    [
+        ("Parkinson disease", SREP, "«Parkinson’s»"),  # typographic apostrophe in the title
+        ("Alzheimer disease", ALZHEIMER, "«Alzheimer's»"),
+        ("lizards' body temperatures", LIZARDS, "«Lizards»"),  # plural possessive
+        ("mutated KRAS genes", CTDNA, "«mutations»"),  # porter2 joins mutated and mutations
+    ],
+)
+def test_english_stemming_matches_possessives_and_plurals_in_titles(
+    profile_settings: Settings, query: str, paper: str, marked: str
+) -> None:
+    hit = search_papers(profile_settings, query, size=3)["hits"][0]
+    assert hit["id"] == paper
+    assert any(marked in fragment for fragment in hit["highlight"]), hit["highlight"]
 
 
 def test_result_shape_keeps_its_keys(seeded_settings: Settings) -> None:
@@ -53,6 +104,29 @@ def test_result_shape_keeps_its_keys(seeded_settings: Settings) -> None:
 def test_chinese_highlight_marks_the_matched_words(seeded_settings: Settings) -> None:
     hit = search_papers(seeded_settings, "白细胞减少", size=1)["hits"][0]
     assert any("«白细胞减少»" in fragment for fragment in hit["highlight"])
+
+
+def test_marks_that_touch_become_one_span(seeded_settings: Settings) -> None:
+    # The engine marks 白细胞 and 减少 (and Hela and 细胞) apart: the reader sees one word.
+    hit = search_papers(seeded_settings, "白细胞 减少", size=1)["hits"][0]
+    assert any("«白细胞减少»" in fragment for fragment in hit["highlight"]), hit["highlight"]
+    hit = search_papers(seeded_settings, "Hela细胞", size=1)["hits"][0]
+    assert hit["id"] == HELA
+    assert any("«Hela细胞»" in fragment for fragment in hit["highlight"]), hit["highlight"]
+    assert not any("»«" in fragment for fragment in hit["highlight"])
+
+
+def test_merging_marks_keeps_words_that_a_space_separates() -> None:
+    assert merge_marks("难治性«白细»«胞»«减»«少»。") == "难治性«白细胞减少»。"
+    assert merge_marks("«Leukopenia» and «rituximab»") == "«Leukopenia» and «rituximab»"
+    assert merge_marks("«severe» «leukopenia»") == "«severe» «leukopenia»"
+
+
+def test_words_apart_in_a_title_are_all_highlighted(seeded_settings: Settings) -> None:
+    # No phrase matches, so the highlighter must not be asked about the phrase clause.
+    hit = search_papers(seeded_settings, "lizards body temperatures", size=1)["hits"][0]
+    (title,) = [f for f in hit["highlight"] if "Parturition" in f]
+    assert all(mark in title for mark in ("«Lizards»", "«Body»", "«Temperatures»")), title
 
 
 def test_doi_in_any_spelling_is_an_exact_lookup(seeded_settings: Settings) -> None:
@@ -143,6 +217,10 @@ def test_suggest_finds_words_inside_titles(seeded_settings: Settings) -> None:
     assert [s["id"] for s in result["suggestions"]] == [LUPUS]
     assert result["suggestions"][0]["via"] == "search_as_you_type"
     assert suggest_titles(seeded_settings, "   ")["suggestions"] == []
+
+
+def test_a_query_without_words_finds_nothing(seeded_settings: Settings) -> None:
+    assert search_papers(seeded_settings, "* : ^")["total"] == 0
 
 
 def test_search_before_any_ingest_is_empty(settings: Settings) -> None:

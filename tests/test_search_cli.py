@@ -18,7 +18,6 @@ runner = CliRunner()
 @pytest.fixture
 def cli_settings(seeded_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     monkeypatch.setenv("SCHOLARFLOW_ES_URL", seeded_settings.es_url or "")
-    monkeypatch.setenv("SCHOLARFLOW_ES_PLAIN_JSON", "true")
     monkeypatch.setenv("SCHOLARFLOW_HOME", str(seeded_settings.home))
     get_settings.cache_clear()
     yield get_settings()

@@ -1,7 +1,7 @@
 """The DOI cache: registry answers kept in the engine, keyed by normalised DOI, with a TTL.
 
 An index in the same engine as the papers: every worker of every process shares it, it
-survives restarts like the papers do (the embedded engine persists it with them), and it needs
+survives restarts like the papers do, and it needs
 no second store to operate. Negative answers (no registry knows the DOI) are kept too, with a
 shorter time to live, so unknown DOIs are not asked for on every run either.
 """
