@@ -32,6 +32,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
+from scholarflow.redact import redact_text
 from scholarflow.search_client import EngineError, connect
 from scholarflow.settings import Settings
 
@@ -330,7 +331,7 @@ def _item_error(info: dict[str, Any]) -> tuple[int, str, str]:
     status = int(info.get("status") or 500)
     error = info.get("error")
     if not isinstance(error, dict):
-        return status, f"HTTP {status}", str(error)[:2000]
+        return status, f"HTTP {status}", redact_text(str(error))[:2000]
     engine_kind = str(error.get("type", "error"))
     kind = _KINDS.get(engine_kind, engine_kind)
     text = str(error.get("reason") or "")
@@ -342,4 +343,5 @@ def _item_error(info: dict[str, Any]) -> tuple[int, str, str]:
     if cause:
         detail += f" (caused by {cause.get('type')}: {cause.get('reason')})"
     reason = f"{kind}: {short}" if short else kind
-    return status, reason[:300], detail[:2000]
+    # An engine may quote an address or a key back: the dead-letter store must not keep it.
+    return status, redact_text(reason)[:300], redact_text(detail)[:2000]

@@ -228,3 +228,15 @@ def test_a_bulk_request_waits_longer_the_more_it_sends(tmp_path: Path) -> None:
 def test_settings_never_show_the_url_user_info_in_their_repr() -> None:
     shown = repr(Settings(_env_file=None, es_url="http://bob:s3cret@127.0.0.1:9"))
     assert "es_url='http://127.0.0.1:9'" in shown and "s3cret" not in shown
+
+
+def test_an_engine_refusal_that_quotes_an_address_is_kept_without_its_user_info() -> None:
+    from tasks.index import _item_error
+
+    quoted = {
+        "type": "illegal_argument_exception",
+        "reason": "no route to http://bob:s3cret@es:9200/x",
+    }
+    status, reason, detail = _item_error({"status": 400, "error": quoted})
+    assert status == 400 and "s3cret" not in reason + detail
+    assert "http://es:9200/x" in reason and "http://es:9200/x" in detail
