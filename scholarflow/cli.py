@@ -480,7 +480,6 @@ def status(as_json: JsonOption = False) -> None:
 
     settings = get_settings()
     result = _run(lambda: index_status(settings))
-    result["engine"] = redact_text(result["engine"])
     if as_json:
         _print_json(result)
         return
