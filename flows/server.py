@@ -20,6 +20,7 @@ import httpx
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 180.0  # a cold start (migrations, UI assets) takes 10–20 s on two cores
+DATABASE_TIMEOUT = 30.0  # seconds a request may wait for SQLite's write lock
 
 
 class ServerStartError(RuntimeError):
@@ -50,6 +51,10 @@ class PrefectServer:
             )
         self.home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        # On two busy cores a SQLite write can wait longer than Prefect's 10 s default, and the
+        # UI does not retry the 503 that follows; when one still happens, the log says why.
+        env.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", str(DATABASE_TIMEOUT))
+        env.setdefault("PREFECT_SERVER_LOG_RETRYABLE_ERRORS", "true")
         env |= {
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_API_HOST": HOST,
