@@ -46,6 +46,7 @@ bench: engine
 lint: .venv/.synced
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 format: .venv/.synced
 	$(RUN) ruff check --fix .

@@ -36,10 +36,9 @@ from flows.credentials import flow_settings
 from flows.heap import load_heap
 from flows.observe import RunProgress, log_event
 from flows.runners import stage_runner
+from scholarflow.bulk import BulkRetry
 from scholarflow.deadletter import DeadLetterStore
-from scholarflow.engine import embedded_engine
 from scholarflow.indices import ensure_live_index
-from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.models import (
     EnrichmentStatus,
@@ -50,13 +49,13 @@ from scholarflow.models import (
     Rejection,
     RunSummary,
 )
-from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
+from scholarflow.writer import WriterRun
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import IndexResult, index_batch
+from tasks.index import IndexResult, Writer, index_batch, plain_writer
 
 ProgressListener = Callable[[RunSummary], None]
 _Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
@@ -120,7 +119,6 @@ def ingest(paths: list[str], batch_size: int | None = None, full: bool = False) 
     """
     settings = flow_settings()
     summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full)
-    publish_summary(summary)
     return summary.as_dict()
 
 
@@ -189,28 +187,22 @@ def run_ingest(
     settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
 ) -> RunSummary:
     """One ingest run. Inside a flow run the batches are task runs and progress is published;
-    called outside one (a script, the benchmarks) the same code runs as plain function calls."""
-    logger = _logger()
+    called outside one (a script, the benchmarks) the same code runs as plain function calls,
+    and publishes no artifact."""
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    client = connect(settings)
-    check(client, settings.es_url or "embedded engine")
     # The lock before the index: a re-index holding it may be about to move the alias.
-    log = partial(log_event, logger)
-    with writer_lock(client, settings, flow="ingest", run_id=run_id, log=log) as lock:
-        return _ingest(settings, client, lock, paths, batch_size, full, run_id)
+    log = partial(log_event, _logger())
+    publish = publish_summary if flow_run.get_id() else None
+    with WriterRun(settings, flow="ingest", run_id=run_id, log=log, publish=publish) as run:
+        return _ingest(settings, run, paths, batch_size, full)
 
 
 def _ingest(
-    settings: Settings,
-    client: Elasticsearch,
-    lock: WriterLock,
-    paths: list[str],
-    batch_size: int,
-    full: bool,
-    run_id: str,
+    settings: Settings, run: WriterRun, paths: list[str], batch_size: int, full: bool
 ) -> RunSummary:
     """The run itself, under the writer lock: the alias cannot move until it returns."""
     logger = _logger()
+    client, run_id = run.client, run.run_id
     index = ensure_live_index(client, settings.alias, settings.analysis_profile)
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
@@ -237,16 +229,10 @@ def _ingest(
         manifest.record(reader.take_finished(summary.accounted()), run_id)
 
     load_records(
-        settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, lock
+        settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, run
     )
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
-
-    client.indices.refresh(index=index)
-    dead_letters.refresh()
-    manifest.refresh()
-    if settings.embedded:
-        embedded_engine(settings).persist()
-    summary.check()
+    run.finish(summary, index, dead_letters, manifest)
     summary.seconds["total"] = time.perf_counter() - started
     progress.finish(summary)
     log_event(logger, "ingest finished", run_id=run_id, index=index, **_counts(summary))
@@ -269,19 +255,22 @@ def load_records(
     batch_size: int,
     dead_letters: DeadLetterStore,
     on_batch: Callable[[RunSummary, RawRecord], None] | None = None,
-    lock: WriterLock | None = None,
+    run: WriterRun | None = None,
 ) -> None:
     """Decode, enrich and index records batch by batch into `index`, accounting in `summary`;
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
     At most `stage_workers` batches are being prepared while one is indexed, so memory stays
-    bounded; `on_batch` hears of each indexed batch with its last record. The writer `lock`, if
-    given, is renewed right before each batch is written: a run that lost it (frozen past its
-    lease while another run took it over) stops before writing, not after.
+    bounded; `on_batch` hears of each indexed batch with its last record. The writer `run`
+    writes each batch with its one client, renewing its lock right before: a run that lost it
+    (frozen past its lease while another run took it over) stops before writing, not after.
+    Without one, batches are written straight through the bulk policy (the stores' client).
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None
+    client = run.client if run else dead_letters.client
+    write = run.write if run else plain_writer(client, BulkRetry.from_settings(settings))
 
     def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
@@ -289,10 +278,8 @@ def load_records(
         summary.doi_lookup.add(prepared.lookups)
         for stage, seconds in prepared.seconds.items():
             summary.seconds[stage] += seconds
-        if lock is not None:
-            lock.renew()  # raises once another run took the lock over: write nothing more
         begun = time.perf_counter()
-        result = _index(settings, index, prepared.papers, summary.run_id, orchestrated)
+        result = _index(client, write, index, prepared.papers, summary.run_id, orchestrated)
         summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
@@ -320,13 +307,18 @@ def load_records(
 
 
 def _index(
-    settings: Settings, index: str, papers: list[Paper], run_id: str, orchestrated: bool
+    client: Elasticsearch,
+    write: Writer,
+    index: str,
+    papers: list[Paper],
+    run_id: str,
+    orchestrated: bool,
 ) -> IndexResult:
-    """The index stage: a task run inside a flow run (the papers quoted, so Prefect does not
-    walk them), a plain call outside one."""
+    """The index stage, in the run's process with the run's client: a task run inside a flow
+    run (the papers quoted, so Prefect does not walk them), a plain call outside one."""
     if orchestrated:
-        return index_batch(settings, index, quote(papers), run_id)
-    return index_batch.fn(settings, index, papers, run_id)
+        return index_batch(quote(client), index, quote(papers), run_id, quote(write))
+    return index_batch.fn(client, index, papers, run_id, write)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -26,12 +26,11 @@ from pydantic import Field
 
 from flows.credentials import flow_settings
 from flows.observe import log_event
-from scholarflow.engine import embedded_engine
+from scholarflow.errors import ScholarflowError
 from scholarflow.indices import live_index
-from scholarflow.lock import writer_lock
 from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
-from scholarflow.search_client import check, connect
 from scholarflow.settings import DoiLookup, Settings
+from scholarflow.writer import WriterRun
 from tasks.reenrich import (
     DEFAULT_STATUSES,
     reenrich_batch,
@@ -46,7 +45,7 @@ OUTCOMES = ("updated", "unchanged", "kept", "conflicts", "moved", "refused")
 ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
 
 
-class LookupsOff(RuntimeError):
+class LookupsOff(ScholarflowError):
     """Re-enrichment was asked for while DOI lookups are switched off."""
 
 
@@ -103,12 +102,16 @@ def reenrich(
         timedelta(days=older_than_days) if older_than_days else None,
         batch_size or settings.batch_size,
     )
+    return summary.as_dict()
+
+
+def publish_summary(summary: ReenrichSummary) -> None:
+    """The outcomes as a table artifact on the flow run in the Prefect UI."""
     create_table_artifact(
         key="reenrich-summary",
         table=[{"outcome": k, "documents": v} for k, v in _table_rows(summary.as_dict())],
         description=f"Re-enrichment of {summary.index}",
     )
-    return summary.as_dict()
 
 
 def run_reenrich(
@@ -119,10 +122,24 @@ def run_reenrich(
 ) -> ReenrichSummary:
     if settings.doi_lookup is DoiLookup.OFF:
         raise LookupsOff("DOI lookups are off: set SCHOLARFLOW_DOI_LOOKUP to on or cache-only")
-    logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    client = connect(settings)
-    check(client, settings.es_url or "embedded engine")
+    log = partial(_lock_event, get_run_logger())
+    # The lock is taken for each batch's write alone (`run.locked()`), not for the whole run.
+    with WriterRun(
+        settings, flow="reenrich", run_id=run_id, log=log, hold_lock=False, publish=publish_summary
+    ) as run:
+        return _reenrich(settings, run, statuses, older_than, batch_size)
+
+
+def _reenrich(
+    settings: Settings,
+    run: WriterRun,
+    statuses: list[EnrichmentStatus],
+    older_than: timedelta | None,
+    batch_size: int,
+) -> ReenrichSummary:
+    logger = get_run_logger()
+    client, run_id = run.client, run.run_id
     summary = ReenrichSummary(
         run_id=run_id,
         alias=settings.alias,
@@ -132,24 +149,23 @@ def run_reenrich(
     )
     if summary.index is None:
         logger.info("no live index behind alias %s: nothing to re-enrich", settings.alias)
+        run.finish(summary, persist=False)
         return summary
     started = time.perf_counter()
     query = selection(statuses, older_than)
-    log = partial(_lock_event, logger)
     for hits in stale_documents(client, settings.alias, query, batch_size):
         summary.selected += len(hits)
         result = reenrich_batch(settings, hits, run_id, older_than)
         if result.updates:
-            with writer_lock(client, settings, flow="reenrich", run_id=run_id, log=log):
-                write_updates(client, settings.alias, result)
+            with run.locked():
+                write_updates(run, settings.alias, result)
         summary.outcomes.update(result.outcomes)
         summary.enrichment.update(result.enrichment)
         summary.errors.update(result.errors)
         summary.doi_lookup.add(result.stats)
-    if settings.embedded and (summary.outcomes["updated"] or summary.doi_lookup.requests):
-        embedded_engine(settings).persist()
     summary.seconds = time.perf_counter() - started
-    summary.check()
+    # Nothing to save when nothing was written: no update, and no answer put in the DOI cache.
+    run.finish(summary, persist=bool(summary.outcomes["updated"] or summary.doi_lookup.requests))
     counts = ", ".join(f"{summary.outcomes[outcome]} {outcome}" for outcome in OUTCOMES)
     logger.info("re-enrichment: %d selected, %s", summary.selected, counts)
     if summary.doi_lookup.breaker_open:

@@ -16,7 +16,6 @@ import uuid
 from functools import partial
 from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
@@ -27,12 +26,11 @@ from flows.credentials import flow_settings
 from flows.ingest import load_records
 from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore
-from scholarflow.engine import embedded_engine
 from scholarflow.indices import prune
-from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import Outcome, RunSummary
 from scholarflow.search_client import check, connect
 from scholarflow.settings import DoiLookup, Settings
+from scholarflow.writer import WriterRun
 from tasks.fetch import read_records
 from tasks.reindex import (
     ReindexPlan,
@@ -81,21 +79,20 @@ def reindex(parameters: ReindexParameters = DEFAULTS) -> dict[str, Any]:
 def run_reindex(settings: Settings, parameters: ReindexParameters) -> dict[str, Any]:
     """A dry run only plans; a re-index plans, builds and switches under the writer lock, so no
     ingest writes to the live index from the plan until the alias has moved."""
-    client = connect(settings)
-    check(client, settings.es_url or "embedded engine")
     if parameters.dry_run:
+        client = connect(settings)
+        check(client, settings.es_url or "embedded engine")
         plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
         return {"dry_run": True, **plan.as_dict()}
     run_id = str(flow_run.get_id() or uuid.uuid4())
     log = partial(log_event, get_run_logger())
-    with writer_lock(client, settings, flow="reindex", run_id=run_id, log=log) as lock:
-        return _reindex(settings, client, lock, parameters)
+    with WriterRun(settings, flow="reindex", run_id=run_id, log=log) as run:
+        return _reindex(settings, run, parameters)
 
 
-def _reindex(
-    settings: Settings, client: Elasticsearch, lock: WriterLock, parameters: ReindexParameters
-) -> dict[str, Any]:
+def _reindex(settings: Settings, run: WriterRun, parameters: ReindexParameters) -> dict[str, Any]:
     logger = get_run_logger()
+    client = run.client
     started = time.perf_counter()
     plan = plan_reindex(client, settings, parameters.mode, parameters.keep)
     logger.info(
@@ -103,18 +100,17 @@ def _reindex(
     )
     try:
         with transaction():
-            create_index(settings, plan)
-            load = _load(settings, plan, parameters.batch_size or settings.batch_size, lock)
-            finish_task(settings, plan)
-            lock.renew()
-            verification = verify_task(settings, plan, load["documents"], parameters.allow_removals)
-            lock.renew()  # the last check before the alias moves: raises if the lock was lost
-            switch_task(settings, plan)
+            create_index(client, settings, plan)
+            load = _load(settings, plan, parameters.batch_size or settings.batch_size, run)
+            finish_task(client, plan)
+            run.renew()
+            verification = verify_task(client, plan, load["documents"], parameters.allow_removals)
+            run.renew()  # the last check before the alias moves: raises if the lock was lost
+            switch_task(client, plan)
         logger.info("alias %s now points at %s", plan.alias, plan.target)
         pruned = prune(client, plan.alias, parameters.keep)
     finally:
-        if settings.embedded:
-            embedded_engine(settings).persist()
+        run.persist()
     return {
         "dry_run": False,
         "alias": plan.alias,
@@ -129,18 +125,17 @@ def _reindex(
     }
 
 
-def _load(
-    settings: Settings, plan: ReindexPlan, batch_size: int, lock: WriterLock
-) -> dict[str, Any]:
+def _load(settings: Settings, plan: ReindexPlan, batch_size: int, run: WriterRun) -> dict[str, Any]:
     """Fill the new index; returns how many documents it must hold, with the replay's counts.
-    A replay renews the lock before each batch, so one that lost it stops loading at once."""
+    A replay writes each batch through the run, which renews the lock first: one that lost it
+    stops loading at once."""
     if plan.mode == "copy":
-        return {"documents": copy_task(settings, plan)}
+        return {"documents": copy_task(run.client, plan)}
     run_id = str(flow_run.get_id() or uuid.uuid4())
     summary = RunSummary(run_id=run_id, alias=plan.alias, index=plan.target)
     lookup = DoiLookup.OFF if settings.doi_lookup is DoiLookup.OFF else DoiLookup.CACHE_ONLY
     replay_settings = settings.model_copy(update={"doi_lookup": lookup})
-    dead_letters = DeadLetterStore(connect(settings))
+    dead_letters = DeadLetterStore(run.client)
     load_records(
         replay_settings,
         read_records(plan.files),
@@ -148,10 +143,11 @@ def _load(
         summary,
         batch_size,
         dead_letters,
-        lock=lock,
+        run=run,
     )
-    dead_letters.refresh()
-    summary.check()
+    # The target is refreshed when its serving settings are restored; the engine is saved
+    # when the re-index ends, whichever way.
+    run.finish(summary, None, dead_letters, persist=False)
     # Into an empty index, every document is written once as `indexed`; the rest merge into it.
     return {"documents": summary.outcomes[Outcome.INDEXED], "replay": summary.as_dict()}
 

@@ -18,20 +18,16 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
 from flows.observe import log_event
 from scholarflow.deadletter import DeadLetterStore, entry_id, raw_data
-from scholarflow.engine import embedded_engine
 from scholarflow.indices import ensure_live_index
-from scholarflow.lock import WriterLock, writer_lock
 from scholarflow.models import AccountingError, Outcome, RawRecord, Stage
-from scholarflow.search_client import check, connect
 from scholarflow.settings import Settings
+from scholarflow.writer import WriterRun
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch
 from tasks.fetch import reparse
-from tasks.index import BulkRetry, index_papers
+from tasks.index import index_papers
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +42,14 @@ class ReplayResult:
     resolved: int = 0  # entries removed: every record of theirs got through
     # (stage, reason) → records that failed again
     still_failing: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def check(self) -> None:
+        """Every record of the replayed entries has exactly one outcome."""
+        if sum(self.outcomes.values()) != self.records:
+            raise AccountingError(
+                f"replay {self.run_id}: {self.records} records but accounted for "
+                f"{sum(self.outcomes.values())} ({dict(self.outcomes)})"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,27 +89,24 @@ def entry_records(entry: dict[str, Any]) -> list[RawRecord]:
 
 def replay(settings: Settings, ids: list[str] | None, batch_size: int) -> ReplayResult:
     """Replay the entries with these ids, or every entry when `ids` is None."""
-    client = connect(settings)
-    check(client, settings.es_url or "embedded engine")
     result = ReplayResult(run_id=f"replay-{uuid.uuid4()}")
     log = partial(log_event, logger)
-    with writer_lock(client, settings, flow="replay", run_id=result.run_id, log=log) as lock:
-        return _replay(settings, client, lock, ids, batch_size, result)
+    with WriterRun(settings, flow="replay", run_id=result.run_id, log=log) as run:
+        return _replay(settings, run, ids, batch_size, result)
 
 
 def _replay(
     settings: Settings,
-    client: Elasticsearch,
-    lock: WriterLock,
+    run: WriterRun,
     ids: list[str] | None,
     batch_size: int,
     result: ReplayResult,
 ) -> ReplayResult:
     """Under the writer lock, like an ingest: it writes to the index the alias points at."""
+    client = run.client
     index = ensure_live_index(client, settings.alias, settings.analysis_profile)
     store = DeadLetterStore(client)
     wanted = iter(dict.fromkeys(ids) if ids is not None else list(store.all_ids()))
-    retry = BulkRetry.from_settings(settings)
 
     while chunk := list(islice(wanted, batch_size)):
         entries = store.get(chunk)
@@ -118,8 +119,8 @@ def _replay(
                 owner[(record.source, record.location)] = key
         papers, rejected = decode_records(records)
         papers = enrich_batch.fn(settings, papers, result.run_id).papers
-        lock.renew()  # right before writing: a run that lost the lock writes nothing more
-        indexed = index_papers(client, index, papers, result.run_id, retry)
+        # The run renews the lock right before writing: one that lost it writes nothing more.
+        indexed = index_papers(client, index, papers, result.run_id, write=run.write)
         rejected += indexed.rejections
 
         result.entries += len(entries)
@@ -135,13 +136,5 @@ def _replay(
         kept = {entry_id(r.source, r.location, r.stage) for r in rejected}
         store.delete(key for key in entries if key not in kept)
 
-    if sum(result.outcomes.values()) != result.records:
-        raise AccountingError(
-            f"replay {result.run_id}: {result.records} records but accounted for "
-            f"{sum(result.outcomes.values())} ({dict(result.outcomes)})"
-        )
-    client.indices.refresh(index=index)
-    store.refresh()
-    if settings.embedded:
-        embedded_engine(settings).persist()
+    run.finish(result, index, store)
     return result

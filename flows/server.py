@@ -18,12 +18,14 @@ from pathlib import Path
 
 import httpx
 
+from scholarflow.errors import ScholarflowError
+
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 180.0  # a cold start (migrations, UI assets) takes 10–20 s on two cores
 DATABASE_TIMEOUT = 30.0  # seconds a request may wait for SQLite's write lock
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(ScholarflowError):
     """The Prefect server could not be started."""
 
 

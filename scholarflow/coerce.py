@@ -80,8 +80,8 @@ def to_date(value: Any) -> PublishedDate | None:
         return None
     match = _ISO_DATE.match(text) or _CN_DATE.match(text)
     if match:
-        year, month, day = (int(g) if g else None for g in match.groups())
-        return _make_date(year, month, day)
+        year, month, day = match.groups()  # the year is never optional in either pattern
+        return _make_date(int(year), int(month) if month else None, int(day) if day else None)
     for fmt in _TEXT_DATE_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).date()

@@ -18,35 +18,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import Elasticsearch, helpers
 
+from scholarflow.bulk import BulkRetry, expanded, send
+from scholarflow.errors import ScholarflowError
+from scholarflow.indices import ensure_index, load_mapping_file
 from scholarflow.models import RawRecord, Rejection, Stage
 
 DEADLETTER_INDEX = "scholarflow-deadletter"
-DEADLETTER_MAPPINGS = {
-    "dynamic": "strict",
-    "properties": {
-        "stage": {"type": "keyword"},
-        "reason": {"type": "keyword", "ignore_above": 1024},
-        "detail": {"type": "keyword", "index": False, "doc_values": False},
-        "source": {"type": "keyword"},
-        "location": {"type": "keyword"},
-        "run_id": {"type": "keyword"},
-        "at": {"type": "date"},
-        # What the source held, as read: never searched, so never refused by the mapping.
-        "record": {"type": "object", "enabled": False},
-    },
-}
+# Its fields are in index_mappings/. `record` (what the source held, as read) is never searched,
+# so not indexed: the mapping never refuses it.
+DEADLETTER_MAPPINGS_FILE = "deadletters.mappings.json"
 _SUMMARY_FIELDS = ["stage", "reason", "source", "location", "run_id", "at"]
 # Entries are the last copy of records the engine refused, often because it was busy (429): the
 # store waits for it longer than the index stage does (1, 2, 4 … 30 s: about two minutes)
 # before it gives up and fails the run.
-STORE_RETRIES = 8
-STORE_BACKOFF = 1.0
-STORE_MAX_BACKOFF = 30.0
+STORE_RETRY = BulkRetry(attempts=9, backoff=1.0)
 
 
-class DeadLetterError(RuntimeError):
+class DeadLetterError(ScholarflowError):
     """Rejected records could not be stored: the run must not claim to have kept them."""
 
 
@@ -93,12 +83,7 @@ class DeadLetterStore:
         self.client = client
 
     def ensure(self) -> None:
-        if not self.client.indices.exists(index=DEADLETTER_INDEX):
-            self.client.indices.create(
-                index=DEADLETTER_INDEX,
-                mappings=DEADLETTER_MAPPINGS,
-                settings={"number_of_shards": 1, "number_of_replicas": 0},
-            )
+        ensure_index(self.client, DEADLETTER_INDEX, load_mapping_file(DEADLETTER_MAPPINGS_FILE))
 
     def add(self, rejections: list[Rejection], batch: Iterable[RawRecord], run_id: str) -> int:
         """Store rejections, each with the raw record of `batch` it came from; returns how many
@@ -130,21 +115,13 @@ class DeadLetterStore:
             for r in rejections
         ]
         self.ensure()
-        stored, errors = helpers.bulk(
-            self.client,
-            actions,
-            raise_on_error=False,
-            max_retries=STORE_RETRIES,
-            initial_backoff=STORE_BACKOFF,
-            max_backoff=STORE_MAX_BACKOFF,
-        )
-        if errors:
-            first = next(iter(errors[0].values()))
+        sent = send(self.client, expanded(actions), STORE_RETRY)
+        if failures := sent.failures():
             raise DeadLetterError(
-                f"{len(errors)} rejected records could not be stored in {DEADLETTER_INDEX}: "
-                f"{first.get('error')}"
+                f"{len(failures)} rejected records could not be stored in {DEADLETTER_INDEX}: "
+                f"{failures[0][1].reason}"
             )
-        return stored
+        return sent.written
 
     def refresh(self) -> None:
         if self.client.indices.exists(index=DEADLETTER_INDEX):
@@ -195,8 +172,5 @@ class DeadLetterStore:
         actions = [{"_op_type": "delete", "_index": DEADLETTER_INDEX, "_id": i} for i in ids]
         if not actions:
             return 0
-        try:
-            deleted, _ = helpers.bulk(self.client, actions, raise_on_error=False)
-        except NotFoundError:
-            return 0
-        return deleted
+        # An entry already gone (or a store never created) is as good as deleted.
+        return send(self.client, expanded(actions)).written

@@ -12,11 +12,13 @@ import re
 from functools import cache
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
-from scholarflow.settings import PROJECT_ROOT, AnalysisProfile
+from scholarflow.errors import ScholarflowError
+from scholarflow.package_data import data_dir
+from scholarflow.settings import AnalysisProfile
 
-MAPPINGS_DIR = PROJECT_ROOT / "index_mappings"
+MAPPINGS_DIR = data_dir("index_mappings")
 SETTINGS_COMPONENT = "scholarflow-settings"
 PAPERS_COMPONENT = "scholarflow-papers"
 SETTINGS_FILE = "settings.json"
@@ -34,14 +36,19 @@ ICU_PLUGIN_NAMES = {
 # A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
 # values from `settings.json` come back before the index is verified.
 LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+# The bookkeeping stores (locks, manifest, sources, dead letters, DOI cache) are small: one shard,
+# and no replica, so a single node serves them green.
+STORE_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
 
 
-class IndexStateError(RuntimeError):
+class IndexStateError(ScholarflowError):
     """The indices are not in a state that allows the operation (nothing to roll back to, …)."""
 
 
-class ReindexError(RuntimeError):
+class ReindexError(ScholarflowError):
     """A re-index step failed; the alias still points at the index it pointed at before."""
+
+    prefix = "re-index failed, the alias was not moved: "
 
 
 class VerificationError(ReindexError):
@@ -51,6 +58,19 @@ class VerificationError(ReindexError):
 @cache
 def load_mapping_file(name: str) -> dict[str, Any]:
     return json.loads((MAPPINGS_DIR / name).read_text(encoding="utf-8"))
+
+
+def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
+    """Create the store index `name` unless it exists. Processes that start together may all
+    find it missing: to those that lose the race to create it,
+    `resource_already_exists_exception` is the index they wanted, not an error."""
+    if client.indices.exists(index=name):
+        return
+    try:
+        client.indices.create(index=name, mappings=mappings, settings=STORE_SETTINGS)
+    except BadRequestError as exc:
+        if exc.error != "resource_already_exists_exception":
+            raise
 
 
 def index_template(alias: str) -> dict[str, Any]:

@@ -27,28 +27,17 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
-from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 from elasticsearch import TransportError as EsTransportError
 
+from scholarflow.errors import ScholarflowError
+from scholarflow.indices import ensure_index, load_mapping_file
 from scholarflow.settings import Settings
 
 LOCK_INDEX = "scholarflow-locks"
-LOCK_MAPPINGS = {
-    "dynamic": "strict",
-    "properties": {
-        "alias": {"type": "keyword"},
-        "flow": {"type": "keyword"},
-        "run_id": {"type": "keyword"},
-        "host": {"type": "keyword"},
-        "pid": {"type": "long"},
-        "token": {"type": "keyword"},
-        "taken_at": {"type": "date"},
-        "renewed_at": {"type": "date"},
-        "expires_at": {"type": "date"},
-    },
-}
+LOCK_MAPPINGS_FILE = "locks.mappings.json"  # its fields, in index_mappings/
 POLL_SECONDS = 2.0
 EXPIRED = "expired: the next run takes it over"
 
@@ -59,11 +48,11 @@ class EventLog(Protocol):
     def __call__(self, event: str, *, level: str = "INFO", **fields: Any) -> None: ...
 
 
-class LockHeld(RuntimeError):
+class LockHeld(ScholarflowError):
     """Another run held the writer lock for longer than this run would wait."""
 
 
-class LockLost(RuntimeError):
+class LockLost(ScholarflowError):
     """The lease was taken over or removed while this run held it: it must stop writing."""
 
 
@@ -173,7 +162,7 @@ class WriterLock:
 
     def acquire(self) -> Lease:
         """Take the lock, waiting up to `wait_seconds` for its holder; raises LockHeld."""
-        _ensure_index(self.client)
+        ensure_index(self.client, LOCK_INDEX, load_mapping_file(LOCK_MAPPINGS_FILE))
         begun = time.monotonic()
         reported: str | None = None
         while True:
@@ -333,21 +322,14 @@ class WriterLock:
         return {"alias": self.alias, "flow": self.flow, "run_id": self.run_id}
 
 
-def _ensure_index(client: Elasticsearch) -> None:
-    if client.indices.exists(index=LOCK_INDEX):
-        return
-    try:
-        client.indices.create(
-            index=LOCK_INDEX,
-            mappings=LOCK_MAPPINGS,
-            settings={"number_of_shards": 1, "number_of_replicas": 0},
-        )
-    except BadRequestError as exc:
-        if exc.error != "resource_already_exists_exception":  # a concurrent taker created it
-            raise
+class _Guard(TypedDict):
+    """The optimistic-concurrency arguments of a write that must not overwrite a newer lease."""
+
+    if_seq_no: int
+    if_primary_term: int
 
 
-def _guard(seq_no: int, primary_term: int) -> dict[str, int]:
+def _guard(seq_no: int, primary_term: int) -> _Guard:
     return {"if_seq_no": seq_no, "if_primary_term": primary_term}
 
 

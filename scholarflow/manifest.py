@@ -22,23 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
+
+from scholarflow.bulk import expanded, send
+from scholarflow.indices import ensure_index, load_mapping_file
 
 MANIFEST_INDEX = "scholarflow-manifest"
-MANIFEST_MAPPINGS = {
-    "dynamic": "strict",
-    "properties": {
-        "alias": {"type": "keyword"},
-        "index": {"type": "keyword"},
-        "path": {"type": "keyword"},
-        "size": {"type": "long"},
-        "mtime_ns": {"type": "long"},
-        "content_hash": {"type": "keyword"},
-        "records": {"type": "long"},
-        "run_id": {"type": "keyword"},
-        "completed_at": {"type": "date"},
-    },
-}
+MANIFEST_MAPPINGS_FILE = "manifest.mappings.json"  # its fields, in index_mappings/
 _MGET_CHUNK = 1000
 
 
@@ -70,12 +60,7 @@ class SourceManifest:
         self.index = index
 
     def ensure(self) -> None:
-        if not self.client.indices.exists(index=MANIFEST_INDEX):
-            self.client.indices.create(
-                index=MANIFEST_INDEX,
-                mappings=MANIFEST_MAPPINGS,
-                settings={"number_of_shards": 1, "number_of_replicas": 0},
-            )
+        ensure_index(self.client, MANIFEST_INDEX, load_mapping_file(MANIFEST_MAPPINGS_FILE))
 
     def _id(self, path: str) -> str:
         return hashlib.blake2b(f"{self.alias}\0{path}".encode(), digest_size=12).hexdigest()
@@ -118,8 +103,9 @@ class SourceManifest:
         if not actions:
             return 0
         self.ensure()
-        stored, _ = helpers.bulk(self.client, actions, raise_on_error=True, max_retries=3)
-        return stored
+        sent = send(self.client, expanded(actions))
+        sent.raise_refused(MANIFEST_INDEX)
+        return sent.written
 
     def refresh(self) -> None:
         if self.client.indices.exists(index=MANIFEST_INDEX):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scholarflow.errors import ScholarflowError
+
 
 @dataclass(slots=True)
 class RawRecord:
@@ -282,5 +284,8 @@ class RunSummary:
         }
 
 
-class AccountingError(RuntimeError):
+class AccountingError(ScholarflowError):
     """A run lost track of records: the one error that must never be swallowed."""
+
+    prefix = "accounting check failed: "
+    exit_code = 3  # apart from the other failures: the run itself cannot be trusted

@@ -19,11 +19,11 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from scholarflow.package_data import data_dir
 from scholarflow.query import SearchRequest
 from scholarflow.search import search_index
-from scholarflow.settings import PROJECT_ROOT
 
-JUDGMENTS = PROJECT_ROOT / "relevance" / "judgments.json"
+JUDGMENTS = data_dir("relevance") / "judgments.json"
 K = 10
 GROUPS = {
     "zh-hans": "Simplified Chinese",

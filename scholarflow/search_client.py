@@ -17,6 +17,8 @@ from elasticsearch import (
 )
 from elasticsearch.serializer import OrjsonSerializer
 
+from scholarflow.errors import ScholarflowError
+from scholarflow.per_run import PerRun
 from scholarflow.redact import redact_url, remember, remember_basic
 from scholarflow.settings import Settings
 from scholarflow.transport import EngineNode
@@ -35,7 +37,7 @@ _SLOW_ENDPOINTS = ("/_refresh", "/_flush", "/_forcemerge", "/_reindex")
 BULK_SECONDS_PER_LINE = 0.02
 
 
-class EngineError(RuntimeError):
+class EngineError(ScholarflowError):
     """The search engine cannot be used: unreachable, or it refused our credentials."""
 
 
@@ -60,7 +62,7 @@ class SizedTransport(Transport):
     """The client's transport, with each request's timeout sized from what it asks for: the
     client passes SCHOLARFLOW_ES_TIMEOUT (or a caller's own, longer value) to every request."""
 
-    def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:
         given = kwargs.get("request_timeout")
         if isinstance(given, int | float):
             kwargs["request_timeout"] = seconds = max(given, _sized(given, target, kwargs))
@@ -82,6 +84,16 @@ def _sized(base: float, target: str, kwargs: dict[str, Any]) -> float:
     if path.endswith("/_bulk") and isinstance(body, list | tuple):
         return base + len(body) * BULK_SECONDS_PER_LINE
     return base
+
+
+# The client each run's batches use in this process: the writer run's own in the flow's process
+# (scholarflow/writer.py puts it here), one made on first use in a worker process.
+RUN_CLIENTS: PerRun[Elasticsearch] = PerRun(close=lambda client: client.close())
+
+
+def run_client(settings: Settings, run_id: str) -> Elasticsearch:
+    """The run's client in this process: a batch neither reconnects nor probes the engine."""
+    return RUN_CLIENTS.get(run_id, lambda: connect(settings))
 
 
 def connect(settings: Settings, *, start: bool = True) -> Elasticsearch:
@@ -144,5 +156,6 @@ def check(client: Elasticsearch, where: str) -> ObjectApiResponse[Any]:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc.errors[0] if getattr(exc, "errors", None) else exc)
+    errors = getattr(exc, "errors", None)
+    text = str(errors[0] if errors else exc)
     return text.split(": ", 1)[-1][:160]

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scholarflow.redact import redact_url
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DoiLookup(StrEnum):
@@ -137,7 +136,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in parts if part.strip()]
         return value
 
-    def __repr_args__(self):  # type: ignore[no-untyped-def]
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """A URL's user-info never shows in a repr (logs, tracebacks, test reports)."""
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name == "es_url" and value else value

@@ -16,17 +16,11 @@ from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch, helpers
 
+from scholarflow.bulk import expanded, send
+from scholarflow.indices import ensure_index, load_mapping_file
+
 SOURCES_INDEX = "scholarflow-sources"
-SOURCES_MAPPINGS = {
-    "dynamic": "strict",
-    "properties": {
-        "alias": {"type": "keyword"},
-        "source": {"type": "keyword"},
-        "first_seen": {"type": "date"},
-        "last_seen": {"type": "date"},
-        "last_run": {"type": "keyword"},
-    },
-}
+SOURCES_MAPPINGS_FILE = "sources.mappings.json"  # its fields, in index_mappings/
 
 
 def absolute_source(source: str) -> str:
@@ -41,12 +35,7 @@ class SourceRegistry:
         self.client = client
 
     def ensure(self) -> None:
-        if not self.client.indices.exists(index=SOURCES_INDEX):
-            self.client.indices.create(
-                index=SOURCES_INDEX,
-                mappings=SOURCES_MAPPINGS,
-                settings={"number_of_shards": 1, "number_of_replicas": 0},
-            )
+        ensure_index(self.client, SOURCES_INDEX, load_mapping_file(SOURCES_MAPPINGS_FILE))
 
     def record(self, alias: str, sources: Iterable[str], run_id: str) -> list[str]:
         """Remember that a run of `alias` read these sources; returns them as recorded."""
@@ -71,7 +60,7 @@ class SourceRegistry:
             }
             for source in recorded
         ]
-        helpers.bulk(self.client, actions, refresh=True)
+        send(self.client, expanded(actions), refresh=True).raise_refused(SOURCES_INDEX)
         return recorded
 
     def sources(self, alias: str) -> list[str]:

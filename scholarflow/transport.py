@@ -21,7 +21,7 @@ PRODUCT_HEADER = "x-elastic-product"
 class EngineNode(Urllib3HttpNode):
     """Plain JSON media types out; answers of engines that are not Elasticsearch let through."""
 
-    def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
+    def perform_request(self, method, target, body=None, headers=None, **kwargs):
         if headers:
             headers = HttpHeaders({k: _PLAIN_TYPES.get(v, v) for k, v in headers.items()})
         response = super().perform_request(method, target, body=body, headers=headers, **kwargs)

@@ -9,9 +9,8 @@ journal name and they differ, the source's value stays and both are kept as a `F
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,8 +32,9 @@ from scholarflow.models import (
     Paper,
     PublishedDate,
 )
+from scholarflow.per_run import PerRun
 from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
-from scholarflow.search_client import connect
+from scholarflow.search_client import run_client
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 
@@ -49,8 +49,8 @@ _STATUS = {
 CONFLICT_FIELDS = ("title_en", "title_zh", "journal.name", "journal.name_zh")
 RECENT_RUNS = 64
 
-_breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
-_breakers_lock = threading.Lock()
+# One breaker per run and process, so a dead registry is detected once, not per batch.
+_breakers: PerRun[CircuitBreaker] = PerRun(RECENT_RUNS)
 
 
 @dataclass
@@ -62,13 +62,7 @@ class EnrichResult:
 
 
 def run_breaker(run_id: str, threshold: int) -> CircuitBreaker:
-    """One breaker per run and process, so a dead registry is detected once, not per batch."""
-    with _breakers_lock:
-        breaker = _breakers.pop(run_id, None) or CircuitBreaker(threshold)
-        _breakers[run_id] = breaker
-        while len(_breakers) > RECENT_RUNS:
-            _breakers.popitem(last=False)
-        return breaker
+    return _breakers.get(run_id, lambda: CircuitBreaker(threshold))
 
 
 @contextmanager
@@ -81,7 +75,7 @@ def open_resolver(settings: Settings, run_id: str) -> Iterator[Resolver | None]:
     if settings.doi_lookup is DoiLookup.ON:
         client = RegistryClient(settings, run_breaker(run_id, settings.doi_breaker_threshold))
     try:
-        yield Resolver(settings, DoiCache(connect(settings), settings), client)
+        yield Resolver(settings, DoiCache(run_client(settings, run_id), settings), client)
     finally:
         if client:
             client.close()

@@ -26,6 +26,7 @@ import charset_normalizer
 import httpx
 import orjson
 
+from scholarflow.errors import ScholarflowError
 from scholarflow.models import RawRecord
 
 RECORD_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
@@ -36,7 +37,7 @@ CANDIDATE_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252"]
 _URL_CHUNK = 1 << 16
 
 
-class SourceError(Exception):
+class SourceError(ScholarflowError):
     """A source that cannot be read at all (missing, unreadable, unsupported)."""
 
 

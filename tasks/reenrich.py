@@ -33,14 +33,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from scholarflow.bulk import Fate, expanded
 from scholarflow.indices import live_index
 from scholarflow.models import EnrichmentStatus, LookupStats, Paper
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.settings import Settings
+from scholarflow.writer import WriterRun
 from tasks.enrich import apply_lookup, open_resolver
 from tasks.index import paper_fields
 
@@ -132,22 +134,23 @@ def plan_updates(
     return result
 
 
-def write_updates(client: Elasticsearch, alias: str, result: ReenrichResult) -> None:
+def write_updates(run: WriterRun, alias: str, result: ReenrichResult) -> None:
     """Write the batch's updates to the alias's live index. The caller holds the writer lock,
     so the alias cannot move while they are written."""
     updates, result.updates = result.updates, []
-    live = live_index(client, alias)
+    live = live_index(run.client, alias)
     current = [action for action in updates if action["_index"] == live]
     result.outcomes["moved"] += len(updates) - len(current)
     # refresh=true, not wait_for: an index that does not refresh by itself (refresh_interval -1)
     # would leave wait_for waiting until the request timed out.
-    written, errors = helpers.bulk(client, current, raise_on_error=False, refresh=True)
-    result.outcomes["updated"] += written
-    for error in errors:
-        info = next(iter(error.values()))
-        reason = (info.get("error") or {}).get("type", "error")
-        result.outcomes["conflicts" if info.get("status") == 409 else "refused"] += 1
-        result.errors[reason] += 1
+    if not current:
+        return
+    for item in run.write(expanded(current), in_flight=1, refresh=True).items:
+        if item.fate is Fate.WRITTEN:
+            result.outcomes["updated"] += 1
+            continue
+        result.outcomes["conflicts" if item.status == 409 else "refused"] += 1
+        result.errors[item.kind] += 1
 
 
 @task(name="reenrich", cache_policy=NO_CACHE)

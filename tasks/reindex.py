@@ -238,15 +238,17 @@ def switch(client: Elasticsearch, plan: ReindexPlan) -> None:
 
 
 # --- Prefect tasks ----------------------------------------------------------------------------
+# Each runs in the flow's process with the run's one client (scholarflow/writer.py).
 
 
 @task(name="create-index", cache_policy=NO_CACHE)
-def create_index(settings: Settings, plan: ReindexPlan) -> str:
+def create_index(client: Elasticsearch, settings: Settings, plan: ReindexPlan) -> str:
     transaction = get_transaction()
     if transaction is not None:  # what the rollback hook needs to find the index again
+        # Settings, not the client: the transaction hands out deep copies of what it holds.
         transaction.set("settings", settings)
         transaction.set("index", plan.target)
-    return create_target(connect(settings), plan)
+    return create_target(client, plan)
 
 
 @create_index.on_rollback
@@ -258,22 +260,22 @@ def _delete_half_built(transaction: Transaction) -> None:
 
 
 @task(name="copy-documents", cache_policy=NO_CACHE)
-def copy_task(settings: Settings, plan: ReindexPlan) -> int:
-    return copy_documents(connect(settings), plan)
+def copy_task(client: Elasticsearch, plan: ReindexPlan) -> int:
+    return copy_documents(client, plan)
 
 
 @task(name="restore-settings", cache_policy=NO_CACHE)
-def finish_task(settings: Settings, plan: ReindexPlan) -> None:
-    restore_serving_settings(connect(settings), plan.target)
+def finish_task(client: Elasticsearch, plan: ReindexPlan) -> None:
+    restore_serving_settings(client, plan.target)
 
 
 @task(name="verify", cache_policy=NO_CACHE)
 def verify_task(
-    settings: Settings, plan: ReindexPlan, loaded: int, allow_removals: bool
+    client: Elasticsearch, plan: ReindexPlan, loaded: int, allow_removals: bool
 ) -> dict[str, Any]:
-    return verify(connect(settings), plan, loaded, allow_removals)
+    return verify(client, plan, loaded, allow_removals)
 
 
 @task(name="switch-alias", cache_policy=NO_CACHE)
-def switch_task(settings: Settings, plan: ReindexPlan) -> None:
-    switch(connect(settings), plan)
+def switch_task(client: Elasticsearch, plan: ReindexPlan) -> None:
+    switch(client, plan)

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from scholarflow.bulk import BulkRetry
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.indices import ensure_live_index
 from scholarflow.models import Outcome, Paper, RawRecord, Stage
 from scholarflow.search_client import EngineError, connect
 from scholarflow.settings import Settings
 from tasks.decode import decode_record
-from tasks.index import BulkRetry, index_papers
+from tasks.index import index_papers
 from tests.bulk_server import BulkServer
 
 

@@ -12,7 +12,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from scholarflow.cli import app
+from cli import app
 from scholarflow.indices import live_index, restore_serving_settings
 from scholarflow.lock import read_lease
 from scholarflow.settings import DoiLookup, Settings, get_settings
@@ -242,6 +242,23 @@ def test_reenrich_refreshes_answers_older_than_an_age(
     assert datetime.fromisoformat(fresh["fetched_at"]) > datetime.now(UTC) - timedelta(minutes=5)
     assert registry.calls["/works/10.1136/jclinpath-2020-206745"] == 1
     assert registry.calls["/works/10.1080/25785826.2025.2563427"] == 0  # cache_miss: not old
+    # The writer run published what the summary says, once, as the flow run's table.
+    [artifact] = reenrich_artifacts()
+    assert {"outcome": "selected", "documents": len(answered)} in json.loads(artifact.data)
+
+
+def reenrich_artifacts() -> list:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> list:
+        async with get_client() as client:
+            key = ArtifactFilterKey(any_=["reenrich-summary"])
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=key))
+
+    return asyncio.run(read())
 
 
 def test_reenrich_cli_refuses_when_lookups_are_off(settings: Settings, use: Use) -> None:

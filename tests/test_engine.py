@@ -119,7 +119,6 @@ def unbuilt_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     shutil.copytree(opensearch.MODULE, module, ignore=shutil.ignore_patterns("target"))
     monkeypatch.setattr(opensearch, "MODULE", module)
     monkeypatch.setattr(opensearch, "LIB", module / "target" / "lib")
-    monkeypatch.setattr(opensearch, "STAMP", module / "target" / "lib" / ".built-from")
     return module
 
 

@@ -25,6 +25,7 @@ from prefect import flow
 
 from flows.ingest import load_records
 from flows.replay import replay
+from scholarflow.bulk import BulkRetry
 from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine, EngineKind, EngineState
 from scholarflow.indices import ensure_live_index
@@ -33,7 +34,7 @@ from scholarflow.search_client import EngineError, connect
 from scholarflow.settings import Settings
 from tasks.decode import decode_record
 from tasks.fetch import read_records
-from tasks.index import BulkRetry, IndexResult, index_papers
+from tasks.index import IndexResult, index_papers
 from tests.conftest import assert_accounted, settings_for
 from tests.shared_engine import SharedEngine
 

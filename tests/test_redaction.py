@@ -21,12 +21,13 @@ from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
 from flows.ingest import ingest
+from scholarflow.bulk import BulkRetry
 from scholarflow.models import RawRecord
 from scholarflow.redact import redact_text, redact_url, remember
 from scholarflow.search_client import EngineError, RequestTimeout, check, connect
 from scholarflow.settings import Settings
 from tasks.decode import decode_record
-from tasks.index import BulkRetry, index_papers
+from tasks.index import index_papers
 from tests.auth_proxy import AuthProxy
 from tests.bulk_server import BulkServer
 from tests.cli_helpers import one_line_error, run_cli
@@ -231,12 +232,12 @@ def test_settings_never_show_the_url_user_info_in_their_repr() -> None:
 
 
 def test_an_engine_refusal_that_quotes_an_address_is_kept_without_its_user_info() -> None:
-    from tasks.index import _item_error
+    from scholarflow.bulk import item_error
 
     quoted = {
         "type": "illegal_argument_exception",
         "reason": "no route to http://bob:s3cret@es:9200/x",
     }
-    status, reason, detail = _item_error({"status": 400, "error": quoted})
+    status, reason, detail = item_error({"status": 400, "error": quoted})
     assert status == 400 and "s3cret" not in reason + detail
     assert "http://es:9200/x" in reason and "http://es:9200/x" in detail

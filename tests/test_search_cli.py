@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from scholarflow.cli import app
+from cli import app
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings, get_settings
 

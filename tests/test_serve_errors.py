@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from flows.server import PrefectServer, ServerStartError
-from scholarflow.cli import app
 from scholarflow.settings import get_settings
 
 

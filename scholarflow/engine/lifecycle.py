@@ -26,6 +26,7 @@ import httpx
 import orjson
 
 from scholarflow.engine import opensearch, osmem
+from scholarflow.errors import ScholarflowError
 from scholarflow.lock import LOCK_INDEX
 from scholarflow.settings import EngineKind, Settings
 
@@ -42,7 +43,7 @@ MIN_FREE_BYTES = 50 << 20
 LOG_ROTATE_BYTES = 10 << 20
 
 
-class EngineStartError(RuntimeError):
+class EngineStartError(ScholarflowError):
     """The embedded engine could not be started."""
 
 

@@ -9,14 +9,18 @@ anything is written.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
+from scholarflow.bulk import Action, send
 from scholarflow.indices import IndexStateError, install_templates, profile_of
 
+# Documents held in memory at once while a snapshot's index is loaded.
+LOAD_CHUNK = 500
 # What an index's settings carry across; the rest (osmem's own bookkeeping) is the engine's.
 KEPT_SETTINGS = ("analysis", "number_of_shards", "number_of_replicas", "refresh_interval")
 
@@ -64,21 +68,23 @@ def migrate_snapshot(client: Elasticsearch, snapshot: Path, alias: str) -> dict[
 
 def _load(client: Elasticsearch, index: str, path: Path) -> int:
     loaded = 0
-    for ok, item in helpers.streaming_bulk(
-        client, _actions(index, path), chunk_size=500, raise_on_error=False
-    ):
-        if not ok:
-            raise IndexStateError(f"{index}: the engine refused a document: {item}")
-        loaded += 1
+    actions = _actions(index, path)
+    while chunk := list(islice(actions, LOAD_CHUNK)):
+        sent = send(client, chunk)
+        if failures := sent.failures():
+            position, refused = failures[0]
+            doc_id = chunk[position][0]["index"]["_id"]
+            raise IndexStateError(
+                f"{index}: the engine refused document {doc_id}: {refused.reason}"
+            )
+        loaded += sent.written
     return loaded
 
 
-def _actions(index: str, path: Path) -> Iterator[dict[str, Any]]:
+def _actions(index: str, path: Path) -> Iterator[Action]:
+    """The snapshot's bulk lines as `index` actions into `index`; documents pass as read."""
     with open(path, "rb") as lines:
         for action in lines:
             source = next(lines)
-            yield {
-                "_index": index,
-                "_id": orjson.loads(action)["index"]["_id"],
-                "_source": orjson.loads(source),
-            }
+            header = {"index": {"_index": index, "_id": orjson.loads(action)["index"]["_id"]}}
+            yield header, source.rstrip(b"\n")

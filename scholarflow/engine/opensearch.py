@@ -2,9 +2,14 @@
 
 The `engine/` Maven module pins the server and plugin versions and holds a small launcher
 (`org.scholarflow.engine.EmbeddedNode`). `mvn package` copies the launcher and every jar it needs
-into `engine/target/lib`; the node runs from there with `-cp lib/*` (never a shaded jar: Lucene
-finds its codecs through service files that shading breaks). The build is redone when the pom
-or the launcher changes, recorded by a stamp of their hashes.
+into `target/lib`; the node runs from there with `-cp lib/*` (never a shaded jar: Lucene finds
+its codecs through service files that shading breaks). The build is redone when the pom or the
+launcher changes, recorded by a stamp of their hashes.
+
+A checkout builds in place, in `engine/target` (`make clean` removes it). An installed package
+carries the module as package data, but its folder is shared by every home, may be read-only,
+and an uninstall would leave 60 MB of jars behind in it: it builds a copy of the module in the
+home's engine folder, `<home>/engine/build`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from scholarflow.settings import PROJECT_ROOT
+from scholarflow.package_data import INSTALLED, data_dir
 
-MODULE = PROJECT_ROOT / "engine"
-LIB = MODULE / "target" / "lib"
-STAMP = LIB / ".built-from"
+MODULE = data_dir("engine")
+LIB = MODULE / "target" / "lib"  # a checkout's build
+STAMP_FILE = ".built-from"
 MAIN_CLASS = "org.scholarflow.engine.EmbeddedNode"
 MIN_JAVA = 17
 BUILD_TIMEOUT = 900.0  # a first build downloads ~60 MB of jars
@@ -72,22 +77,45 @@ def _sources_hash() -> str:
     return digest.hexdigest()
 
 
-def is_built() -> bool:
+def build_dirs(engine_dir: Path) -> tuple[Path, Path]:
+    """(the Maven module to build, the folder its jars land in) for the engine in `engine_dir`."""
+    if not INSTALLED:
+        return MODULE, LIB
+    module = engine_dir / "build"
+    return module, module / "target" / "lib"
+
+
+def is_built(lib: Path | None = None) -> bool:
+    """Whether `lib` (the checkout's, by default) holds a build of the current sources."""
     try:
-        return STAMP.read_text().strip() == _sources_hash()
+        return ((lib or LIB) / STAMP_FILE).read_text().strip() == _sources_hash()
     except OSError:
         return False
 
 
+def _copy_module(module: Path) -> None:
+    """The pom and sources into `module`, replacing older ones (`clean` drops the old build)."""
+    module.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(module / "src", ignore_errors=True)
+    shutil.copy2(MODULE / "pom.xml", module / "pom.xml")
+    shutil.copytree(MODULE / "src", module / "src")
+
+
 def build(log: Path) -> Path:
-    """Run the Maven build unless its output is current; returns the folder of jars."""
-    if is_built():
-        return LIB
+    """Run the Maven build unless its output is current; returns the folder of jars.
+
+    `log` lies in the engine's folder under the home, where an installed package builds.
+    """
+    module, lib = build_dirs(log.parent)
+    if is_built(lib):
+        return lib
     if not (MODULE / "pom.xml").exists():
         raise Unavailable(f"the engine's Maven module is missing ({MODULE / 'pom.xml'})")
     mvn = shutil.which("mvn")
     if not mvn:
         raise Unavailable("Maven (mvn) not found: it builds the engine from Maven Central")
+    if module != MODULE:
+        _copy_module(module)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         try:
@@ -98,7 +126,7 @@ def build(log: Path) -> Path:
                     "-q",
                     "-Dstyle.color=never",
                     "-f",
-                    str(MODULE / "pom.xml"),
+                    str(module / "pom.xml"),
                     "clean",
                     "package",
                 ],
@@ -111,8 +139,8 @@ def build(log: Path) -> Path:
             raise Unavailable(f"the engine's Maven build took over {BUILD_TIMEOUT:.0f} s") from exc
     if done.returncode != 0:
         raise Unavailable(f"the engine's Maven build failed: {_first_error(log)} (log {log})")
-    STAMP.write_text(_sources_hash())
-    return LIB
+    (lib / STAMP_FILE).write_text(_sources_hash())
+    return lib
 
 
 def _first_error(log: Path) -> str:

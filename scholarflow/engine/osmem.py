@@ -17,6 +17,7 @@ import orjson
 from elasticsearch import Elasticsearch, helpers
 from osmem_server import resolve_binary
 
+from scholarflow.errors import ScholarflowError
 from scholarflow.lock import LOCK_INDEX
 from scholarflow.transport import EngineNode
 
@@ -24,7 +25,7 @@ KEEP_SNAPSHOTS = 2
 _VOLATILE_SETTINGS = ("creation_date", "uuid", "version", "provided_name", "replication")
 
 
-class PersistError(RuntimeError):
+class PersistError(ScholarflowError):
     """The engine's data could not be saved under the home directory (disk full, read-only)."""
 
 

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
+from scholarflow.bulk import expanded, send
+from scholarflow.indices import ensure_index, load_mapping_file
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
@@ -46,19 +48,9 @@ WORK_FIELDS = (
     "reference-count",
     "is-referenced-by-count",
 )
-CACHE_MAPPINGS = {
-    "dynamic": "strict",
-    "properties": {
-        "doi": {"type": "keyword"},
-        "source": {"type": "keyword"},
-        "status": {"type": "integer"},
-        "fetched_at": {"type": "date"},
-        "expires_at": {"type": "date"},
-        "body": {"type": "object", "enabled": False},
-    },
-}
+CACHE_MAPPINGS_FILE = "doi-cache.mappings.json"  # its fields, in index_mappings/
 LOOKUP_FIELDS = [
-    *(name for name in CACHE_MAPPINGS["properties"] if name != "body"),
+    *(name for name in load_mapping_file(CACHE_MAPPINGS_FILE)["properties"] if name != "body"),
     *(f"body.message.{name}" for name in WORK_FIELDS),
     *(f"body.{name}" for name in WORK_FIELDS),
 ]
@@ -71,19 +63,8 @@ class DoiCache:
         self.negative_ttl = timedelta(days=settings.doi_negative_ttl_days)
 
     def ensure(self) -> None:
-        """Create the cache index on first use. Batches prepared at once may both find it
-        missing: the one that creates it second is told it exists, which is what it wanted."""
-        if self.client.indices.exists(index=CACHE_INDEX):
-            return
-        try:
-            self.client.indices.create(
-                index=CACHE_INDEX,
-                mappings=CACHE_MAPPINGS,
-                settings={"number_of_shards": 1, "number_of_replicas": 0},
-            )
-        except BadRequestError as exc:
-            if exc.error != "resource_already_exists_exception":
-                raise
+        """Create the cache index on first use (batches prepared at once may race to)."""
+        ensure_index(self.client, CACHE_INDEX, load_mapping_file(CACHE_MAPPINGS_FILE))
 
     def get_many(
         self, dois: Iterable[str], fetched_after: datetime | None = None, stale_ok: bool = False
@@ -125,8 +106,8 @@ class DoiCache:
         if not actions:
             return 0
         self.ensure()
-        stored, _ = helpers.bulk(self.client, actions, refresh="wait_for", raise_on_error=False)
-        return stored
+        # A cache entry not stored is looked up again next time: nothing is lost.
+        return send(self.client, expanded(actions), refresh="wait_for").written
 
     def import_entries(self, entries: Iterable[dict[str, Any]]) -> int:
         """Load recorded answers (one object per line: doi, source, status, fetched_at, body)."""

@@ -25,7 +25,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential,
     wait_random,
 )
@@ -221,12 +220,16 @@ class RegistryClient:
         if self.breaker.open:
             raise Unreachable(self._open_detail())
 
-        def open_or_out_of_time(state: RetryCallState) -> bool:
-            return self.breaker.open or time.monotonic() + state.upcoming_sleep >= trace.deadline
+        def give_up(state: RetryCallState) -> bool:
+            return (
+                state.attempt_number >= self.settings.doi_attempts
+                or self.breaker.open
+                or time.monotonic() + state.upcoming_sleep >= trace.deadline
+            )
 
         retrying = Retrying(
             retry=retry_if_exception_type((TransientStatus, *NETWORK_ERRORS)),
-            stop=stop_after_attempt(self.settings.doi_attempts) | open_or_out_of_time,
+            stop=give_up,
             wait=_WaitForServer(),
             before_sleep=trace.slept,
             reraise=True,

@@ -1,26 +1,17 @@
-"""Decode: turn a raw aggregator record into a canonical `Paper`, or a `Rejection` with a reason.
-
-The aggregator's records are loosely typed and partly double-encoded (`resultStr` holds the
-record again as a JSON string, usually with the English title). Text is sorted into English and
-Chinese fields by its script, whatever key it arrived in.
-"""
+"""Build the canonical `Paper` from what a record's shapes offer, whatever the shapes were."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-import orjson
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from pydantic import ValidationError
 
 from scholarflow import coerce
 from scholarflow.coerce import to_text
 from scholarflow.doi import find_doi, normalize_doi
-from scholarflow.models import Paper, RawRecord, Rejection, Stage
+from scholarflow.models import Paper, RawRecord
 from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 
 # Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
@@ -36,59 +27,22 @@ class DecodeError(ValueError):
     """A record that has nothing we can index."""
 
 
-def decode_records(records: Iterable[RawRecord]) -> tuple[list[Paper], list[Rejection]]:
-    papers: list[Paper] = []
-    rejections: list[Rejection] = []
-    for record in records:
-        result = decode_record(record)
-        (papers if isinstance(result, Paper) else rejections).append(result)
-    return papers, rejections
+@dataclass(slots=True)
+class Reading:
+    """What a record's shapes offer, best first: title and abstract texts (sorted by script
+    here), and the JSON objects every other field is read from."""
+
+    titles: list[str | None]
+    abstracts: list[str | None]
+    layers: tuple[dict[str, Any], ...]
 
 
-@task(name="decode", cache_policy=NO_CACHE)
-def decode_batch(records: list[RawRecord]) -> tuple[list[Paper], list[Rejection]]:
-    return decode_records(records)
+def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
+    """One validated paper from what the record's shapes offer."""
+    layers = reading.layers
 
-
-def decode_record(record: RawRecord) -> Paper | Rejection:
-    """Never raises: whatever goes wrong becomes a rejection naming the record."""
-    if record.error or record.payload is None:
-        return Rejection(
-            Stage.FETCH,
-            record.error or "empty record",
-            record.source,
-            record.location,
-            record.raw,
-            record.detail,
-        )
-    try:
-        return _decode(record)
-    except DecodeError as exc:
-        return Rejection(Stage.DECODE, str(exc), record.source, record.location, record.payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        reason = f"invalid {field}: {first['msg']}"
-        return Rejection(Stage.DECODE, reason, record.source, record.location, record.payload)
-    except Exception as exc:  # a decoder bug must cost one record, never the run
-        return Rejection(
-            Stage.DECODE,
-            f"decoder error ({type(exc).__name__})",
-            record.source,
-            record.location,
-            record.payload,
-            str(exc)[:500],
-        )
-
-
-def _decode(record: RawRecord) -> Paper:
-    flags: list[str] = list(record.flags)
-    outer = record.payload or {}
-    inner = _inner_record(outer, flags)
-    layers = (outer, inner) if inner is not None else (outer,)
-
-    # The aggregator's fields are read straight from the parsed JSON: a record has a few dozen
-    # keys of which decoding reads a handful, each coerced only when it is needed.
+    # The fields are read straight from the parsed JSON: a record has a few dozen keys of which
+    # decoding reads a handful, each coerced only when it is needed.
     def first(key: str, convert: Callable[[Any], Any] = to_text) -> Any:
         """The field from the first layer where it has a value, coerced."""
         for layer in layers:
@@ -96,24 +50,10 @@ def _decode(record: RawRecord) -> Paper:
                 return value
         return None
 
-    def candidates(english: str, key: str, chinese_key: str) -> list[str | None]:
-        """Where a text may be, best first: the side-car line, the Chinese fields, the copy's
-        field, then the record's own (which is often a translation)."""
-        raw = [outer.get(chinese_key)]
-        if inner is not None:
-            raw += [inner.get(chinese_key), inner.get(key)]
-        raw.append(outer.get(key))
-        found = [record.extras.get(english)]
-        for at, value in enumerate(raw):  # the copy's repeats of its record change nothing
-            if not (isinstance(value, str) and value in raw[:at]):
-                found.append(to_text(value))
-        return found
-
-    title_en, title_zh, traditional = _by_script(candidates("title_en", "title", "TitleCN"), flags)
-    abstract_en, abstract_zh, traditional_abstract = _by_script(
-        candidates("abstract_en", "abstract", "AbstractTextCN"), flags
-    )
-    if not (title_en or title_zh):
+    title_en, title_zh, traditional = _by_script(reading.titles, flags)
+    abstract_en, abstract_zh, traditional_abstract = _by_script(reading.abstracts, flags)
+    title = title_en or title_zh
+    if not title:
         raise DecodeError("no title in any language")
 
     doi, doi_text = _doi(layers, flags)
@@ -130,7 +70,7 @@ def _decode(record: RawRecord) -> Paper:
     # object per author, journal and provenance entry.
     return Paper.model_validate(
         {
-            "id": doi or _stable_id(title_en or title_zh, authors, published),
+            "id": doi or _stable_id(title, authors, published),
             "doi": doi,
             "doi_text": doi_text,
             "title_en": title_en,
@@ -175,25 +115,6 @@ def _as_is(value: Any) -> Any:
 
 def _dict_or_none(value: Any) -> dict | None:
     return value if isinstance(value, dict) else None
-
-
-def _inner_record(outer: dict[str, Any], flags: list[str]) -> dict[str, Any] | None:
-    """The double-encoded copy in `resultStr`, when it is readable and describes this paper."""
-    value = outer.get("resultStr")
-    if isinstance(value, str) and value.strip():
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            flags.append("result_str_unreadable")
-            return None
-    if not isinstance(value, dict):
-        return None
-    outer_doi = normalize_doi(coerce.to_text(outer.get("doi")))
-    inner_doi = normalize_doi(coerce.to_text(value.get("doi")))
-    if outer_doi and inner_doi and outer_doi != inner_doi:
-        flags.append("result_str_mismatch")
-        return None
-    return value
 
 
 def _by_script(

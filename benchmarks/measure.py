@@ -1,0 +1,106 @@
+"""What the benchmark cases share: their parameters, their result row, best-of timing, and the
+ingest run they time into a sink or an engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scholarflow.settings import Settings
+
+
+@dataclass
+class Params:
+    corpus: Path
+    records: int
+    seed: int
+    repeat: int = 3
+    batch_size: int = 1000
+    workers: int = 0
+    warmup: Path | None = None  # a small corpus for one-off costs before timing
+
+
+@dataclass
+class Row:
+    case: str
+    records: int
+    seconds: float
+    clock: str  # "cpu" or "wall"
+    mbytes: float
+    peak_rss_mb: float = 0.0
+    detail: str = ""
+    engine: str = ""  # the engine the row was measured on ("" for no engine)
+    # CPU seconds during the timed run, into an engine: client, engine, others (the machine's
+    # other work on the shared cores, which makes a run noisy).
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def mbps(self) -> float:
+        return self.mbytes / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(rps=round(self.rps, 1), mb_per_s=round(self.mbps, 2))
+        return data
+
+
+def lines(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        yield from handle
+
+
+def best_of(repeat: int, run: Callable[[], int], clock: Callable[[], float]) -> tuple[int, float]:
+    """The fastest of `repeat` runs (the one the machine's other work disturbed least)."""
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        started = clock()
+        count = run()
+        best = min(best, clock() - started)
+    return count, best
+
+
+def mbytes(path: Path) -> float:
+    return path.stat().st_size / 1e6
+
+
+def timed_ingest(name: str, p: Params, settings: Settings, repeat: int | None = None) -> Row:
+    """The ingest run outside a flow (plain calls), best of `repeat`."""
+    from flows.ingest import run_ingest
+
+    logging.getLogger("flows.ingest").setLevel(logging.ERROR)  # no per-reason lines
+    best = float("inf")
+    summary = None
+    for _ in range(repeat or p.repeat):
+        started = time.perf_counter()
+        summary = run_ingest(settings, [str(p.corpus)], p.batch_size, full=True)
+        best = min(best, time.perf_counter() - started)
+    assert summary is not None
+    data = summary.as_dict()
+    detail = (
+        f"indexed {data['indexed']}, merged {data['duplicates_merged']}, "
+        f"unchanged {data['unchanged']}, rejected {data['rejected']}"
+    )
+    return Row(name, summary.records_read, best, "wall", mbytes(p.corpus), detail=detail)
+
+
+def bench_settings(url: str, **overrides: Any) -> Settings:
+    from scholarflow.settings import DoiLookup, Settings
+
+    return Settings(
+        _env_file=None,
+        es_url=url,
+        doi_lookup=DoiLookup.CACHE_ONLY,
+        home=Path(os.environ.get("SCHOLARFLOW_BENCH_HOME", "/tmp/scholarflow-bench")),
+        **overrides,
+    )

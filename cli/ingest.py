@@ -1,0 +1,195 @@
+"""`ingest` and `reenrich`: the commands that write papers, and how their summaries read."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cli.common import JsonOption, configure_prefect, fail, print_json, run, stderr
+from scholarflow.models import EnrichmentStatus
+from scholarflow.settings import DoiLookup, get_settings
+
+
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs or URLs.")],
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    doi_lookup: Annotated[
+        DoiLookup | None, typer.Option(help="Override SCHOLARFLOW_DOI_LOOKUP.")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every file, even those already ingested.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Read, decode, enrich and index every record under PATHS.
+
+    Files already ingested completely (same size and time, or same content) are skipped.
+    """
+    settings = get_settings()
+    if doi_lookup is not None:
+        os.environ["SCHOLARFLOW_DOI_LOOKUP"] = doi_lookup.value
+        get_settings.cache_clear()
+        settings = get_settings()
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.ingest import ingest as ingest_flow
+        from flows.ingest import progress_listener
+        from scholarflow.search_client import check, connect
+        from tasks.fetch import check_readable, expand_sources
+
+        # Missing or unreadable files and an unusable engine fail here, before Prefect starts.
+        for source in expand_sources(paths):
+            check_readable(source)
+        check(connect(settings), settings.es_url or "embedded engine")
+        show = not as_json and stderr.is_terminal
+        with _progress(enabled=show) as update, progress_listener(update):
+            return ingest_flow(paths=paths, batch_size=batch_size, full=full)
+
+    summary = run(body)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_ingest_summary(summary)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Any:
+    """A spinner with the running counts on stderr, or a no-op updater when it is not shown."""
+    if not enabled:
+        yield lambda summary: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("reading records", total=None)
+
+        def update(summary: Any) -> None:
+            progress.update(
+                task,
+                description=f"{summary.records_read:,} records read, "
+                f"{summary.accounted():,} accounted for",
+            )
+
+        yield update
+
+
+def _print_ingest_summary(summary: dict[str, Any]) -> None:
+    out = Console(soft_wrap=True)  # one line per fact, for grep
+    out.print(
+        f"[bold]{summary['records_read']}[/] records read → "
+        f"[green]{summary['indexed']} indexed[/], "
+        f"{summary['duplicates_merged']} merged duplicates, "
+        f"{summary['unchanged']} unchanged, [red]{summary['rejected']} rejected[/]"
+        f"  (index {summary['index']} behind alias '{summary['alias']}')",
+        highlight=False,
+    )
+    if summary["sources_skipped"]:
+        out.print(
+            f"  {summary['sources_read']} files read, {summary['sources_skipped']} skipped "
+            "(already ingested; --full reads them again)",
+            highlight=False,
+        )
+    for stage, group in summary["rejected_by_stage"].items():
+        for reason, count in group["reasons"].items():
+            out.print(f"  rejected {count} at {stage}: {escape(reason)}", highlight=False)
+    if summary["rejected"]:
+        out.print("  see them with: scholarflow deadletter list", highlight=False)
+    _print_enrichment(out, summary)
+
+
+def _print_enrichment(out: Console, summary: dict[str, Any]) -> None:
+    if summary["enrichment"]:
+        statuses = ", ".join(f"{k} {v}" for k, v in summary["enrichment"].items())
+        out.print(f"  enrichment: {statuses}", highlight=False)
+    lookups = summary["doi_lookup"]
+    if lookups["lookups"]:
+        out.print(
+            f"  DOI lookups: {lookups['lookups']} ({lookups['cache_hits']} from the cache), "
+            f"{lookups['requests']} registry requests, {lookups['retries']} retries, "
+            f"{lookups['waited_seconds']} s waited before retries",
+            highlight=False,
+        )
+    if lookups["breaker_open"]:
+        out.print(
+            "  [yellow]DOI registry unreachable: lookups stopped after repeated network "
+            "failures; papers without an answer are marked deferred (`scholarflow reenrich` "
+            "looks them up again)[/]",
+            highlight=False,
+        )
+
+
+_AGE_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0}
+
+
+def _parse_age(value: str | None) -> float | None:
+    """`30d`, `12h`, `90m` (or a bare number of days) as days."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    unit = text[-1] if text[-1:] in _AGE_UNITS else "d"
+    try:
+        amount = float(text.rstrip("dhm"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an age like 30d, 12h or 90m") from None
+    if amount <= 0:
+        raise typer.BadParameter("the age must be positive")
+    return amount * _AGE_UNITS[unit] / 86400
+
+
+def reenrich(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE", help="Refresh answers fetched longer ago than this: 30d, 12h, 90m."
+        ),
+    ] = None,
+    status: Annotated[
+        list[EnrichmentStatus] | None,
+        typer.Option(
+            help="Enrichment status to look up again (repeatable). "
+            "Default: deferred, failed, cache_miss; with --older-than and no --status, "
+            "only the age selects."
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Look DOIs up again for papers whose enrichment is missing or old; update them in place."""
+    days = _parse_age(older_than)
+    statuses = status if status or days is None else []
+    settings = get_settings()
+    if settings.doi_lookup is DoiLookup.OFF:
+        fail("DOI lookups are off: set SCHOLARFLOW_DOI_LOOKUP to on or cache-only")
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.reenrich import reenrich as reenrich_flow
+
+        return reenrich_flow(older_than_days=days, statuses=statuses, batch_size=batch_size)
+
+    summary = run(body)
+    if as_json:
+        print_json(summary)
+        return
+    out = Console()
+    out.print(
+        f"[bold]{summary['selected']}[/] documents selected → [green]{summary['updated']} "
+        f"updated[/], {summary['unchanged']} unchanged, {summary['kept']} kept, "
+        f"{summary['conflicts']} changed meanwhile (skipped), "
+        f"{summary['moved']} moved by a re-index (left for the next run)"
+        f"  (index {summary['index']} behind alias '{summary['alias']}')",
+        highlight=False,
+    )
+    _print_enrichment(out, summary)

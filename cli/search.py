@@ -1,0 +1,128 @@
+"""`search`, `suggest` and `eval`: the commands that read the index through the search API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from cli.common import JsonOption, fail, print_json, run
+from scholarflow.settings import get_settings
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
+    lang: Annotated[
+        list[str] | None,
+        typer.Option("--lang", help="Only papers with text in this language (en, zh)."),
+    ] = None,
+    year: Annotated[
+        str | None, typer.Option(metavar="YEARS", help="A year or a range: 2021, 2020-2025.")
+    ] = None,
+    journal: Annotated[
+        list[str] | None, typer.Option(help="Journal name, English or Chinese (repeatable).")
+    ] = None,
+    quartile: Annotated[
+        list[str] | None, typer.Option(help="JCR quartile Q1-Q4 (repeatable).")
+    ] = None,
+    open_access: Annotated[bool, typer.Option("--open-access", help="Only open access.")] = False,
+    facets: Annotated[bool, typer.Option("--facets", help="Count results per facet.")] = False,
+    size: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Search titles, abstracts, authors and journals in both languages."""
+    from scholarflow.query import LANGUAGES, QUARTILES, Filters, parse_year_range
+    from scholarflow.search import search_papers
+
+    if bad := [v for v in lang or [] if v not in LANGUAGES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
+    if bad := [v for v in quartile or [] if v.upper() not in QUARTILES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use Q1-Q4)", param_hint="--quartile")
+    try:
+        start, end = parse_year_range(year) if year else (None, None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--year") from exc
+    filters = Filters(
+        year_from=start,
+        year_to=end,
+        journals=tuple(journal or ()),
+        languages=tuple(lang or ()),
+        quartiles=tuple(quartile or ()),
+        open_access=True if open_access else None,
+    )
+    settings = get_settings()
+    result = run(lambda: search_papers(settings, query, size=size, filters=filters, facets=facets))
+    if as_json:
+        print_json(result)
+        return
+    out = Console()
+    out.print(f"[bold]{result['total']}[/] papers match [cyan]{query}[/]", highlight=False)
+    for rank, hit in enumerate(result["hits"], start=1):
+        title = hit["title_en"] or hit["title_zh"]
+        out.print(f"{rank:>2}. [bold]{title}[/]  [dim]({hit['score']:.2f})[/]", highlight=False)
+        if hit["title_zh"] and hit["title_en"]:
+            out.print(f"    {hit['title_zh']}", highlight=False)
+        where = ", ".join(str(v) for v in (hit["journal"], hit["year"]) if v)
+        out.print(f"    [dim]{hit['doi'] or hit['id']}  {where}[/]", highlight=False)
+        for fragment in hit["highlight"][:1]:
+            out.print(f"    … {fragment} …", highlight=False)
+    for name, buckets in result.get("facets", {}).items():
+        if buckets:
+            counts = ", ".join(f"{b['value']} ({b['count']})" for b in buckets)
+            out.print(f"[bold]{name}[/]: {counts}", highlight=False)
+
+
+def suggest(
+    prefix: Annotated[str, typer.Argument(help="The start of a title, in either language.")],
+    size: Annotated[int, typer.Option(min=1, max=50)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Titles that complete what has been typed so far."""
+    from scholarflow.search import suggest_titles
+
+    settings = get_settings()
+    result = run(lambda: suggest_titles(settings, prefix, size=size))
+    if as_json:
+        print_json(result)
+        return
+    for item in result["suggestions"]:
+        Console().print(f"{item['text']}  [dim]{item['doi'] or item['id']}[/]", highlight=False)
+
+
+def evaluate(
+    judgments: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Judged queries (default: the repo's)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure search quality on judged queries: MRR@10, nDCG@10, recall@10 per language."""
+    from scholarflow import relevance
+    from scholarflow.indices import live_index
+    from scholarflow.search_client import connect
+
+    settings = get_settings()
+
+    def body() -> dict[str, Any]:
+        client = connect(settings)
+        if live_index(client, settings.alias) is None:
+            fail(f"the alias '{settings.alias}' has no index yet: ingest first")
+        judged = relevance.load_judgments(judgments or relevance.JUDGMENTS)
+        return relevance.report(relevance.evaluate(client, settings.alias, judged))
+
+    result = run(body)
+    if as_json:
+        print_json(result)
+        return
+    out = Console()
+    out.print(relevance.markdown_table(result["groups"]), highlight=False)
+    for row in result["queries"]:
+        if row["missed"] or row["reciprocal_rank"] < 1:
+            out.print(
+                f"  {row['id']} {row['query']!r}: first relevant at "
+                f"{round(1 / row['reciprocal_rank']) if row['reciprocal_rank'] else 'none'}"
+                f"{', missed ' + ', '.join(row['missed']) if row['missed'] else ''}",
+                highlight=False,
+            )

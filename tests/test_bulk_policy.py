@@ -1,0 +1,97 @@
+"""The one bulk policy (scholarflow/bulk.py): each action's outcome in order, transient refusals
+sent again, permanent ones final; and the stores that write through it: a refused write of the
+sources registry or the manifest fails in one line, the DOI cache lets it go, a dead letter that
+cannot be stored fails the run.
+
+Item refusals on demand come from `tests/bulk_server.py`; write blocks from the real engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from scholarflow.bulk import BulkRetry, Fate, WriteRefused, expanded, send
+from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterError, DeadLetterStore
+from scholarflow.manifest import MANIFEST_INDEX, Completed, Fingerprint, SourceManifest
+from scholarflow.models import RawRecord, Rejection, Stage
+from scholarflow.registry.cache import CACHE_INDEX, DoiCache
+from scholarflow.registry.lookup import Lookup
+from scholarflow.search_client import connect
+from scholarflow.settings import Settings
+from scholarflow.sources import SOURCES_INDEX, SourceRegistry
+from tests.bulk_server import BulkServer
+
+
+def actions(*ids: str) -> list:
+    return expanded({"_index": "papers-1", "_id": i, "_source": {"n": i}} for i in ids)
+
+
+def test_each_action_gets_its_outcome_in_order(tmp_path: Path) -> None:
+    script = {"a": [429, 201], "b": [400], "c": [503], "d": [201]}
+    with BulkServer(script) as server:
+        client = connect(Settings(_env_file=None, es_url=server.url, home=tmp_path))
+        result = send(client, actions("a", "b", "c", "d"), BulkRetry(2, 0.01))
+    assert [item.fate for item in result.items] == [
+        Fate.WRITTEN,
+        Fate.REFUSED,
+        Fate.TRANSIENT,
+        Fate.WRITTEN,
+    ]
+    assert result.written == 2 and result.retried == {429: 1, 503: 1}
+    refused, transient = result.items[1], result.items[2]
+    assert refused.status == 400 and refused.kind == "mapper_parsing_exception"
+    assert refused.reason.startswith("engine refused the document: mapper_parsing_exception")
+    assert transient.reason == (
+        "engine still refusing after 2 attempts: 503 unavailable_shards_exception: "
+        "primary shard is not active"
+    )
+    assert [sorted(r.ids) for r in server.rounds] == [["a", "b", "c", "d"], ["a", "c"]]
+    assert [i for i, _ in result.failures()] == [1, 2]
+
+
+@pytest.fixture
+def blocked(es: Elasticsearch) -> Iterator[Elasticsearch]:
+    """Every store index created, then made read-only as a full disk makes it."""
+    DeadLetterStore(es).ensure()
+    SourceManifest(es, "papers", "papers-1").ensure()
+    SourceRegistry(es).ensure()
+    names = ",".join([DEADLETTER_INDEX, MANIFEST_INDEX, SOURCES_INDEX])
+    es.indices.put_settings(index=names, settings={"index.blocks.write": True})
+    try:
+        yield es
+    finally:
+        es.indices.put_settings(index=names, settings={"index.blocks.write": None})
+
+
+def test_a_refused_sources_registry_write_fails_in_one_line(blocked: Elasticsearch) -> None:
+    with pytest.raises(WriteRefused) as refused:
+        SourceRegistry(blocked).record("papers", ["/data/feed.jsonl"], "run")
+    message = str(refused.value)
+    assert message.startswith(f"{SOURCES_INDEX}: the engine refused 1 of 1 writes (")
+    assert "cluster_block_exception" in message and "\n" not in message
+
+
+def test_a_refused_manifest_write_fails_in_one_line(blocked: Elasticsearch) -> None:
+    done = Completed(Fingerprint("/data/feed.jsonl", 10, 1), "hash", 3)
+    with pytest.raises(WriteRefused, match=rf"^{MANIFEST_INDEX}: the engine refused 1 of 1"):
+        SourceManifest(blocked, "papers", "papers-1").record([done], "run")
+
+
+def test_a_dead_letter_that_cannot_be_stored_fails_the_run(blocked: Elasticsearch) -> None:
+    rejection = Rejection(Stage.DECODE, "no title in any language", "feed.jsonl", "line 1")
+    record = RawRecord("feed.jsonl", "line 1", payload={})
+    with pytest.raises(DeadLetterError, match=r"^1 rejected records could not be stored"):
+        DeadLetterStore(blocked).add([rejection], [record], "run")
+
+
+def test_the_doi_cache_lets_a_refused_write_go(es: Elasticsearch, settings: Settings) -> None:
+    cache = DoiCache(es, settings)
+    cache.ensure()
+    es.indices.put_settings(index=CACHE_INDEX, settings={"index.blocks.write": True})
+    try:
+        assert cache.put_many([Lookup("10.1000/a", "not_found", "crossref")]) == 0
+    finally:
+        es.indices.put_settings(index=CACHE_INDEX, settings={"index.blocks.write": None})

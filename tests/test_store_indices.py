@@ -1,0 +1,109 @@
+"""The bookkeeping stores' indices on the real embedded engine: each is created from its file in
+`index_mappings/` and nothing else, with one shard and no replica, and creating one is safe when
+several processes start at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from elasticsearch import BadRequestError, Elasticsearch
+
+from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, DeadLetterStore
+from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
+from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
+from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
+from scholarflow.registry.cache import CACHE_INDEX, CACHE_MAPPINGS_FILE, DoiCache
+from scholarflow.settings import Settings
+from scholarflow.sources import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
+from tests.locking import make_lock
+
+PAPERS_FILES = {"papers.mappings.json", "papers.index-template.json", "settings.json"}
+
+
+def _take_and_release_lock(es: Elasticsearch, settings: Settings) -> None:
+    lock = make_lock(es, "store-test")
+    lock.acquire()
+    lock.release()
+
+
+STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
+    LOCK_INDEX: (LOCK_MAPPINGS_FILE, _take_and_release_lock),
+    MANIFEST_INDEX: (
+        MANIFEST_MAPPINGS_FILE,
+        lambda es, s: SourceManifest(es, s.alias, "x").ensure(),
+    ),
+    SOURCES_INDEX: (SOURCES_MAPPINGS_FILE, lambda es, s: SourceRegistry(es).ensure()),
+    DEADLETTER_INDEX: (DEADLETTER_MAPPINGS_FILE, lambda es, s: DeadLetterStore(es).ensure()),
+    CACHE_INDEX: (CACHE_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
+}
+
+
+@pytest.mark.parametrize("index", STORES)
+def test_each_store_is_created_with_exactly_its_files_mappings(
+    es: Elasticsearch, settings: Settings, index: str
+) -> None:
+    mappings_file, create = STORES[index]
+    assert not es.indices.exists(index=index)
+    create(es, settings)
+    created = es.indices.get(index=index)[index]
+    assert created["mappings"] == load_mapping_file(mappings_file)
+    shards = {k: int(created["settings"]["index"][k]) for k in STORE_SETTINGS}
+    assert shards == STORE_SETTINGS
+
+
+def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:
+    analysis = {path.name for path in MAPPINGS_DIR.glob("analysis.*.json")}
+    stores = {mappings_file for mappings_file, _ in STORES.values()}
+    assert {path.name for path in MAPPINGS_DIR.glob("*.json")} == PAPERS_FILES | analysis | stores
+
+
+@pytest.mark.parametrize("index", STORES)
+def test_a_store_refuses_fields_its_file_does_not_declare(es: Elasticsearch, index: str) -> None:
+    """Strict mappings: a field missing from the file is a bug, and the engine says so."""
+    mappings = load_mapping_file(STORES[index][0])
+    assert mappings["dynamic"] == "strict"
+    assert all("type" in field for field in mappings["properties"].values())
+    ensure_index(es, index, mappings)
+    with pytest.raises(BadRequestError, match="strict_dynamic_mapping_exception"):
+        es.index(index=index, document={"not_declared": 1})
+
+
+def test_concurrent_creates_of_a_fresh_index_all_succeed(es: Elasticsearch) -> None:
+    name = "scholarflow-race"
+    mappings = load_mapping_file(SOURCES_MAPPINGS_FILE)
+    start = threading.Barrier(2)
+
+    def create() -> None:
+        start.wait()
+        ensure_index(es, name, mappings)
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(create) for _ in range(2)]:
+            done.result()
+    assert es.indices.get_mapping(index=name)[name]["mappings"] == mappings
+
+
+def test_a_create_that_loses_the_race_is_a_success(
+    es: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loser found the index missing, then another process created it first."""
+    mappings = load_mapping_file(MANIFEST_MAPPINGS_FILE)
+    ensure_index(es, "scholarflow-race", mappings)
+    refused: list[str] = []
+    create = es.indices.create
+
+    def create_and_note(**kwargs: Any) -> Any:
+        try:
+            return create(**kwargs)
+        except BadRequestError as exc:
+            refused.append(str(exc.error))
+            raise
+
+    monkeypatch.setattr(es.indices, "exists", lambda **_: False)
+    monkeypatch.setattr(es.indices, "create", create_and_note)
+    ensure_index(es, "scholarflow-race", mappings)
+    assert refused == ["resource_already_exists_exception"]
