@@ -11,7 +11,6 @@ import pytest
 from scholarflow.models import Paper, Precision, RawRecord, Rejection, Stage
 from tasks.decode import MAX_TEXT_CHARS, decode_record, decode_records
 from tasks.fetch import read_records
-from tests.conftest import SEED_RECORDS
 
 
 def decode(payload: dict, **extras: str) -> Paper | Rejection:
@@ -335,54 +334,6 @@ def test_booleans_as_strings(raw: str, value: bool | None) -> None:
 def test_author_separators_and_lists(authors: str | list) -> None:
     names = [a.name for a in paper({"title": "T", "authors": authors}).authors]
     assert names == ["Li Wei", "Zhang San", "Wang Wu"]
-
-
-# --- resultStr ---------------------------------------------------------------------------------
-
-
-def seed_payload() -> dict:
-    first_line = (SEED_RECORDS / "000_a3a9f962eae85f56.txt").read_text("utf-8").splitlines()[0]
-    return json.loads(first_line)
-
-
-def test_result_str_missing_uses_the_outer_record() -> None:
-    payload = seed_payload()
-    del payload["resultStr"]
-    result = paper(payload)
-    assert result.title_zh.startswith("利妥昔单抗") and result.title_en is None
-    assert result.doi == "10.1080/25785826.2025.2563427"
-    assert result.flags == []
-
-
-def test_result_str_null_uses_the_outer_record() -> None:
-    payload = seed_payload() | {"resultStr": None}
-    result = paper(payload)
-    assert result.title_en is None and result.abstract_en.startswith("Leukopenia")
-
-
-def test_truncated_result_str_is_flagged_and_the_outer_record_kept() -> None:
-    payload = seed_payload()
-    payload["resultStr"] = payload["resultStr"][:120]
-    result = paper(payload)
-    assert "result_str_unreadable" in result.flags
-    assert result.title_zh.startswith("利妥昔单抗")
-
-
-def test_result_str_for_another_paper_is_ignored() -> None:
-    payload = seed_payload()
-    inner = json.loads(payload["resultStr"])
-    inner.update({"doi": "10.9999/other", "title": "A different paper entirely"})
-    payload["resultStr"] = json.dumps(inner)
-    result = paper(payload)
-    assert "result_str_mismatch" in result.flags
-    assert result.title_en is None  # the other paper's English title is not borrowed
-    assert result.doi == "10.1080/25785826.2025.2563427"
-
-
-def test_result_str_of_the_wrong_type_is_ignored() -> None:
-    for value in (42, ["x"], "   ", {"title": None}):
-        result = paper(seed_payload() | {"resultStr": value})
-        assert result.title_zh.startswith("利妥昔单抗")
 
 
 def test_every_record_of_a_batch_gets_exactly_one_outcome(tmp_path: Path) -> None:
