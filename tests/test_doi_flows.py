@@ -243,11 +243,13 @@ def test_reenrich_refreshes_answers_older_than_an_age(
     assert registry.calls["/works/10.1136/jclinpath-2020-206745"] == 1
     assert registry.calls["/works/10.1080/25785826.2025.2563427"] == 0  # cache_miss: not old
     # The writer run published what the summary says, once, as the flow run's table.
-    [artifact] = reenrich_artifacts()
+    [artifact] = reenrich_artifacts(summary["run_id"])
     assert {"outcome": "selected", "documents": len(answered)} in json.loads(artifact.data)
 
 
-def reenrich_artifacts() -> list:
+def reenrich_artifacts(flow_run_id: str) -> list:
+    """The re-enrichment summaries published on this flow run (the Prefect server may be
+    shared by other tests' runs)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -258,7 +260,7 @@ def reenrich_artifacts() -> list:
             key = ArtifactFilterKey(any_=["reenrich-summary"])
             return await client.read_artifacts(artifact_filter=ArtifactFilter(key=key))
 
-    return asyncio.run(read())
+    return [a for a in asyncio.run(read()) if str(a.flow_run_id) == flow_run_id]
 
 
 def test_reenrich_cli_refuses_when_lookups_are_off(settings: Settings, use: Use) -> None:
