@@ -1,8 +1,9 @@
 """Sinks that answer the index stage's requests at once, to time the pipeline without an engine.
 
 `SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias and template
-calls, the writer lock's lease document, `_mget` (documents: never found; the DOI cache: the
-warm cache of the corpus), `_bulk` (every item succeeds) and `_refresh`. Two ways to reach it:
+calls, the writer lock's lease document, `_mget` (documents: never found; the DOI cache's
+works: the warm cache of the corpus), `_bulk` (every item succeeds) and `_refresh`. Two ways to
+reach it:
 - `NullNode`: an elastic_transport node that calls it in-process, with no socket at all (the
   null sink: what the pipeline costs by itself);
 - `HttpSink`: a threaded HTTP server on 127.0.0.1 (what our client costs on the wire).
@@ -19,15 +20,14 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
-from scholarflow.registry import CACHE_INDEX, Lookup
-from scholarflow.registry.cache import cache_entry
+from scholarflow.registry import Lookup
+from scholarflow.registry.cache import WORKS_INDEX, cache_entry, works_entry
 from tests.local_http import LocalHttpServer, QuietHandler
 
 _JSON = HttpHeaders({"content-type": "application/json", "x-elastic-product": "Elasticsearch"})
@@ -55,10 +55,8 @@ class SinkLogic:
         self.bulk_items = 0
         self.bulk_bytes = 0
         self._lock = threading.Lock()
-        self._found = [_cache_entry(body) for body in registry_templates()]
-        self._not_found = _cache_entry(None)
-        # (includes, excludes) → the cache documents as the engine returns them for that filter
-        self._filtered: dict[tuple[tuple[str, ...], ...], tuple[list[bytes], bytes]] = {}
+        self._found = [_works_document(body) for body in registry_templates()]
+        self._not_found = _works_document(None)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             ("POST", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
             ("PUT", re.compile(r"^/(?:[^/]+/)?_bulk$"), self._bulk),
@@ -77,13 +75,11 @@ class SinkLogic:
         ]
 
     def handle(self, method: str, target: str, body: bytes | None) -> Response:
-        path, _, query = target.partition("?")
+        path = target.partition("?")[0]
         for verb, pattern, answer in self._routes:
             if verb == method and (match := pattern.match(path)):
                 with self._lock:
                     self.requests[answer.__name__.strip("_") or "other"] += 1
-                if answer == self._mget:
-                    return self._mget(match, body or b"", _source_filter(query))
                 return answer(match, body or b"")
         with self._lock:
             self.requests[f"unexpected {method} {path}"] += 1
@@ -96,37 +92,27 @@ class SinkLogic:
             self.bulk_bytes += len(body)
         return 200, b'{"took":0,"errors":false,"items":[' + b",".join([_BULK_ITEM] * items) + b"]}"
 
-    def _mget(
-        self, match: re.Match[str], body: bytes, paths: tuple[tuple[str, ...], ...] = ((), ())
-    ) -> Response:
+    def _mget(self, match: re.Match[str], body: bytes) -> Response:
         index = match.group(1)
         request = orjson.loads(body)
         ids = request.get("ids") or [d["_id"] for d in request.get("docs", [])]
-        docs = [self._cached(doc_id, paths) if index == CACHE_INDEX else None for doc_id in ids]
+        docs = [self._cached(doc_id) if index == WORKS_INDEX else None for doc_id in ids]
         parts = [
             doc or orjson.dumps({"_index": index, "_id": doc_id, "found": False})
             for doc_id, doc in zip(ids, docs, strict=True)
         ]
         return 200, b'{"docs":[' + b",".join(parts) + b"]}"
 
-    def _cached(self, doi: str, paths: tuple[tuple[str, ...], ...]) -> bytes | None:
-        """The cache document for a corpus DOI, filtered by `paths` (includes, excludes)."""
+    def _cached(self, doi: str) -> bytes | None:
+        """The works document for a corpus DOI, as the engine returns it."""
         number = self.corpus.registry_number(doi)
         if number is None:
             return None
-        found, not_found = self._templates(paths)
         if not self.corpus.registry_found(number):
-            return not_found.replace(_ID, orjson.dumps(doi))
+            return self._not_found.replace(_ID, orjson.dumps(doi))
         title = orjson.dumps(self.corpus.english_title(number))
-        return found[number % len(found)].replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
-
-    def _templates(self, paths: tuple[tuple[str, ...], ...]) -> tuple[list[bytes], bytes]:
-        """The found and the not-found cache documents for one filter, made once."""
-        with self._lock:
-            if paths not in self._filtered:
-                found = [_cache_document(source, *paths) for source in self._found]
-                self._filtered[paths] = (found, _cache_document(self._not_found, *paths))
-            return self._filtered[paths]
+        found = self._found[number % len(self._found)]
+        return found.replace(_ID, orjson.dumps(doi)).replace(_TITLE, title)
 
     def _alias(self, match: re.Match[str], _body: bytes) -> Response:
         alias = match.group(1)
@@ -138,8 +124,8 @@ def _written(match: re.Match[str], _body: bytes) -> Response:
     return 200, orjson.dumps({"_id": match.group(1), "_seq_no": 0, "_primary_term": 1})
 
 
-def _cache_entry(template: bytes | None) -> dict[str, Any]:
-    """A cache entry as the DOI cache stores it, with placeholders for the DOI and the title."""
+def _works_document(template: bytes | None) -> bytes:
+    """A works entry as an `_mget` item, with placeholders for the DOI and the title."""
     body = None
     if template is not None:
         body = orjson.loads(template)
@@ -147,57 +133,8 @@ def _cache_entry(template: bytes | None) -> dict[str, Any]:
         work["DOI"], work["title"] = _ID_MARK, [_TITLE_MARK]
     fetched = datetime.fromisoformat(FETCHED_AT)
     lookup = Lookup(_ID_MARK, "found" if body else "not_found", "crossref", body, fetched)
-    return cache_entry(lookup, _FRESH)
-
-
-def _cache_document(
-    source: dict[str, Any], includes: tuple[str, ...], excludes: tuple[str, ...]
-) -> bytes:
-    """A cache entry as an `_mget` item, its `_source` filtered the way the engine does."""
-    filtered = _select(source, "", includes, excludes, not includes)
-    document = {
-        "_index": CACHE_INDEX,
-        "_id": _ID_MARK,
-        "found": True,
-        "_source": {} if filtered is _DROPPED else filtered,
-    }
-    return orjson.dumps(document)
-
-
-def _source_filter(query: str) -> tuple[tuple[str, ...], ...]:
-    """(includes, excludes) of a request's `_source_includes` / `_source_excludes`."""
-    params = parse_qs(query)
-    return tuple(
-        tuple(path for value in params.get(name, []) for path in value.split(","))
-        for name in ("_source_includes", "_source_excludes")
-    )
-
-
-_DROPPED = object()
-
-
-def _select(
-    value: Any, path: str, includes: tuple[str, ...], excludes: tuple[str, ...], included: bool
-) -> Any:
-    """Source filtering as the engine does it for dotted paths (wildcards are not spoken here):
-    an object is kept when a path names it or something in it, and objects (in arrays too) that
-    filtering leaves empty are dropped."""
-    if isinstance(value, dict):
-        kept = {}
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else key
-            if sub in excludes:
-                continue
-            named = included or sub in includes
-            if named or any(pattern.startswith(f"{sub}.") for pattern in includes):
-                chosen = _select(item, sub, includes, excludes, named)
-                if chosen is not _DROPPED:
-                    kept[key] = chosen
-        return kept if kept or included else _DROPPED
-    if isinstance(value, list):
-        items = [_select(item, path, includes, excludes, included) for item in value]
-        return [item for item in items if item is not _DROPPED]
-    return value if included else _DROPPED
+    source = works_entry(cache_entry(lookup, _FRESH))
+    return orjson.dumps({"_index": WORKS_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
 
 
 def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:

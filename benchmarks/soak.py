@@ -1,9 +1,10 @@
 """A soak on the embedded engine: one `scholarflow ingest` of a large generated corpus, as an
 operator runs it, while searches arrive at a steady rate against the same engine.
 
-    python -m benchmarks.soak [--records 200000] [--rate 5] [--json]
+    python -m benchmarks.soak [--records 200000] [--rate 5] [--engine opensearch|osmem] [--json]
 
-It starts the real engine (OpenSearch) in a fresh temporary home, generates the corpus there,
+It starts the embedded engine (the real OpenSearch unless `--engine osmem` asks for the in-memory
+fallback; never silently the other one) in a fresh temporary home, generates the corpus there,
 runs the ingest in a subprocess, and sends mixed Chinese and English searches from a thread from
 the moment the alias exists until the ingest ends. It prints records/s, search latency
 p50/p95/p99 and the failed searches, the peak RSS of the ingest process and of the engine, and
@@ -113,12 +114,12 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def soak(records: int, rate: float, keep: bool) -> dict[str, Any]:
+def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="scholarflow-soak-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCHOLARFLOW_", "PREFECT_"))}
     env |= {
         "SCHOLARFLOW_HOME": str(home / "home"),
-        "SCHOLARFLOW_ENGINE": "opensearch",  # the real engine or a failure, never the fallback
+        "SCHOLARFLOW_ENGINE": engine,  # the engine asked for or a failure, never a silent fallback
         "SCHOLARFLOW_DOI_LOOKUP": "off",  # the engine under load, not a registry's rate limit
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -170,7 +171,8 @@ def soak(records: int, rate: float, keep: bool) -> dict[str, Any]:
         "records": stats.records,
         "corpus_mb": round(stats.bytes / 1e6, 1),
         "corpus_seconds": round(generated, 1),
-        "engine": f"{state['kind']} {state['version']} (Lucene {state['lucene']})",
+        "engine": f"{state['kind']} {state['version']}"
+        + (f" (Lucene {state['lucene']})" if state.get("lucene") else " (in memory, not Lucene)"),
         "exit_code": ingest.returncode,
         "stderr": err.strip()[-2000:],
         "ingest_seconds": round(seconds, 1),
@@ -208,10 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=main.__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=5.0, help="searches per second")
+    parser.add_argument("--engine", choices=("opensearch", "osmem"), default="opensearch")
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    result = soak(args.records, args.rate, args.keep)
+    result = soak(args.records, args.rate, args.keep, args.engine)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

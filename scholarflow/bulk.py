@@ -9,8 +9,13 @@ to it (fail the run with one line, count it, or let it go), but none sends or re
 Items the engine refuses for a passing reason (429 too many requests, 502/503/504) stay pending
 and are sent again after an exponential backoff; others are final at once. Reasons read the same
 whichever engine gave them (Elasticsearch, OpenSearch, osmem), so refusals group as one; the
-detail keeps the engine's own type and words. Connection errors are not caught: a run that loses
-its engine stops, and is simply run again.
+detail keeps the engine's own type and words.
+
+A request the engine does not answer in time (a slow engine under a long load, not a lost one)
+is a reason to wait longer, not to give up the run: the actions it carried that have no answer
+are sent again in chunks half the size, waiting twice as long, with the same backoff and number
+of attempts (index, update and delete by id may be sent twice). Connection errors are not
+caught: a run that loses its engine stops, and is simply run again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from elasticsearch import Elasticsearch, helpers
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
 
 from scholarflow.redact import redact_text
-from scholarflow.search_client import EngineError
+from scholarflow.search_client import EngineError, RequestTimeout
 from scholarflow.settings import Settings
 
 # A bulk request ends at whichever comes first; two are in flight, so the engine works on one
@@ -35,6 +40,7 @@ BULK_CHUNK_DOCS = 250
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
 BULK_IN_FLIGHT = 2
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+NO_ANSWER = 408  # the status of an item whose request the engine did not answer in time
 # (header, body) as the bulk helpers expand an action: the body is None for a delete, and may be
 # JSON bytes already (the helpers pass bytes through).
 Action = tuple[dict[str, Any], Any]
@@ -142,20 +148,33 @@ def send(
     outcomes: list[ItemOutcome] = [WRITTEN] * len(actions)
     result = BulkResult(outcomes)
     pending = list(range(len(actions)))
+    patience: dict[str, Any] = {}  # after a timeout: smaller chunks, a longer request timeout
 
     def send_round() -> list[int]:
         nonlocal pending
         transient: list[int] = []
         sent = [actions[i] for i in pending]
-        stream = _stream(client, sent, in_flight, request)
-        for position, (ok, item) in zip(pending, stream, strict=True):
-            if ok:
-                outcomes[position] = WRITTEN
-                continue
-            outcome = item_outcome(next(iter(item.values())))
-            outcomes[position] = outcome
-            if outcome.fate is Fate.TRANSIENT:
+        patient = client.options(request_timeout=patience["seconds"]) if patience else client
+        stream = _stream(patient, sent, in_flight, {**request, **patience.get("chunks", {})})
+        answered = 0
+        try:
+            for position, (ok, item) in zip(pending, stream, strict=True):
+                answered += 1
+                if ok:
+                    outcomes[position] = WRITTEN
+                    continue
+                outcome = item_outcome(next(iter(item.values())))
+                outcomes[position] = outcome
+                if outcome.fate is Fate.TRANSIENT:
+                    transient.append(position)
+        except RequestTimeout as timeout:
+            unanswered = ItemOutcome(Fate.TRANSIENT, NO_ANSWER, "timeout", str(timeout))
+            for position in pending[answered:]:
+                outcomes[position] = unanswered
                 transient.append(position)
+            chunk = patience.get("chunks", {}).get("chunk_size", BULK_CHUNK_DOCS)
+            patience["seconds"] = timeout.seconds * 2
+            patience["chunks"] = {"chunk_size": max(1, chunk // 2)}
         pending = transient
         return transient
 
@@ -174,7 +193,11 @@ def send(
     attempts = f"{retry.attempts} attempt{'s' if retry.attempts > 1 else ''}"
     for i in pending:
         item = outcomes[i]
-        reason = f"engine still refusing after {attempts}: {item.status} {item.reason}"
+        reason = (
+            f"no answer from the engine after {attempts}: {item.reason}"
+            if item.status == NO_ANSWER
+            else f"engine still refusing after {attempts}: {item.status} {item.reason}"
+        )
         outcomes[i] = ItemOutcome(Fate.TRANSIENT, item.status, item.kind, reason, item.detail)
     return result
 

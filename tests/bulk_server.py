@@ -47,12 +47,15 @@ class BulkServer(LocalHttpServer):
         refuse_bulk: int | None = None,
         errors: dict[str, dict] | None = None,
         unreadable: int = 0,
+        slow_bulk: int = 0,
+        delay: float = 0.0,
     ) -> None:
         self.script = script or {}
         self.status = status  # answer for everything but _bulk items (401 to refuse credentials)
         self.refuse_bulk = refuse_bulk
         self.errors = errors or {}
         self.unreadable = unreadable
+        self.slow_bulk, self.delay = slow_bulk, delay  # the first `slow_bulk` bulks answer late
         self.health_checks = 0
         self.rounds: list[BulkRound] = []
         self.attempts: dict[str, int] = defaultdict(int)
@@ -80,7 +83,12 @@ class BulkServer(LocalHttpServer):
                         server.refuse_bulk, {"error": "refused", "status": server.refuse_bulk}
                     )
                 elif self.path.split("?")[0].endswith("/_bulk"):
-                    self._answer(200, server._bulk(body))
+                    with server._lock:
+                        late, server.slow_bulk = server.slow_bulk > 0, max(server.slow_bulk - 1, 0)
+                    answer = server._bulk(body)  # the engine does the work, then answers late
+                    if late:
+                        time.sleep(server.delay)
+                    self._answer(200, answer)
                 elif self.path.split("?")[0].endswith("/_mget"):
                     self._answer(200, server._mget(json.loads(body)["ids"]))
                 else:

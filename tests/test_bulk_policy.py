@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import BulkRetry, Fate, WriteRefused, expanded, send
+from scholarflow.bulk import NO_ANSWER, BulkRetry, Fate, WriteRefused, expanded, send
 from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterError, DeadLetterStore
 from scholarflow.manifest import MANIFEST_INDEX, Completed, Fingerprint, SourceManifest
 from scholarflow.models import RawRecord, Rejection, Stage
-from scholarflow.registry.cache import CACHE_INDEX, DoiCache
+from scholarflow.registry.cache import CACHE_INDEX, WORKS_INDEX, DoiCache
 from scholarflow.registry.lookup import Lookup
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
@@ -50,6 +50,37 @@ def test_each_action_gets_its_outcome_in_order(tmp_path: Path) -> None:
     )
     assert [sorted(r.ids) for r in server.rounds] == [["a", "b", "c", "d"], ["a", "c"]]
     assert [i for i, _ in result.failures()] == [1, 2]
+
+
+def test_a_request_the_engine_answers_too_late_is_sent_again_with_more_patience(
+    tmp_path: Path,
+) -> None:
+    """A slow engine is waited for: the actions of a bulk request that got no answer in time go
+    again, in smaller chunks with twice the time, and the run goes on."""
+    # The client's transport tries a request to a cluster four times before it gives up on it.
+    with BulkServer(slow_bulk=4, delay=1.5) as server:
+        settings = Settings(_env_file=None, es_url=server.url, home=tmp_path, es_timeout=0.2)
+        result = send(connect(settings), actions("a", "b", "c", "d"), BulkRetry(3, 0.01))
+        attempts = dict(server.attempts)
+    assert result.written == 4 and result.retried == {NO_ANSWER: 4}
+    # index by id: sent again, still one document each
+    assert set(attempts) == {"a", "b", "c", "d"} and len(set(attempts.values())) == 1
+    assert attempts["a"] > 1
+
+
+def test_an_engine_that_never_answers_in_time_leaves_the_items_unwritten_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    with BulkServer(slow_bulk=99, delay=1.5) as server:
+        settings = Settings(_env_file=None, es_url=server.url, home=tmp_path, es_timeout=0.2)
+        result = send(connect(settings), actions("a", "b"), BulkRetry(2, 0.01))
+    assert result.written == 0 and {item.fate for item in result.items} == {Fate.TRANSIENT}
+    reason = result.items[0].reason
+    # the second attempt waited twice the first's 0.28 s (0.2 s and 20 ms a line), and its lines
+    assert reason.startswith(
+        "no answer from the engine after 2 attempts: PUT /_bulk got no answer within 0.64 s"
+    ), reason
+    assert "SCHOLARFLOW_ES_TIMEOUT" in reason
 
 
 @pytest.fixture
@@ -90,8 +121,9 @@ def test_a_dead_letter_that_cannot_be_stored_fails_the_run(blocked: Elasticsearc
 def test_the_doi_cache_lets_a_refused_write_go(es: Elasticsearch, settings: Settings) -> None:
     cache = DoiCache(es, settings)
     cache.ensure()
-    es.indices.put_settings(index=CACHE_INDEX, settings={"index.blocks.write": True})
+    both = f"{CACHE_INDEX},{WORKS_INDEX}"
+    es.indices.put_settings(index=both, settings={"index.blocks.write": True})
     try:
         assert cache.put_many([Lookup("10.1000/a", "not_found", "crossref")]) == 0
     finally:
-        es.indices.put_settings(index=CACHE_INDEX, settings={"index.blocks.write": None})
+        es.indices.put_settings(index=both, settings={"index.blocks.write": None})

@@ -6,14 +6,21 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
 from scholarflow.models import EnrichmentStatus
 from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup
-from scholarflow.registry.cache import WORK_FIELDS
+from scholarflow.registry.cache import (
+    LEGACY_LOOKUP_FIELDS,
+    WORK_FIELDS,
+    WORKS_INDEX,
+    cache_entry,
+    cut_work,
+)
 from scholarflow.settings import DoiLookup, Settings
-from tasks.enrich import enrich_batch
+from tasks.enrich import apply_lookup, enrich_batch
 from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer, Reply
 from tests.test_enrich_registry import paper, resolver_for
 
@@ -65,7 +72,8 @@ def test_expired_entry_is_refreshed(
 
 def expire(es: Elasticsearch, doi: str) -> None:
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    es.update(index=CACHE_INDEX, id=doi, doc={"expires_at": yesterday}, refresh=True)
+    for index in (CACHE_INDEX, WORKS_INDEX):
+        es.update(index=index, id=doi, doc={"expires_at": yesterday}, refresh=True)
 
 
 def test_expired_entry_answers_while_the_registry_is_unreachable(
@@ -146,7 +154,7 @@ def test_cached_answers_come_back_with_only_what_enrichment_reads(
     settings: Settings, es: Elasticsearch
 ) -> None:
     """Reference lists, affiliations and funders are most of an answer's bytes and enrichment
-    never reads them: they stay in the index."""
+    never reads them: the whole answer stays in the cache index, a lookup reads the work cut."""
     doi = "10.1136/esmoopen-2020-000776"
     work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
     assert work["message"].get("reference") and "affiliation" in work["message"]["author"][0]
@@ -154,13 +162,76 @@ def test_cached_answers_come_back_with_only_what_enrichment_reads(
 
     answer = DoiCache(es, settings).get_many([doi])[doi]
 
-    assert answer.body and set(answer.body) == {"message"}
+    assert answer.body is not None
     read = {path.split(".")[0] for path in WORK_FIELDS}
-    assert set(answer.body["message"]) == read & set(work["message"])
-    assert answer.body["message"]["author"][0] == {
+    assert set(answer.body) == read & set(work["message"])
+    assert answer.body["author"][0] == {
         k: v for k, v in work["message"]["author"][0].items() if k in ("given", "family", "ORCID")
     }
-    assert answer.body["message"]["title"] == work["message"]["title"]
+    assert answer.body["title"] == work["message"]["title"]
+    assert es.get(index=CACHE_INDEX, id=doi)["_source"]["body"] == work  # kept whole
+
+
+WORK_FIXTURES = sorted(  # every recorded answer that is one work (Crossref's, or CSL-JSON)
+    path.name
+    for path in (FIXTURES / "doi").glob("*.json")
+    if path.name.startswith(("crossref_work_", "crossref_transform_csljson", "doiorg_csljson"))
+    and isinstance(json.loads(path.read_text()), dict)
+)
+
+
+@pytest.mark.parametrize("fixture", WORK_FIXTURES)
+def test_a_work_is_cut_as_the_engine_filters_it(
+    settings: Settings, es: Elasticsearch, fixture: str
+) -> None:
+    """The cut made when an answer is stored is what the engine's source filtering returned
+    when lookups asked it to cut at read time (the cache before the works index)."""
+    body = json.loads((FIXTURES / "doi" / fixture).read_text())
+    doi = "10.1000/" + fixture
+    DoiCache(es, settings).ensure()
+    es.index(index=CACHE_INDEX, id=doi, document={"body": body}, refresh=True)
+
+    paths = [p for p in LEGACY_LOOKUP_FIELDS if p.startswith("body.")]
+    filtered = es.get(index=CACHE_INDEX, id=doi, source_includes=paths)["_source"]["body"]
+
+    assert cut_work(body) == filtered.get("message", filtered)
+    assert len(orjson.dumps(cut_work(body))) < len(orjson.dumps(body))
+
+
+@pytest.mark.parametrize("fixture", WORK_FIXTURES)
+def test_enrichment_reads_the_same_from_the_cut_work_as_from_the_whole_answer(
+    fixture: str,
+) -> None:
+    body = json.loads((FIXTURES / "doi" / fixture).read_text())
+    doi = str(body.get("message", body).get("DOI") or "10.1000/x")
+    whole = apply_lookup(paper(doi), Lookup(doi, "found", "crossref", body=body))
+    cut = apply_lookup(paper(doi), Lookup(doi, "found", "crossref", body=cut_work(body)))
+    assert cut == whole
+    assert whole != paper(doi)  # the answer changed something
+
+
+def test_an_answer_cached_before_the_works_index_is_carried_forward(
+    settings: Settings, es: Elasticsearch
+) -> None:
+    """A home whose cache holds whole answers only (as every cache did before the works index)
+    is read as it is, and each answer it reads is stored cut from then on: no migration step."""
+    doi = "10.3892/ijo_00000353"
+    work = json.loads((FIXTURES / "doi" / CROSSREF_WORKS[doi]).read_text())
+    entry = cache_entry(Lookup(doi, "found", "crossref", body=work), timedelta(days=90))
+    DoiCache(es, settings).ensure()
+    es.index(index=CACHE_INDEX, id=doi, document=entry, refresh=True)
+    unknown = cache_entry(Lookup("10.1000/gone", "not_found", "crossref"), timedelta(days=7))
+    es.index(index=CACHE_INDEX, id="10.1000/gone", document=unknown, refresh=True)
+    cache = DoiCache(es, settings)
+
+    first = cache.get_many([doi, "10.1000/gone", "10.1000/never"])
+
+    assert set(first) == {doi, "10.1000/gone"}
+    assert first[doi].body == cut_work(work) and first["10.1000/gone"].status == "not_found"
+    stored = es.get(index=WORKS_INDEX, id=doi)["_source"]
+    assert stored == {**{k: v for k, v in entry.items() if k != "body"}, "work": cut_work(work)}
+    es.delete(index=CACHE_INDEX, id=doi, refresh=True)  # now read from the works index alone
+    assert cache.get_many([doi])[doi].body == cut_work(work)
 
 
 def test_cache_index_created_by_another_batch_meanwhile_is_fine(

@@ -16,7 +16,13 @@ from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, D
 from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
 from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
-from scholarflow.registry.cache import CACHE_INDEX, CACHE_MAPPINGS_FILE, DoiCache
+from scholarflow.registry.cache import (
+    CACHE_INDEX,
+    CACHE_MAPPINGS_FILE,
+    WORKS_INDEX,
+    WORKS_MAPPINGS_FILE,
+    DoiCache,
+)
 from scholarflow.settings import Settings
 from scholarflow.sources import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
 from tests.locking import make_lock
@@ -39,6 +45,7 @@ STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
     SOURCES_INDEX: (SOURCES_MAPPINGS_FILE, lambda es, s: SourceRegistry(es).ensure()),
     DEADLETTER_INDEX: (DEADLETTER_MAPPINGS_FILE, lambda es, s: DeadLetterStore(es).ensure()),
     CACHE_INDEX: (CACHE_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
+    WORKS_INDEX: (WORKS_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
 }
 
 

@@ -1,9 +1,18 @@
 """The DOI cache: registry answers kept in the engine, keyed by normalised DOI, with a TTL.
 
-An index in the same engine as the papers: every worker of every process shares it, it
-survives restarts like the papers do, and it needs
-no second store to operate. Negative answers (no registry knows the DOI) are kept too, with a
-shorter time to live, so unknown DOIs are not asked for on every run either.
+Two indices in the same engine as the papers: every worker of every process shares them, they
+survive restarts like the papers do, and they need no second store to operate.
+
+- `scholarflow-doi-cache` keeps each registry's whole answer (2–30 kB: reference lists,
+  affiliations, funders), for what may read more of it later.
+- `scholarflow-doi-works` keeps what enrichment reads of it (`WORK_FIELDS`, about 2 kB), cut
+  once when the answer is stored. Lookups read these whole: asking the engine to cut each stored
+  answer at read time (`_source_includes`) cost it about 4 ms of CPU a DOI, more than indexing
+  the paper, on the cores the embedded engine shares with the pipeline.
+
+Negative answers (no registry knows the DOI) are kept too, with a shorter time to live, so
+unknown DOIs are not asked for on every run either. Answers stored before the works index
+existed are cut from the whole answer the first time they are read, and kept cut from then on.
 """
 
 from __future__ import annotations
@@ -14,16 +23,15 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import expanded, send
+from scholarflow.bulk import Fate, expanded, send
 from scholarflow.indices import ensure_index, load_mapping_file
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
-CACHE_INDEX = "scholarflow-doi-cache"
-# What enrichment reads of a registry work (a Crossref `message`, or a CSL-JSON item). Lookups
-# ask for these alone: a whole answer is 2–30 kB (reference lists, affiliations, funders) and
-# parsing it was most of enrichment's time. `DOI` is read by nothing, but every registry answer
-# has one, so the body of a found entry never comes back empty.
+CACHE_INDEX = "scholarflow-doi-cache"  # whole answers
+WORKS_INDEX = "scholarflow-doi-works"  # what enrichment reads of them
+# What enrichment reads of a registry work (a Crossref `message`, or a CSL-JSON item). `DOI` is
+# read by nothing, but every registry answer has one, so a found work is never empty.
 WORK_FIELDS = (
     "DOI",
     "title",
@@ -48,12 +56,62 @@ WORK_FIELDS = (
     "reference-count",
     "is-referenced-by-count",
 )
-CACHE_MAPPINGS_FILE = "doi-cache.mappings.json"  # its fields, in index_mappings/
-LOOKUP_FIELDS = [
-    *(name for name in load_mapping_file(CACHE_MAPPINGS_FILE)["properties"] if name != "body"),
+CACHE_MAPPINGS_FILE = "doi-cache.mappings.json"  # their fields, in index_mappings/
+WORKS_MAPPINGS_FILE = "doi-works.mappings.json"
+# Reading an answer stored before the works index existed: the engine cuts it this once.
+_ENTRY_FIELDS = [n for n in load_mapping_file(CACHE_MAPPINGS_FILE)["properties"] if n != "body"]
+LEGACY_LOOKUP_FIELDS = [
+    *_ENTRY_FIELDS,
     *(f"body.message.{name}" for name in WORK_FIELDS),
     *(f"body.{name}" for name in WORK_FIELDS),
 ]
+
+
+def _field_tree(paths: Iterable[str]) -> dict[str, Any]:
+    """`a.b` paths as nested dicts; None marks a field kept whole."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if rest:
+            sub = tree.setdefault(head, {})
+            if sub is not None:
+                sub.update(_field_tree([rest]))
+        else:
+            tree[head] = None
+    return tree
+
+
+_WORK_TREE = _field_tree(WORK_FIELDS)
+
+
+def cut_work(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The work of a registry answer (a Crossref `message` or a CSL-JSON item) with only
+    `WORK_FIELDS`, as the engine's source filtering cuts it: objects inside lists are cut key by
+    key, and what is left empty goes."""
+    if body is None:
+        return None
+    work = body.get("message", body)
+    return _cut(work, _WORK_TREE) if isinstance(work, dict) else {}
+
+
+def _cut(value: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, sub in tree.items():
+        if key not in value:
+            continue
+        part = value[key] if sub is None else _cut_value(value[key], sub)
+        if sub is None or part not in ({}, []):
+            kept[key] = part
+    return kept
+
+
+def _cut_value(value: Any, tree: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return _cut(value, tree)
+    if isinstance(value, list):
+        cut = (_cut_value(item, tree) for item in value)
+        return [item for item in cut if item not in ({}, [])]
+    return {}  # a scalar where objects were expected: nothing under it is asked for
 
 
 class DoiCache:
@@ -63,8 +121,9 @@ class DoiCache:
         self.negative_ttl = timedelta(days=settings.doi_negative_ttl_days)
 
     def ensure(self) -> None:
-        """Create the cache index on first use (batches prepared at once may race to)."""
+        """Create the cache indices on first use (batches prepared at once may race to)."""
         ensure_index(self.client, CACHE_INDEX, load_mapping_file(CACHE_MAPPINGS_FILE))
+        ensure_index(self.client, WORKS_INDEX, load_mapping_file(WORKS_MAPPINGS_FILE))
 
     def get_many(
         self, dois: Iterable[str], fetched_after: datetime | None = None, stale_ok: bool = False
@@ -78,36 +137,60 @@ class DoiCache:
         self.ensure()
         now = datetime.now(UTC)
         found: dict[str, Lookup] = {}
-        response = self.client.mget(index=CACHE_INDEX, ids=ids, source_includes=LOOKUP_FIELDS)
-        for doc in response["docs"]:
-            if not doc.get("found"):
-                continue
-            entry = doc["_source"]
+        entries = self._works(ids)
+        for doi, entry in entries.items():
             fetched_at = datetime.fromisoformat(entry["fetched_at"])
             if not stale_ok and datetime.fromisoformat(entry["expires_at"]) <= now:
                 continue
             if fetched_after and fetched_at < fetched_after:
                 continue
-            found[doc["_id"]] = Lookup(
+            found[doi] = Lookup(
                 entry["doi"],
                 "found" if entry["status"] == 200 else "not_found",
                 entry["source"],
-                body=entry.get("body"),
+                body=entry.get("work"),
                 fetched_at=fetched_at,
                 from_cache=True,
             )
         return found
 
+    def _works(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The works entries of `ids` that exist, carrying forward (cut, and stored cut) the
+        answers stored before the works index existed."""
+        response = self.client.mget(index=WORKS_INDEX, ids=ids)
+        entries = {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
+        missing = [doi for doi in ids if doi not in entries]
+        if not missing:
+            return entries
+        older = self.client.mget(
+            index=CACHE_INDEX, ids=missing, source_includes=LEGACY_LOOKUP_FIELDS
+        )
+        carried = {d["_id"]: works_entry(d["_source"]) for d in older["docs"] if d.get("found")}
+        if carried:
+            # A work not stored cut is cut again next time: nothing is lost.
+            send(self.client, expanded(_work_action(e) for e in carried.values()))
+        return entries | carried
+
     def put_many(self, lookups: Iterable[Lookup]) -> int:
-        """Store answers worth keeping (found and not-found); returns how many were stored."""
-        actions = [
-            self._action(lookup) for lookup in lookups if lookup.status in ("found", "not_found")
+        """Store answers worth keeping (found and not-found), whole and cut; returns how many
+        were stored."""
+        entries = [
+            self._entry(lookup) for lookup in lookups if lookup.status in ("found", "not_found")
         ]
-        if not actions:
+        if not entries:
             return 0
         self.ensure()
+        actions = [
+            action
+            for entry in entries
+            for action in (
+                {"_index": CACHE_INDEX, "_id": entry["doi"], "_source": entry},
+                _work_action(works_entry(entry)),
+            )
+        ]
         # A cache entry not stored is looked up again next time: nothing is lost.
-        return send(self.client, expanded(actions), refresh="wait_for").written
+        result = send(self.client, expanded(actions), refresh="wait_for")
+        return sum(item.fate is Fate.WRITTEN for item in result.items[1::2])
 
     def import_entries(self, entries: Iterable[dict[str, Any]]) -> int:
         """Load recorded answers (one object per line: doi, source, status, fetched_at, body)."""
@@ -123,9 +206,8 @@ class DoiCache:
         ]
         return self.put_many(lookups)
 
-    def _action(self, lookup: Lookup) -> dict[str, Any]:
-        ttl = self.ttl if lookup.status == "found" else self.negative_ttl
-        return {"_index": CACHE_INDEX, "_id": lookup.doi, "_source": cache_entry(lookup, ttl)}
+    def _entry(self, lookup: Lookup) -> dict[str, Any]:
+        return cache_entry(lookup, self.ttl if lookup.status == "found" else self.negative_ttl)
 
 
 def cache_entry(lookup: Lookup, ttl: timedelta) -> dict[str, Any]:
@@ -141,3 +223,13 @@ def cache_entry(lookup: Lookup, ttl: timedelta) -> dict[str, Any]:
         "expires_at": expires.isoformat(),
         "body": lookup.body,
     }
+
+
+def works_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """The works index's document for a cache entry: the same fields, the work cut."""
+    fields = {name: entry[name] for name in _ENTRY_FIELDS}
+    return {**fields, "work": cut_work(entry.get("body"))}
+
+
+def _work_action(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"_index": WORKS_INDEX, "_id": entry["doi"], "_source": entry}
