@@ -8,16 +8,16 @@ from rich.console import Console
 from rich.table import Table
 
 TARGETS = {
-    "decode ≥ 25% of the ceiling (one core)": ("decode_vs_ceiling", 0.25),
-    "decode ≥ 3× the baseline (one core)": ("decode_vs_baseline", 3.0),
-    "pipeline into the null sink ≥ 15% of the ceiling": ("pipeline_null_vs_ceiling", 0.15),
-    "pipeline into the HTTP sink ≥ 10,000 records/s": ("http_sink_rps", 10_000),
-    "Prefect overhead ≤ 10%": ("prefect_overhead_pct", -10.0),
-    "peak RSS, 10× the records ≤ 1.3×": ("rss_ratio_100k_over_10k", -1.3),
+    "pipeline into the embedded engine ≥ 0.9 × raw bulk": ("engine_ratio", 0.9),
+    "client CPU ≤ 100 µs a record (HTTP sink)": ("client_cpu_us_per_record", -100.0),
+    "two workers ≥ 1.7 × one": ("scaleout_speedup_2", 1.7),
+    "Prefect overhead ≤ 5%": ("prefect_overhead_pct", -5.0),
+    "peak RSS, 10× the records ≤ 1.3×": ("rss_ratio_1m_over_100k", -1.3),
+    "engine start to a first bulk ≤ 15 s": ("engine_start_s", -15.0),
 }
 # Judged only on a full-size run: a flow run has a fixed cost of about a second, half of a
 # scaled-down run and 3% of a 100k-record one; the overhead the target bounds is the per-batch one.
-FULL_SIZE_ONLY = frozenset({"Prefect overhead ≤ 10%"})
+FULL_SIZE_ONLY = frozenset({"Prefect overhead ≤ 5%"})
 
 
 def summary(
@@ -44,6 +44,10 @@ def summary(
         "decode_parallel_rps": rps("decode_parallel"),
         "pipeline_null_rps": rps("pipeline_null"),
         "http_sink_rps": rps("pipeline_http"),
+        # Our process's CPU (every thread) for the whole pipeline into the HTTP sink, which runs
+        # in a process of its own: fetch, decode, enrich from the warm cache, bulk bodies.
+        "client_cpu_us_per_record": _cpu_us_per_record(rows.get("pipeline_http")),
+        "scaleout_speedup_2": None,  # not measured yet: the result says so, not zero
         "engine_rps": rps("pipeline_engine"),
         # The real embedded engine, one run: the pipeline against the same bulk bodies sent raw.
         "engine": rows.get("pipeline_engine", {}).get("engine"),
@@ -66,7 +70,8 @@ def summary(
         "prefect_overhead_pct": overhead,
         "rss_10k_mb": small["peak_rss_mb"] if small else None,
         "rss_100k_mb": main["peak_rss_mb"] if main else None,
-        "rss_ratio_100k_over_10k": ratio(
+        # 1M over 100k records at full size; quick mode's sizes are in `scale.rss_records`.
+        "rss_ratio_1m_over_100k": ratio(
             main["peak_rss_mb"] if main else None, small["peak_rss_mb"] if small else None
         ),
         "decode_vs_ceiling": ratio(rps("decode"), rps("ceiling")),
@@ -87,6 +92,12 @@ def summary(
         for name, (key, bound) in TARGETS.items()
     }
     return result
+
+
+def _cpu_us_per_record(row: dict[str, Any] | None) -> float | None:
+    if not row or not row["records"] or "client" not in row["cpu"]:
+        return None
+    return round(row["cpu"]["client"] / row["records"] * 1e6, 1)
 
 
 def _met(value: float | None, bound: float) -> bool | None:

@@ -58,8 +58,9 @@ WORK_FIELDS = (
 )
 CACHE_MAPPINGS_FILE = "doi-cache.mappings.json"  # their fields, in index_mappings/
 WORKS_MAPPINGS_FILE = "doi-works.mappings.json"
-# Reading an answer stored before the works index existed: the engine cuts it this once.
+# What an entry says besides the answer (the DOI, where from, when fetched, until when fresh).
 _ENTRY_FIELDS = [n for n in load_mapping_file(CACHE_MAPPINGS_FILE)["properties"] if n != "body"]
+# Reading an answer stored before the works index existed: the engine cuts it this once.
 LEGACY_LOOKUP_FIELDS = [
     *_ENTRY_FIELDS,
     *(f"body.message.{name}" for name in WORK_FIELDS),
