@@ -148,14 +148,14 @@ def send(
     outcomes: list[ItemOutcome] = [WRITTEN] * len(actions)
     result = BulkResult(outcomes)
     pending = list(range(len(actions)))
-    patience: dict[str, Any] = {}  # after a timeout: smaller chunks, a longer request timeout
+    # After a request the engine did not answer in time: smaller chunks, a longer timeout.
+    chunk_size, patient = BULK_CHUNK_DOCS, client
 
     def send_round() -> list[int]:
-        nonlocal pending
+        nonlocal pending, chunk_size, patient
         transient: list[int] = []
         sent = [actions[i] for i in pending]
-        patient = client.options(request_timeout=patience["seconds"]) if patience else client
-        stream = _stream(patient, sent, in_flight, {**request, **patience.get("chunks", {})})
+        stream = _stream(patient, sent, in_flight, chunk_size, request)
         answered = 0
         try:
             for position, (ok, item) in zip(pending, stream, strict=True):
@@ -172,9 +172,8 @@ def send(
             for position in pending[answered:]:
                 outcomes[position] = unanswered
                 transient.append(position)
-            chunk = patience.get("chunks", {}).get("chunk_size", BULK_CHUNK_DOCS)
-            patience["seconds"] = timeout.seconds * 2
-            patience["chunks"] = {"chunk_size": max(1, chunk // 2)}
+            chunk_size = max(1, chunk_size // 2)
+            patient = client.options(request_timeout=timeout.seconds * 2)
         pending = transient
         return transient
 
@@ -203,13 +202,17 @@ def send(
 
 
 def _stream(
-    client: Elasticsearch, actions: list[Any], in_flight: int, request: dict[str, Any]
+    client: Elasticsearch,
+    actions: list[Any],
+    in_flight: int,
+    chunk_size: int,
+    request: dict[str, Any],
 ) -> Iterable[tuple[bool, dict[str, Any]]]:
     """The helpers' (ok, item) per action, in order; `in_flight` requests at once. `actions`
     are expanded already (`Action`s), which the helpers' annotations do not foresee."""
     options: dict[str, Any] = {
         "expand_action_callback": _as_given,
-        "chunk_size": BULK_CHUNK_DOCS,
+        "chunk_size": chunk_size,
         "max_chunk_bytes": BULK_CHUNK_BYTES,
         "raise_on_error": False,
         "raise_on_exception": False,

@@ -191,7 +191,7 @@ class DoiCache:
         ]
         # A cache entry not stored is looked up again next time: nothing is lost.
         result = send(self.client, expanded(actions), refresh="wait_for")
-        return sum(item.fate is Fate.WRITTEN for item in result.items[1::2])
+        return sum(item.fate is Fate.WRITTEN for item in result.items[1::2])  # the works
 
     def import_entries(self, entries: Iterable[dict[str, Any]]) -> int:
         """Load recorded answers (one object per line: doi, source, status, fetched_at, body)."""
