@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,18 @@ import orjson
 
 from benchmarks.corpus import Corpus
 from benchmarks.engines import pipeline_engine, pipeline_osmem
-from benchmarks.measure import Params, Row, bench_settings, best_of, lines, mbytes, timed_ingest
+from benchmarks.measure import (
+    Params,
+    Row,
+    bench_settings,
+    best_of,
+    flow_into_sink,
+    http_sink,
+    lines,
+    mbytes,
+    timed_ingest,
+)
+from benchmarks.scaleout import scaleout
 
 # --- single core -----------------------------------------------------------------------------
 
@@ -142,8 +151,8 @@ def pipeline_null(p: Params) -> Row:
 
 def pipeline_http(p: Params) -> Row:
     """The whole pipeline into the HTTP sink (another process on 127.0.0.1)."""
-    with _http_sink(p.seed) as url:
-        return timed_ingest("pipeline → HTTP sink", p, bench_settings(url))
+    with http_sink(p.seed) as sink:
+        return timed_ingest("pipeline → HTTP sink", p, bench_settings(sink.url))
 
 
 def prefect_overhead(p: Params) -> Row:
@@ -153,15 +162,9 @@ def prefect_overhead(p: Params) -> Row:
     temporary API server's first answers, the flow's registration), which a long-lived server
     has paid long before an ingest starts.
     """
-    from prefect.testing.utilities import prefect_test_harness
-
     from flows.ingest import ingest, run_ingest
-    from scholarflow.settings import get_settings
 
-    with _http_sink(p.seed) as url, prefect_test_harness(server_startup_timeout=120):
-        settings = bench_settings(url)
-        os.environ.update(_environment(settings))
-        get_settings.cache_clear()
+    with flow_into_sink(p.seed) as (settings, _sink):
         ingest([str(p.warmup or p.corpus)], p.batch_size, full=True)
         plain = prefect = float("inf")
         for _ in range(p.repeat):
@@ -182,36 +185,6 @@ def prefect_overhead(p: Params) -> Row:
     )
 
 
-def _environment(settings: Any) -> dict[str, str]:
-    """The `SCHOLARFLOW_*` variables that make the ingest flow read `settings`."""
-    return {
-        "SCHOLARFLOW_ES_URL": settings.es_url,
-        "SCHOLARFLOW_DOI_LOOKUP": settings.doi_lookup.value,
-        "SCHOLARFLOW_HOME": str(settings.home),
-    }
-
-
-class _http_sink:
-    """The HTTP sink in its own process (so it does not share this process's interpreter)."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> str:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.sink", str(self.seed)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        return self.process.stdout.readline().strip()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.process.terminate()  # not EOF on stdin: forked workers hold that pipe open too
-        self.process.wait(timeout=30)
-
-
 CASES: dict[str, Callable[[Params], Row | dict[str, Row]]] = {
     "ceiling": ceiling,
     "baseline": baseline,
@@ -222,6 +195,7 @@ CASES: dict[str, Callable[[Params], Row | dict[str, Row]]] = {
     "pipeline_engine": pipeline_engine,
     "pipeline_osmem": pipeline_osmem,
     "prefect": prefect_overhead,
+    "scaleout": scaleout,
 }
 
 

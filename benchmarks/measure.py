@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,3 +110,55 @@ def bench_settings(url: str, **overrides: Any) -> Settings:
         home=Path(os.environ.get("SCHOLARFLOW_BENCH_HOME", "/tmp/scholarflow-bench")),
         **overrides,
     )
+
+
+def flow_environment(settings: Any) -> dict[str, str]:
+    """The `SCHOLARFLOW_*` variables that make the ingest flow read `settings`."""
+    return {
+        "SCHOLARFLOW_ES_URL": settings.es_url,
+        "SCHOLARFLOW_DOI_LOOKUP": settings.doi_lookup.value,
+        "SCHOLARFLOW_HOME": str(settings.home),
+    }
+
+
+class http_sink:
+    """The HTTP sink in its own process (so it does not share this process's interpreter)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.url = ""
+
+    def __enter__(self) -> http_sink:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.sink", str(self.seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        return self
+
+    def cpu_seconds(self) -> float:
+        """CPU the sink has used so far (user + system), from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.terminate()  # not EOF on stdin: forked workers hold that pipe open too
+        self.process.wait(timeout=30)
+
+
+@contextmanager
+def flow_into_sink(seed: int) -> Iterator[tuple[Settings, http_sink]]:
+    """The ingest flow ready to run against the HTTP sink, under a temporary Prefect server:
+    the flow reads its settings from the environment, as a deployment's run does."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from scholarflow.settings import get_settings
+
+    with http_sink(seed) as sink, prefect_test_harness(server_startup_timeout=120):
+        settings = bench_settings(sink.url)
+        os.environ.update(flow_environment(settings))
+        get_settings.cache_clear()
+        yield settings, sink

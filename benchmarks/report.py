@@ -47,7 +47,13 @@ def summary(
         # Our process's CPU (every thread) for the whole pipeline into the HTTP sink, which runs
         # in a process of its own: fetch, decode, enrich from the warm cache, bulk bodies.
         "client_cpu_us_per_record": _cpu_us_per_record(rows.get("pipeline_http")),
-        "scaleout_speedup_2": None,  # not measured yet: the result says so, not zero
+        # The ingest flow on two worker processes over one (Prefect's process pool; Dask's
+        # beside it), and what a record cost the workers with one.
+        "scaleout_speedup_2": ratio(rps("scaleout_processes_2"), rps("scaleout_processes_1")),
+        "scaleout_dask_speedup_2": ratio(rps("scaleout_dask_2"), rps("scaleout_dask_1")),
+        "scaleout_worker_cpu_us_per_record": _cpu_us_per_record(
+            rows.get("scaleout_processes_1"), "workers"
+        ),
         "engine_rps": rps("pipeline_engine"),
         # The real embedded engine, one run: the pipeline against the same bulk bodies sent raw.
         "engine": rows.get("pipeline_engine", {}).get("engine"),
@@ -94,10 +100,10 @@ def summary(
     return result
 
 
-def _cpu_us_per_record(row: dict[str, Any] | None) -> float | None:
-    if not row or not row["records"] or "client" not in row["cpu"]:
+def _cpu_us_per_record(row: dict[str, Any] | None, part: str = "client") -> float | None:
+    if not row or not row["records"] or part not in row["cpu"]:
         return None
-    return round(row["cpu"]["client"] / row["records"] * 1e6, 1)
+    return round(row["cpu"][part] / row["records"] * 1e6, 1)
 
 
 def _met(value: float | None, bound: float) -> bool | None:
@@ -116,6 +122,10 @@ def print_tables(rows: dict[str, dict[str, Any]], result: dict[str, Any]) -> Non
             ["pipeline_null", "pipeline_http"],
         ),
         ("Orchestration", ["pipeline_http", "prefect"]),
+        (
+            "Scale-out (the ingest flow, decode + enrich on worker processes)",
+            [f"scaleout_{runner}_{n}" for runner in ("processes", "dask") for n in (1, 2)],
+        ),
         ("Memory (the null-sink pipeline at two sizes)", ["rss_small", "rss_main"]),
     ]
     for title, keys in groups:

@@ -14,13 +14,14 @@ once its last record has been through the whole pipeline.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -81,6 +82,11 @@ class PreparedBatch:
     lookups: LookupStats
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[Callable[..., PreparedBatch], tuple[Any, ...]]:
+        # From a worker process: one C pickle of the papers (see `Batch`).
+        state = (self.papers, self.rejections, self.lookups, self.seconds)
+        return _unpickled, (PreparedBatch, pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
+
     def release(self) -> None:
         """Drop the papers once indexed. A task run's future sits in a reference cycle with its
         done-callback, so the batch it returned would otherwise live on, papers and all, until
@@ -92,12 +98,28 @@ class PreparedBatch:
 class Batch:
     """Records as a task parameter Prefect does not walk: it searches parameters for futures
     item by item, which for a thousand records with their payloads costs more than decoding
-    them. (`quote` does the same, but does not survive Dask's argument packing.)"""
+    them. (`quote` does the same, but does not survive Dask's argument packing.)
+
+    Sent to a worker process, a batch is one C pickle (the runners' cloudpickle visits every
+    object in Python, which costs more than the worker's decoding of some records) of its records
+    without the raw lines of those that were parsed: decoding reads their payload, and the
+    dead-letter store takes raw lines from the run's own copy of the batch."""
 
     __slots__ = ("records",)
 
     def __init__(self, records: list[RawRecord]) -> None:
         self.records = records
+
+    def __reduce__(self) -> tuple[Callable[..., Batch], tuple[Any, ...]]:
+        lean = [
+            replace(r, raw=None, raw_bytes=None) if r.payload is not None else r
+            for r in self.records
+        ]
+        return _unpickled, (Batch, pickle.dumps((lean,), pickle.HIGHEST_PROTOCOL))
+
+
+def _unpickled(kind: Callable[..., Any], state: bytes) -> Any:
+    return kind(*pickle.loads(state))
 
 
 @task(name="decode+enrich", cache_policy=NO_CACHE)

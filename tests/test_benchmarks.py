@@ -172,6 +172,30 @@ def without_expiry(source: dict) -> dict:
     return {k: v for k, v in source.items() if k != "expires_at"}
 
 
+@pytest.mark.slow
+def test_scaleout_case_runs_the_ingest_flow_on_one_and_two_workers_of_each_runner(
+    tmp_path: Path,
+) -> None:
+    """Four flow runs (Prefect's process pool and a local Dask cluster, one and two workers),
+    each accounting for every record; the speedups are quotients of the rows, the workers' CPU
+    is theirs (the flow's own process does no decoding)."""
+    result = run_benchmarks(tmp_path, 400, "scaleout")
+    rows = result["rows"]
+    keys = [f"scaleout_{runner}_{n}" for runner in ("processes", "dask") for n in (1, 2)]
+    assert set(rows) == set(keys)
+    for key in keys:
+        row = rows[key]
+        assert row["records"] == 400, key
+        assert row["cpu"]["workers"] > 0 and row["cpu"]["client"] > 0, key
+        assert "CPU µs a record" in row["detail"]
+    speedup = rows["scaleout_processes_2"]["rps"] / rows["scaleout_processes_1"]["rps"]
+    assert result["scaleout_speedup_2"] == pytest.approx(speedup, abs=1e-3)
+    dask = rows["scaleout_dask_2"]["rps"] / rows["scaleout_dask_1"]["rps"]
+    assert result["scaleout_dask_speedup_2"] == pytest.approx(dask, abs=1e-3)
+    assert result["scaleout_worker_cpu_us_per_record"] > 0
+    assert result["targets"]["two workers ≥ 1.7 × one"] is (result["scaleout_speedup_2"] >= 1.7)
+
+
 def test_the_prefect_target_is_judged_on_a_full_size_run_only() -> None:
     from benchmarks.report import summary
 

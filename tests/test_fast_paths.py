@@ -180,3 +180,36 @@ def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -
         assert alive() is None
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> None:
+    """Through the runners' cloudpickle, as a process pool or Dask worker receives it: parsed
+    records travel without their raw lines, unparsed ones whole, and what comes back (the
+    prepared batch) equals what was sent."""
+    import cloudpickle
+
+    from flows.ingest import Batch, PreparedBatch
+    from scholarflow.models import LookupStats
+    from tasks.decode import decode_records
+    from tasks.fetch import read_records
+    from tests.conftest import SEED_RECORDS
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"title": "truncated\n')
+    records = list(read_records([str(SEED_RECORDS), str(bad)]))
+    shipped = cloudpickle.loads(cloudpickle.dumps(Batch(records))).records
+    assert [(r.source, r.location) for r in shipped] == [(r.source, r.location) for r in records]
+    assert all(r.raw is None for r in shipped if r.payload is not None)
+    unparsed = [r for r in shipped if r.payload is None]
+    assert unparsed and all(r.raw for r in unparsed)
+    papers, rejections = decode_records(shipped)
+    assert (papers, rejections) == decode_records(records)
+
+    prepared = PreparedBatch(papers, rejections, LookupStats(lookups=3), {"decode": 0.5})
+    back = cloudpickle.loads(cloudpickle.dumps(prepared))
+    assert (back.papers, back.rejections, back.lookups, back.seconds) == (
+        papers,
+        rejections,
+        LookupStats(lookups=3),
+        {"decode": 0.5},
+    )
