@@ -46,6 +46,7 @@ class ServeProcess:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # pick up new runs quickly
             "DO_NOT_TRACK": "1",
+            "PYTHONFAULTHANDLER": "1",  # a crash prints every thread's stack into the output
             **env,
         }
         scholarflow = [str(Path(sys.executable).parent / "scholarflow"), "serve"]
