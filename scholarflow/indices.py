@@ -60,14 +60,22 @@ def load_mapping_file(name: str) -> dict[str, Any]:
     return json.loads((MAPPINGS_DIR / name).read_text(encoding="utf-8"))
 
 
-def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
-    """Create the store index `name` unless it exists. Processes that start together may all
-    find it missing: to those that lose the race to create it,
+def ensure_index(
+    client: Elasticsearch,
+    name: str,
+    mappings: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Create the store index `name` unless it exists (`settings` adds to the stores' own, e.g.
+    the analyzers a percolator store shares with the papers). Processes that start together may
+    all find it missing: to those that lose the race to create it,
     `resource_already_exists_exception` is the index they wanted, not an error."""
     if client.indices.exists(index=name):
         return
     try:
-        client.indices.create(index=name, mappings=mappings, settings=STORE_SETTINGS)
+        client.indices.create(
+            index=name, mappings=mappings, settings={**STORE_SETTINGS, **(settings or {})}
+        )
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":
             raise

@@ -226,6 +226,8 @@ class RunSummary:
     sources_skipped: int = 0
     # Rejections written to the dead-letter store: must equal the `rejected` outcome.
     dead_lettered: int = 0
+    # What the saved searches found among the papers the run wrote (tasks/percolate.py).
+    watches: dict[str, Any] = field(default_factory=dict)
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -279,6 +281,7 @@ class RunSummary:
             "enrichment": dict(self.enrichment.most_common()),
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
+            "watches": self.watches,
             "index": self.index,
             "alias": self.alias,
         }
