@@ -113,6 +113,9 @@ def _print_enrichment(out: Console, summary: dict[str, Any]) -> None:
     if summary["enrichment"]:
         statuses = ", ".join(f"{k} {v}" for k, v in summary["enrichment"].items())
         out.print(f"  enrichment: {statuses}", highlight=False)
+    if summary.get("doi_matching"):
+        found = ", ".join(f"{k} {v}" for k, v in summary["doi_matching"].items())
+        out.print(f"  DOI search for records without one: {found}", highlight=False)
     lookups = summary["doi_lookup"]
     if lookups["lookups"]:
         out.print(

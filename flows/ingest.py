@@ -277,6 +277,7 @@ def load_records(
     def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
         summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.doi_matching.update(p.doi_match.status for p in prepared.papers if p.doi_match)
         summary.doi_lookup.add(prepared.lookups)
         for stage, seconds in prepared.seconds.items():
             summary.seconds[stage] += seconds
