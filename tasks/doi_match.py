@@ -21,11 +21,13 @@ from scholarflow.text import is_chinese
 
 # A Chinese title has no spaces: this many characters stand for the words of an English one.
 MIN_CHINESE_TITLE_CHARS = 8
+# Without candidates: the status, and the reason in words that do not change from one run to
+# the next for the same answer (the paper's content hash includes them: two offline runs are
+# the same run).
 _NO_ANSWER = {
-    "cache_miss": "cache_miss",
-    "unreachable": "deferred",
-    "failed": "failed",
-    "not_found": "no_answer",
+    "cache_miss": ("cache_miss", "not in the search cache (lookups are cache-only)"),
+    "unreachable": ("deferred", "Crossref unreachable: the next ingest of the record searches"),
+    "not_found": ("no_answer", "Crossref has no candidate works"),
 }
 
 
@@ -83,5 +85,5 @@ def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
 def _decide(query: Query, answer: Lookup) -> tuple[DoiMatch, dict | None]:
     if answer.status == "found" and answer.body is not None:
         return judge(query, answer.body.get("items") or [])
-    reason = answer.detail or "Crossref has no candidate works"
-    return DoiMatch(status=_NO_ANSWER[answer.status], query=query.text(), reason=reason), None
+    status, reason = _NO_ANSWER.get(answer.status, ("failed", answer.detail or "unusable answer"))
+    return DoiMatch(status=status, query=query.text(), reason=reason), None

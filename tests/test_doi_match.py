@@ -217,11 +217,11 @@ def test_a_doi_from_the_record_is_never_searched_for(
         (
             Reply(404, b"Resource not found.", {"content-type": "text/plain"}),
             "no_answer",
-            "HTTP 404",
+            "no candidate",
         ),
         (Reply.json({"status": "ok", "message": {"items": []}}), "no_answer", "no candidate"),
         (Reply.json({"status": "ok", "message": {}}), "failed", "malformed search answer"),
-        (Reply(200, b"{}", delay=3.0), "deferred", "ReadTimeout"),
+        (Reply(200, b"{}", delay=3.0), "deferred", "Crossref unreachable"),
     ],
     ids=["404", "no-items", "malformed", "timeout"],
 )

@@ -1,0 +1,94 @@
+"""What saved searches cost an ingest: the percolate stage against a run's papers.
+
+A generated corpus (benchmarks/corpus.py: the seeds' shape and texts) is ingested once, with no
+saved search, into an alias of its own in the configured engine (`SCHOLARFLOW_*`: the embedded
+engine by default). Then the percolate stage runs against that run's papers with 1, 10, 100
+and 221 saved searches (the judged queries of relevance/judgments.json: real queries in
+English, Chinese, both, and DOIs), alternating, best of `--repeat`; it prints the wall time,
+our process's CPU time, the papers matched per second and the matches found. The alias is
+deleted afterwards.
+
+    uv run python -m benchmarks.percolate [--records 5000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.corpus import Corpus
+from scholarflow.indices import generations
+from scholarflow.package_data import data_dir
+from scholarflow.percolator import PERCOLATOR_PREFIX
+from scholarflow.search_client import connect
+from scholarflow.settings import DoiLookup, get_settings
+from scholarflow.watches import WATCHES_INDEX, WatchStore, new_saved_search
+from tasks.percolate import percolate_run
+
+ALIAS = "percolate-bench"
+SIZES = (1, 10, 100, 221)
+
+
+def judged_queries() -> list[str]:
+    path = data_dir("relevance") / "judgments.json"
+    return [q["query"] for q in json.loads(path.read_text(encoding="utf-8"))["queries"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from flows.ingest import run_ingest
+
+    settings = get_settings().model_copy(update={"alias": ALIAS, "doi_lookup": DoiLookup.OFF})
+    client = connect(settings)
+    if client.indices.exists(index=WATCHES_INDEX):
+        raise SystemExit(
+            f"{WATCHES_INDEX} exists: run this against an engine without saved searches"
+        )
+    queries = judged_queries()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            corpus = Path(folder) / "corpus.jsonl"
+            Corpus(seed=7).write(corpus, args.records)
+            summary = run_ingest(settings, [str(corpus)], 500, full=True)
+        index = str(summary.index)
+        papers = client.count(index=index, query={"term": {"run_id": summary.run_id}})["count"]
+        engine = client.info()["version"]
+        print(
+            f"{engine.get('distribution', 'elasticsearch')} {engine['number']} "
+            f"(Lucene {engine['lucene_version']}); {papers} papers written by one run"
+        )
+        print("| Saved searches | Wall s | Client CPU s | Papers/s | Matches |")
+        print("|---:|---:|---:|---:|---:|")
+        for size in SIZES:
+            store = WatchStore(client)
+            for search in store.all():
+                store.remove(search.name)
+            for n, text in enumerate(queries[:size]):
+                store.add(new_saved_search(f"q{n:03d}", text))
+            percolate_run(client, index, summary.run_id, cap=20)  # builds the store once
+            best_wall = best_cpu = float("inf")
+            for _ in range(args.repeat):
+                wall, cpu = time.perf_counter(), time.process_time()
+                report = percolate_run(client, index, summary.run_id, cap=20)
+                best_wall = min(best_wall, time.perf_counter() - wall)
+                best_cpu = min(best_cpu, time.process_time() - cpu)
+            print(
+                f"| {size} | {best_wall:.2f} | {best_cpu:.2f} | {papers / best_wall:,.0f} | "
+                f"{report.matches} |"
+            )
+    finally:
+        for name in generations(client, ALIAS):
+            client.indices.delete(index=name, ignore_unavailable=True)
+        client.indices.delete(index=f"{PERCOLATOR_PREFIX}*", ignore_unavailable=True)
+        for name in ("scholarflow-watches", "scholarflow-watch-hits"):
+            client.indices.delete(index=name, ignore_unavailable=True)
+
+
+if __name__ == "__main__":
+    main()
