@@ -20,7 +20,7 @@ from elasticsearch import ConflictError, Elasticsearch, helpers
 
 from scholarflow.doi import looks_like_doi_query
 from scholarflow.errors import ScholarflowError
-from scholarflow.indices import ensure_index, load_mapping_file
+from scholarflow.indices import MAPPINGS_FILE, ensure_index, load_mapping_file
 from scholarflow.query import Filters, SearchRequest, build_query, script_parts
 from scholarflow.text import fold_query
 
@@ -33,7 +33,6 @@ MAX_QUERY_PARTS = 24
 # What query parsers read as syntax: `field:value`, wildcards, ranges, regular expressions,
 # boosts, fuzziness and upper-case operators. Scholarflow sends all of it as plain words.
 _SYNTAX = [
-    (re.compile(r"(?<![\w.])[A-Za-z_][\w.]*:(?!//)\S+"), "a field name (name:value)"),
     (re.compile(r"\*|\w\?\w"), "a wildcard (* or ?)"),
     (re.compile(r"[\[{][^\]}]*\bTO\b"), "a range ([a TO b])"),
     (re.compile(r"(?:^|\s)/[^/]+/(?:\s|$)"), "a regular expression (/…/)"),
@@ -41,6 +40,23 @@ _SYNTAX = [
     (re.compile(r"(?:^|\s)(?:AND|OR|NOT|&&|\|\|)(?:\s|$)"), "an operator (AND, OR, NOT)"),
 ]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# `name:value` where the name is a field of the papers (`title:spider`, `authors.name:li`);
+# other colons are text (`Araneae:Salticidae` in a taxonomic title).
+_FIELD_PREFIX = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*):(?!//)\S*")
+
+
+def _field_names(properties: dict[str, Any], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for name, spec in properties.items():
+        names.add(f"{prefix}{name}".casefold())
+        for nested in ("properties", "fields"):
+            names |= _field_names(spec.get(nested, {}), f"{prefix}{name}.")
+    return names
+
+
+PAPER_FIELDS = frozenset(
+    _field_names(load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]["properties"])
+)
 
 
 class WatchError(ScholarflowError):
@@ -127,8 +143,11 @@ def check_query(text: str) -> None:
         )
     if looks_like_doi_query(text):
         return
-    for pattern, what in _SYNTAX:
-        if match := pattern.search(text):
+    fields = (m for m in _FIELD_PREFIX.finditer(text) if m.group(1).casefold() in PAPER_FIELDS)
+    syntax = [(next(fields, None), "a field name (name:value)")]
+    syntax += [(pattern.search(text), what) for pattern, what in _SYNTAX]
+    for match, what in syntax:
+        if match:
             raise WatchError(
                 f"the saved search holds {what} at {match.group(0).strip()!r}: Scholarflow "
                 "searches words as written and interprets no query syntax; write the words, "

@@ -15,6 +15,7 @@ from scholarflow.percolator import (
     sync,
 )
 from scholarflow.query import Filters
+from scholarflow.relevance import load_judgments
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from scholarflow.watches import SavedSearch, WatchError, WatchStore, check_query, new_saved_search
@@ -26,6 +27,8 @@ SAFE = [
     "COVID-19: a review",
     "https://doi.org/10.1038/srep16696",
     "Parkinson’s mutants?",
+    "Restudy on Pseudanapis aloha and P.parocula(Araneae:Anapidae)",
+    "note: lupus",
 ]
 UNSAFE = [
     ("", "empty"),
@@ -35,6 +38,8 @@ UNSAFE = [
     ("spider AND lizard", "operator"),
     ("spid*", "wildcard"),
     ("year:[2020 TO 2021]", "field name"),
+    ("authors.name:li", "field name"),
+    ("Title:Spider", "field name"),
     ("[2020 TO 2021]", "range"),
     ("/sp.der/", "regular expression"),
     ("spider^5", "boost"),
@@ -54,6 +59,13 @@ def test_words_dois_and_punctuation_are_accepted(text: str):
 def test_empty_oversized_and_query_syntax_are_refused_with_a_reason(text: str, why: str):
     with pytest.raises(WatchError, match=why):
         check_query(text)
+
+
+def test_every_judged_query_can_be_saved():
+    """What people search for (relevance/judgments.json: words, titles with taxonomic colons,
+    DOIs, both languages) is never mistaken for query syntax."""
+    for judged in load_judgments():
+        check_query(judged.query)
 
 
 def test_names_are_checked_and_folded_to_lower_case():
