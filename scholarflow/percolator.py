@@ -126,6 +126,33 @@ def sync(client: Elasticsearch, store: str, searches: Iterable[SavedSearch]) -> 
     return SyncResult(stored=len(wanted), written=written, removed=len(gone))
 
 
+def fields_read(client: Elasticsearch, store: str, searches: Iterable[SavedSearch]) -> set[str]:
+    """The papers' top-level fields that the saved searches name: all a paper needs to carry to
+    be matched. Matching indexes each paper in memory, field by field: a suggester's shingles
+    or an abstract no saved search reads would be most of the cost."""
+    properties = client.indices.get_mapping(index=store)[store]["mappings"]["properties"]
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                names = value if key == "fields" and isinstance(value, list) else [key]
+                if key == "field" and isinstance(value, str):
+                    names = [value]
+                for name in names:
+                    top = str(name).split("^")[0].split(".")[0]
+                    if top in properties and top not in (QUERY_FIELD, "saved_search"):
+                        found.add(top)
+                walk(value)
+
+    for search in searches:
+        walk(search.query())
+    return found
+
+
 def percolate(
     client: Elasticsearch, store: str, documents: list[dict[str, Any]]
 ) -> dict[str, list[int]]:

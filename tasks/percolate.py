@@ -2,8 +2,9 @@
 
 The papers of a run are the live index's documents that carry its run id (written as new, or
 rewritten because their record changed or another record merged into them; unchanged records
-write nothing and alert no one). They are read back in pages and matched against the saved
-searches by the engine's percolator (scholarflow/percolator.py), a page of papers per request.
+write nothing and alert no one). They are read back in pages, with the fields the saved searches
+read, and matched against the saved searches by the engine's percolator
+(scholarflow/percolator.py), a page of papers per request.
 
 What is found is published three ways: stored per saved search and run (`watch show NAME
 --new`, scholarflow/watch_hits.py), a Prefect event per match (`scholarflow.watch.matched`, for
@@ -27,15 +28,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from scholarflow.percolator import ensure_percolator, percolate, sync
-from scholarflow.watch_hits import RunMatches, WatchHits
+from scholarflow.percolator import ensure_percolator, fields_read, percolate, sync
+from scholarflow.watch_hits import PAPER_FIELDS, RunMatches, WatchHits
 from scholarflow.watches import SavedSearch, WatchStore
 
 logger = logging.getLogger(__name__)
 # Papers matched per percolate request.
 PERCOLATE_BATCH = 200
-# Never sent to the percolator: the index's own bookkeeping, which no saved search reads.
-_NOT_MATCHED = ["record_hashes", "suggest"]
 MATCHED_EVENT = "scholarflow.watch.matched"
 OVERFLOW_EVENT = "scholarflow.watch.overflow"
 
@@ -83,8 +82,9 @@ def percolate_run(
     try:
         store = ensure_percolator(client, index)
         sync(client, store, searches)
+        fields = fields_read(client, store, searches) | set(PAPER_FIELDS)
         found = {s.name: RunMatches(s.name, cap) for s in searches}
-        for page in run_papers(client, index, run_id):
+        for page in run_papers(client, index, run_id, sorted(fields)):
             if between_pages:
                 between_pages()
             report.papers += len(page)
@@ -107,12 +107,14 @@ def percolate_run(
     return report
 
 
-def run_papers(client: Elasticsearch, index: str, run_id: str) -> Iterator[list[dict[str, Any]]]:
-    """The documents the run wrote, in pages, as the percolator reads them."""
+def run_papers(
+    client: Elasticsearch, index: str, run_id: str, fields: list[str]
+) -> Iterator[list[dict[str, Any]]]:
+    """The documents the run wrote, in pages, with the fields the percolator reads."""
     hits = helpers.scan(
         client,
         index=index,
-        query={"query": {"term": {"run_id": run_id}}, "_source": {"excludes": _NOT_MATCHED}},
+        query={"query": {"term": {"run_id": run_id}}, "_source": fields},
         size=PERCOLATE_BATCH,
     )
     page: list[dict[str, Any]] = []

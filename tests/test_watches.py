@@ -10,6 +10,7 @@ from scholarflow.indices import live_index
 from scholarflow.percolator import (
     PercolatorError,
     ensure_percolator,
+    fields_read,
     percolate,
     percolator_index,
     sync,
@@ -171,3 +172,14 @@ def test_percolator_stores_of_indices_that_are_gone_are_dropped(seeded_settings:
     ensure_percolator(client, index)
     assert not client.indices.exists(index=orphan)
     assert client.indices.exists(index=percolator_index(index))
+
+
+def test_papers_are_matched_with_the_fields_the_saved_searches_read(seeded_settings: Settings):
+    client = connect(seeded_settings)
+    store = ensure_percolator(client, "papers-000001")
+    doi = fields_read(client, store, [new_saved_search("doi", "10.1038/srep16696")])
+    assert doi == {"doi"}
+    narrowed = new_saved_search("lupus", "lupus", Filters(year_from=2020, open_access=True))
+    read = fields_read(client, store, [narrowed])
+    assert {"title_en", "abstract_zh", "journal", "authors", "title", "year", "open_access"} <= read
+    assert not read & {"suggest", "record_hashes", "provenance", "enrichment", "saved_query"}
