@@ -189,6 +189,7 @@ def ensure_live_index(
     """The live index, creating the first generation (and the templates) on first use."""
     current = live_index(client, alias)
     if current:
+        add_new_fields(client, current)
         return current
     install_templates(client, alias, resolve_profile(client, profile))
     first = index_name(alias, 1)
@@ -197,6 +198,19 @@ def ensure_live_index(
     else:
         client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
     return first
+
+
+def add_new_fields(client: Elasticsearch, index: str) -> list[str]:
+    """Put the papers' fields that `index` lacks (added to `papers.mappings.json` since it was
+    built) into its mappings, and name them: an ingest into an index built by an earlier
+    version writes documents with the new fields, which a strict mapping would refuse one by
+    one. A field whose definition changed is not added in place: that needs a re-index."""
+    wanted = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]["properties"]
+    have = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+    missing = {name: spec for name, spec in wanted.items() if name not in have}
+    if missing:
+        client.indices.put_mapping(index=index, properties=missing)
+    return sorted(missing)
 
 
 # --- building, switching and pruning ----------------------------------------------------------
