@@ -11,7 +11,8 @@ from rich.console import Console
 from cli.common import JsonOption, fail, print_json, run
 from scholarflow.settings import get_settings
 
-# The filters `search` and `watch add` share.
+# The words and filters `search` and `watch add` share.
+QueryArgument = Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")]
 LangOption = Annotated[
     list[str] | None,
     typer.Option("--lang", help="Only papers with text in this language (en, zh)."),
@@ -27,7 +28,7 @@ OpenAccessOption = Annotated[bool, typer.Option("--open-access", help="Only open
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
+    query: QueryArgument,
     lang: LangOption = None,
     year: YearOption = None,
     journal: JournalOption = None,

@@ -14,6 +14,7 @@ from cli.search import (
     LangOption,
     OpenAccessOption,
     QuartileOption,
+    QueryArgument,
     YearOption,
     parse_filters,
 )
@@ -40,7 +41,7 @@ def _sync_live(client: Any, alias: str) -> None:
 @watch_app.command("add")
 def watch_add(
     name: NameArgument,
-    query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
+    query: QueryArgument,
     lang: LangOption = None,
     year: YearOption = None,
     journal: JournalOption = None,
