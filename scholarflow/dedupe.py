@@ -120,14 +120,10 @@ def join_same_papers(
     for i, key in keyed:
         paper = papers[i]
         names = tuple(author.name for author in paper.authors)
-        target = next(
-            (
-                known
-                for known in (*seen.get(key), *stored.get(key, []))
-                if known.id != paper.id and authors_agree(list(names), list(known.authors))
-            ),
-            None,
-        )
+        known = [*seen.get(key), *stored.get(key, [])]
+        if any(k.id == paper.id for k in known):
+            continue  # its own document: it stays where it is
+        target = next((k for k in known if authors_agree(list(names), list(k.authors))), None)
         if target is None:
             seen.add(key, Known(paper.id, names))
         else:
