@@ -13,6 +13,7 @@ from cli import ingest, operations, search, status
 from cli.common import app
 from cli.engine import engine_app
 from cli.stores import cache_app, deadletter_app
+from cli.watch import watch_app
 
 for name, command in (
     ("ingest", ingest.ingest),
@@ -30,6 +31,7 @@ for name, command in (
 app.add_typer(engine_app, name="engine")
 app.add_typer(cache_app, name="cache")
 app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(watch_app, name="watch")
 app.add_typer(status.lock_app, name="lock")
 
 __all__ = ["app"]

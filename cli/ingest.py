@@ -107,12 +107,30 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
     if summary["rejected"]:
         out.print("  see them with: scholarflow deadletter list", highlight=False)
     _print_enrichment(out, summary)
+    _print_watches(out, summary.get("watches") or {})
+
+
+def _print_watches(out: Console, watches: dict[str, Any]) -> None:
+    if watches.get("error"):
+        out.print(f"  [yellow]{escape(watches['error'])}[/]", highlight=False)
+    elif watches.get("searches"):
+        left_out = f", {watches['overflow']} more counted" if watches["overflow"] else ""
+        found = ", ".join(f"{name} {count}" for name, count in watches["by_search"].items())
+        out.print(
+            f"  saved searches: {watches['matches']} matches among {watches['papers']} new or "
+            f"changed papers ({watches['published']} announced{left_out})"
+            + (f": {escape(found)}" if found else ""),
+            highlight=False,
+        )
 
 
 def _print_enrichment(out: Console, summary: dict[str, Any]) -> None:
     if summary["enrichment"]:
         statuses = ", ".join(f"{k} {v}" for k, v in summary["enrichment"].items())
         out.print(f"  enrichment: {statuses}", highlight=False)
+    if summary.get("doi_matching"):
+        found = ", ".join(f"{k} {v}" for k, v in summary["doi_matching"].items())
+        out.print(f"  DOI search for records without one: {found}", highlight=False)
     lookups = summary["doi_lookup"]
     if lookups["lookups"]:
         out.print(

@@ -127,7 +127,8 @@ def reindex(
     out.print(
         f"alias '{result['alias']}': {result['previous']} → [bold]{result['index']}[/] "
         f"({check['documents']} documents: {check['added']} added, {check['removed']} removed; "
-        f"{len(check['judged_queries_checked'])} judged queries checked) in {result['seconds']} s",
+        f"{len(check['judged_queries_checked'])} judged queries checked, "
+        f"{check['saved_searches']} saved searches rebuilt) in {result['seconds']} s",
         highlight=False,
     )
     out.print(

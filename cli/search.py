@@ -11,47 +11,37 @@ from rich.console import Console
 from cli.common import JsonOption, fail, print_json, run
 from scholarflow.settings import get_settings
 
+# The words and filters `search` and `watch add` share.
+QueryArgument = Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")]
+LangOption = Annotated[
+    list[str] | None,
+    typer.Option("--lang", help="Only papers with text in this language (en, zh)."),
+]
+YearOption = Annotated[
+    str | None, typer.Option(metavar="YEARS", help="A year or a range: 2021, 2020-2025.")
+]
+JournalOption = Annotated[
+    list[str] | None, typer.Option(help="Journal name, English or Chinese (repeatable).")
+]
+QuartileOption = Annotated[list[str] | None, typer.Option(help="JCR quartile Q1-Q4 (repeatable).")]
+OpenAccessOption = Annotated[bool, typer.Option("--open-access", help="Only open access.")]
+
 
 def search(
-    query: Annotated[str, typer.Argument(help="Words in English or Chinese, or a DOI.")],
-    lang: Annotated[
-        list[str] | None,
-        typer.Option("--lang", help="Only papers with text in this language (en, zh)."),
-    ] = None,
-    year: Annotated[
-        str | None, typer.Option(metavar="YEARS", help="A year or a range: 2021, 2020-2025.")
-    ] = None,
-    journal: Annotated[
-        list[str] | None, typer.Option(help="Journal name, English or Chinese (repeatable).")
-    ] = None,
-    quartile: Annotated[
-        list[str] | None, typer.Option(help="JCR quartile Q1-Q4 (repeatable).")
-    ] = None,
-    open_access: Annotated[bool, typer.Option("--open-access", help="Only open access.")] = False,
+    query: QueryArgument,
+    lang: LangOption = None,
+    year: YearOption = None,
+    journal: JournalOption = None,
+    quartile: QuartileOption = None,
+    open_access: OpenAccessOption = False,
     facets: Annotated[bool, typer.Option("--facets", help="Count results per facet.")] = False,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Search titles, abstracts, authors and journals in both languages."""
-    from scholarflow.query import LANGUAGES, QUARTILES, Filters, parse_year_range
     from scholarflow.search import search_papers
 
-    if bad := [v for v in lang or [] if v not in LANGUAGES]:
-        raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
-    if bad := [v for v in quartile or [] if v.upper() not in QUARTILES]:
-        raise typer.BadParameter(f"{bad[0]!r} (use Q1-Q4)", param_hint="--quartile")
-    try:
-        start, end = parse_year_range(year) if year else (None, None)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--year") from exc
-    filters = Filters(
-        year_from=start,
-        year_to=end,
-        journals=tuple(journal or ()),
-        languages=tuple(lang or ()),
-        quartiles=tuple(quartile or ()),
-        open_access=True if open_access else None,
-    )
+    filters = parse_filters(lang, year, journal, quartile, open_access)
     settings = get_settings()
     result = run(lambda: search_papers(settings, query, size=size, filters=filters, facets=facets))
     if as_json:
@@ -72,6 +62,34 @@ def search(
         if buckets:
             counts = ", ".join(f"{b['value']} ({b['count']})" for b in buckets)
             out.print(f"[bold]{name}[/]: {counts}", highlight=False)
+
+
+def parse_filters(
+    lang: list[str] | None,
+    year: str | None,
+    journal: list[str] | None,
+    quartile: list[str] | None,
+    open_access: bool,
+) -> Any:
+    """The filter options of `search` (and `watch add`) as `Filters`, or a usage error."""
+    from scholarflow.query import LANGUAGES, QUARTILES, Filters, parse_year_range
+
+    if bad := [v for v in lang or [] if v not in LANGUAGES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
+    if bad := [v for v in quartile or [] if v.upper() not in QUARTILES]:
+        raise typer.BadParameter(f"{bad[0]!r} (use Q1-Q4)", param_hint="--quartile")
+    try:
+        start, end = parse_year_range(year) if year else (None, None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--year") from exc
+    return Filters(
+        year_from=start,
+        year_to=end,
+        journals=tuple(journal or ()),
+        languages=tuple(lang or ()),
+        quartiles=tuple(q.upper() for q in quartile or ()),
+        open_access=True if open_access else None,
+    )
 
 
 def suggest(

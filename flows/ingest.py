@@ -57,6 +57,7 @@ from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
 from tasks.index import IndexResult, Writer, index_batch, plain_writer
+from tasks.percolate import WatchReport, percolate_run, percolate_task
 
 ProgressListener = Callable[[RunSummary], None]
 _Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
@@ -255,6 +256,7 @@ def _ingest(
     )
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
     run.finish(summary, index, dead_letters, manifest)
+    summary.watches = _percolate(settings, run, index).as_dict()
     summary.seconds["total"] = time.perf_counter() - started
     progress.finish(summary)
     log_event(logger, "ingest finished", run_id=run_id, index=index, **_counts(summary))
@@ -297,6 +299,7 @@ def load_records(
     def finish(batch: list[RawRecord], future: _Prepared) -> None:
         prepared = future.result()
         summary.enrichment.update(enrichment_counts(prepared.papers))
+        summary.doi_matching.update(p.doi_match.status for p in prepared.papers if p.doi_match)
         summary.doi_lookup.add(prepared.lookups)
         for stage, seconds in prepared.seconds.items():
             summary.seconds[stage] += seconds
@@ -341,6 +344,19 @@ def _index(
     if orchestrated:
         return index_batch(quote(client), index, quote(papers), run_id, quote(write))
     return index_batch.fn(client, index, papers, run_id, write)
+
+
+def _percolate(settings: Settings, run: WriterRun, index: str) -> WatchReport:
+    """The saved searches against the papers the run wrote: a task run that publishes events
+    and an artifact inside a flow run, a plain call (stored finds only) outside one. The lease
+    is renewed before each page, as before each batch."""
+    if flow_run.get_id() is not None:
+        return percolate_task(
+            quote(run.client), index, run.run_id, settings.watch_max_events, quote(run.renew)
+        )
+    return percolate_run(
+        run.client, index, run.run_id, settings.watch_max_events, between_pages=run.renew
+    )
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -162,6 +162,7 @@ def publish_result(result: dict[str, Any]) -> None:
         {"item": "added", "value": verification["added"]},
         {"item": "removed", "value": verification["removed"]},
         {"item": "judged queries checked", "value": len(verification["judged_queries_checked"])},
+        {"item": "saved searches rebuilt", "value": verification["saved_searches"]},
         {"item": "kept for rollback", "value": ", ".join(result["kept"]) or "none"},
         {"item": "deleted", "value": ", ".join(result["deleted"]) or "none"},
     ]

@@ -60,14 +60,22 @@ def load_mapping_file(name: str) -> dict[str, Any]:
     return json.loads((MAPPINGS_DIR / name).read_text(encoding="utf-8"))
 
 
-def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
-    """Create the store index `name` unless it exists. Processes that start together may all
-    find it missing: to those that lose the race to create it,
+def ensure_index(
+    client: Elasticsearch,
+    name: str,
+    mappings: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Create the store index `name` unless it exists (`settings` adds to the stores' own, e.g.
+    the analyzers a percolator store shares with the papers). Processes that start together may
+    all find it missing: to those that lose the race to create it,
     `resource_already_exists_exception` is the index they wanted, not an error."""
     if client.indices.exists(index=name):
         return
     try:
-        client.indices.create(index=name, mappings=mappings, settings=STORE_SETTINGS)
+        client.indices.create(
+            index=name, mappings=mappings, settings={**STORE_SETTINGS, **(settings or {})}
+        )
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":
             raise
@@ -181,6 +189,7 @@ def ensure_live_index(
     """The live index, creating the first generation (and the templates) on first use."""
     current = live_index(client, alias)
     if current:
+        add_new_fields(client, current)
         return current
     install_templates(client, alias, resolve_profile(client, profile))
     first = index_name(alias, 1)
@@ -189,6 +198,19 @@ def ensure_live_index(
     else:
         client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
     return first
+
+
+def add_new_fields(client: Elasticsearch, index: str) -> list[str]:
+    """Put the papers' fields that `index` lacks (added to `papers.mappings.json` since it was
+    built) into its mappings, and name them: an ingest into an index built by an earlier
+    version writes documents with the new fields, which a strict mapping would refuse one by
+    one. A field whose definition changed is not added in place: that needs a re-index."""
+    wanted = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]["properties"]
+    have = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+    missing = {name: spec for name, spec in wanted.items() if name not in have}
+    if missing:
+        client.indices.put_mapping(index=index, properties=missing)
+    return sorted(missing)
 
 
 # --- building, switching and pruning ----------------------------------------------------------

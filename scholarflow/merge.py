@@ -2,7 +2,8 @@
 
 Duplicates (records with the same normalised DOI): the record read first is the base; it keeps
 every value it has, and the other record only fills the gaps. Lists that describe provenance or
-coverage (languages, flags, subjects, provenance, conflicts) are united.
+coverage (languages, flags, subjects, provenance, conflicts) are united. A DOI that any of the
+records carries is the document's `source` DOI, even where another record's search matched it.
 """
 
 from __future__ import annotations
@@ -48,4 +49,6 @@ def merge_duplicates(base: Paper, other: Paper) -> Paper:
         merged[name] = _united(mine[name], theirs[name])
     better = max((base.enrichment, other.enrichment), key=lambda e: _STATUS_RANK[e.status])
     merged["enrichment"] = better.model_dump()
+    if "source" in (base.doi_source, other.doi_source):
+        merged["doi_source"] = "source"  # a record carries the DOI: it was not only matched
     return Paper.model_validate(merged)

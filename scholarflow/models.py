@@ -123,6 +123,25 @@ class Enrichment(Strict):
     detail: str | None = None
 
 
+class DoiMatch(Strict):
+    """How a DOI was sought for a record that came without one (Crossref's bibliographic
+    search, scholarflow/registry/matching.py): the candidate judged, the evidence, and the
+    outcome. `matched`: the DOI was taken; `refused`: candidates, none acceptable (`reason`
+    says why); `no_answer`: Crossref had none; `skipped`: the record lacks a title, first
+    author or year to search by; `cache_miss`, `deferred`, `failed`: as for DOI lookups."""
+
+    status: Literal[
+        "matched", "refused", "no_answer", "skipped", "cache_miss", "deferred", "failed"
+    ]
+    doi: str | None = None
+    score: float | None = None
+    title_similarity: float | None = None
+    year: int | None = None
+    author: str | None = None
+    query: str | None = None
+    reason: str | None = None
+
+
 class FieldConflict(Strict):
     """A field where the source and the registry disagree; both values are kept."""
 
@@ -166,6 +185,9 @@ class Paper(Strict):
     flags: list[str] = Field(default_factory=list, description="what decoding had to repair")
     provenance: list[Provenance] = Field(default_factory=list)
     enrichment: Enrichment = Field(default_factory=Enrichment)
+    # Where the DOI came from: the record itself, or matched by a bibliographic search.
+    doi_source: Literal["source", "matched"] | None = None
+    doi_match: DoiMatch | None = None
 
 
 class Outcome(StrEnum):
@@ -219,6 +241,8 @@ class RunSummary:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
     enrichment: Counter[str] = field(default_factory=Counter)
+    # Records without a DOI by what searching for one gave (`DoiMatch.status`).
+    doi_matching: Counter[str] = field(default_factory=Counter)
     doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: Counter[str] = field(default_factory=Counter)
     # Files read this run, and files skipped because the source manifest says they are ingested.
@@ -226,6 +250,8 @@ class RunSummary:
     sources_skipped: int = 0
     # Rejections written to the dead-letter store: must equal the `rejected` outcome.
     dead_lettered: int = 0
+    # What the saved searches found among the papers the run wrote (tasks/percolate.py).
+    watches: dict[str, Any] = field(default_factory=dict)
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -277,8 +303,10 @@ class RunSummary:
             "sources_read": self.sources_read,
             "sources_skipped": self.sources_skipped,
             "enrichment": dict(self.enrichment.most_common()),
+            "doi_matching": dict(self.doi_matching.most_common()),
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
+            "watches": self.watches,
             "index": self.index,
             "alias": self.alias,
         }

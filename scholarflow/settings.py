@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # Consecutive network failures after which a run stops calling the registry.
     doi_breaker_threshold: int = Field(5, ge=1)
 
+    # Saved searches (`scholarflow watch`): at most this many papers per saved search and run
+    # are stored and announced as events; the rest are counted.
+    watch_max_events: int = Field(20, ge=1, le=1000)
+
     # The writer lock on the alias (scholarflow/lock.py): how long an ingest or re-index waits
     # for another run's lock before it fails, and how long a lease lasts unrenewed (a crashed
     # holder's lock frees itself after this; the holder renews it every third of it).

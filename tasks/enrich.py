@@ -37,6 +37,7 @@ from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClien
 from scholarflow.search_client import run_client
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
+from tasks.doi_match import match_dois
 
 _STATUS = {
     "found": EnrichmentStatus.ENRICHED,
@@ -82,7 +83,10 @@ def open_resolver(settings: Settings, run_id: str) -> Iterator[Resolver | None]:
 
 
 def enrich_papers(papers: list[Paper], resolver: Resolver | None) -> list[Paper]:
-    """Papers with their enrichment applied; without a resolver lookups are disabled."""
+    """Papers with their enrichment applied; without a resolver lookups are disabled (and no
+    DOI is searched for the papers without one)."""
+    if resolver is not None:
+        papers = match_dois(papers, resolver)
     dois = [p.doi for p in papers if p.doi]
     answers = resolver.resolve(dois) if resolver and dois else {}
     enriched = []

@@ -5,11 +5,12 @@ document), `unchanged` (its content is already in the index: nothing is written)
 (the engine refused the document). Each document remembers the hashes of the records it was built
 from, which is what makes a re-run of the same input write nothing.
 
-The steps, each a function: group the batch's records by document id (`group_batch`), decide
-each document's outcome from the stored hashes (`decide`), fold the new records into the stored
-documents they merge with (`documents_to_write`), send them through the bulk policy
-(scholarflow/bulk.py: transient refusals retried, permanent ones refused with the engine's
-reason), and account for each record (`account`).
+The steps, each a function: give a record without a DOI the id of the paper it is in another
+language (`join_same_papers`, scholarflow/dedupe.py), group the batch's records by document id
+(`group_batch`), decide each document's outcome from the stored hashes (`decide`), fold the new
+records into the stored documents they merge with (`documents_to_write`), send them through the
+bulk policy (scholarflow/bulk.py: transient refusals retried, permanent ones refused with the
+engine's reason), and account for each record (`account`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from scholarflow.bulk import (
     item_error,
     send,
 )
+from scholarflow.dedupe import MATCH_FIELD, join_same_papers, match_key
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
 from scholarflow.search_client import EngineError
@@ -101,6 +103,8 @@ def to_document(
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
     doc["title"] = titles
     doc["suggest"] = {"input": titles}
+    if key := match_key(paper):
+        doc[MATCH_FIELD] = key  # how a record of it in another language finds it
     doc["record_hashes"] = hashes
     doc["run_id"] = run_id
     doc["indexed_at"] = now
@@ -118,6 +122,7 @@ def index_papers(
     """Index one batch; `write` sends the documents (default: the bulk policy on `client`,
     two requests in flight, with `retry`)."""
     result = IndexResult()
+    papers = join_same_papers(client, index, papers, run_id)
     groups, merged = group_batch(papers)
     if not groups:
         return result

@@ -33,10 +33,12 @@ from scholarflow.indices import (
     restore_serving_settings,
     switch_alias,
 )
+from scholarflow.percolator import PercolatorError, ensure_percolator, sync
 from scholarflow.relevance import K, load_judgments, rank
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
+from scholarflow.watches import WatchStore
 from tasks.fetch import expand_sources
 
 Mode = Literal["copy", "replay"]
@@ -159,7 +161,8 @@ def verify(
     - the live index did not change while the new one was built (its writes would be lost);
     - the new index holds every document the load wrote, and the live index's documents unless
       the operator allowed removals: live + added − removed;
-    - judged queries that find their papers in the live index find them in the new one.
+    - judged queries that find their papers in the live index find them in the new one;
+    - every saved search is accepted by the new index's percolator store.
     """
     if live_fingerprint(client, plan.live) != (plan.live_documents, plan.live_last_indexed):
         raise VerificationError(
@@ -179,6 +182,7 @@ def verify(
             f"(e.g. {', '.join(sample)}); allow removals if that is intended"
         )
     checked = check_judged_queries(client, plan.live, plan.target)
+    saved_searches = prepare_saved_searches(client, plan.target)
     return {
         "documents": documents,
         "live_documents": plan.live_documents,
@@ -186,6 +190,7 @@ def verify(
         "removed": removed,
         "removed_sample": sample,
         "judged_queries_checked": checked,
+        "saved_searches": saved_searches,
     }
 
 
@@ -227,6 +232,19 @@ def check_judged_queries(client: Elasticsearch, live: str, target: str) -> list[
             f"{K}: {', '.join(repr(q) for q in lost[:5])}"
         )
     return [j.id for j in sample]
+
+
+def prepare_saved_searches(client: Elasticsearch, target: str) -> int:
+    """The new index's percolator store, built from its own mappings with every saved search:
+    one that its mappings refuse would stop alerting once the alias moves, so the re-index
+    stops instead. Returns how many saved searches it holds."""
+    searches = WatchStore(client).all()
+    if not searches:
+        return 0
+    try:
+        return sync(client, ensure_percolator(client, target), searches).stored
+    except PercolatorError as exc:
+        raise VerificationError(f"saved searches would stop alerting: {exc}") from exc
 
 
 def switch(client: Elasticsearch, plan: ReindexPlan) -> None:

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -49,6 +50,8 @@ class Seen:
 class FixtureServer(LocalHttpServer):
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = {}
+        # Paths answered by a function of the query string (a search), instead of a queue.
+        self.responders: dict[str, Callable[[str], Reply]] = {}
         self.requests: list[Seen] = []
         self.calls: dict[str, int] = defaultdict(int)
         self.default_headers: dict[str, str] = {}
@@ -70,7 +73,8 @@ class FixtureServer(LocalHttpServer):
                     ]
                     index = min(server.calls[path], len(queue) - 1)
                     server.calls[path] += 1
-                    reply = queue[index]
+                    responder = server.responders.get(path)
+                    reply = responder(parts.query) if responder else queue[index]
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 if reply.delay:
@@ -92,6 +96,10 @@ class FixtureServer(LocalHttpServer):
 
     def route(self, path: str, *replies: Reply) -> None:
         self.routes[path] = list(replies)
+
+    def respond(self, path: str, responder: Callable[[str], Reply]) -> None:
+        """Answer `path` with `responder(query string)`."""
+        self.responders[path] = responder
 
     def paths(self, prefix: str = "/") -> list[str]:
         """The paths requested so far (under `prefix`), in order."""

@@ -16,6 +16,7 @@ from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, D
 from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
 from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
+from scholarflow.percolator import PERCOLATOR_MAPPINGS_FILE, ensure_percolator
 from scholarflow.registry.cache import (
     CACHE_INDEX,
     CACHE_MAPPINGS_FILE,
@@ -23,8 +24,12 @@ from scholarflow.registry.cache import (
     WORKS_MAPPINGS_FILE,
     DoiCache,
 )
+from scholarflow.registry.search_cache import SEARCH_INDEX, SEARCH_MAPPINGS_FILE, SearchCache
+from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from scholarflow.sources import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
+from scholarflow.watch_hits import HITS_INDEX, HITS_MAPPINGS_FILE, WatchHits
+from scholarflow.watches import WATCHES_INDEX, WATCHES_MAPPINGS_FILE, WatchStore
 from tests.locking import make_lock
 
 PAPERS_FILES = {"papers.mappings.json", "papers.index-template.json", "settings.json"}
@@ -46,6 +51,9 @@ STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
     DEADLETTER_INDEX: (DEADLETTER_MAPPINGS_FILE, lambda es, s: DeadLetterStore(es).ensure()),
     CACHE_INDEX: (CACHE_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
     WORKS_INDEX: (WORKS_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
+    SEARCH_INDEX: (SEARCH_MAPPINGS_FILE, lambda es, s: SearchCache(es, s).ensure()),
+    WATCHES_INDEX: (WATCHES_MAPPINGS_FILE, lambda es, s: WatchStore(es).ensure()),
+    HITS_INDEX: (HITS_MAPPINGS_FILE, lambda es, s: WatchHits(es).ensure()),
 }
 
 
@@ -64,8 +72,25 @@ def test_each_store_is_created_with_exactly_its_files_mappings(
 
 def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:
     analysis = {path.name for path in MAPPINGS_DIR.glob("analysis.*.json")}
-    stores = {mappings_file for mappings_file, _ in STORES.values()}
+    stores = {mappings_file for mappings_file, _ in STORES.values()} | {PERCOLATOR_MAPPINGS_FILE}
     assert {path.name for path in MAPPINGS_DIR.glob("*.json")} == PAPERS_FILES | analysis | stores
+
+
+def test_a_percolator_store_holds_its_files_fields_and_its_paper_indexs(
+    seeded_settings: Settings,
+) -> None:
+    """The one store whose mappings are not its file's alone: the paper index's fields and
+    analysis are added, so stored queries are parsed as searches of that index are."""
+    es = connect(seeded_settings)
+    papers = "papers-000001"
+    store = ensure_percolator(es, papers)
+    created = es.indices.get(index=store)[store]
+    declared = load_mapping_file(PERCOLATOR_MAPPINGS_FILE)["properties"]
+    paper_fields = es.indices.get_mapping(index=papers)[papers]["mappings"]["properties"]
+    assert created["mappings"]["properties"] == paper_fields | declared
+    assert created["mappings"]["dynamic"] == "strict"
+    analysis = es.indices.get_settings(index=papers)[papers]["settings"]["index"]["analysis"]
+    assert created["settings"]["index"]["analysis"] == analysis
 
 
 @pytest.mark.parametrize("index", STORES)

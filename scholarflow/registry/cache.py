@@ -83,6 +83,11 @@ def _field_tree(paths: Iterable[str]) -> dict[str, Any]:
 
 
 _WORK_TREE = _field_tree(WORK_FIELDS)
+# A bibliographic search's candidate: what matching reads besides (scholarflow/registry/
+# matching.py), so an accepted candidate is also the DOI's cache entry.
+_CANDIDATE_TREE = _field_tree(
+    (*WORK_FIELDS, "score", "subtitle", "author.sequence", "published-print", "published-online")
+)
 
 
 def cut_work(body: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -93,6 +98,11 @@ def cut_work(body: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     work = body.get("message", body)
     return _cut(work, _WORK_TREE) if isinstance(work, dict) else {}
+
+
+def cut_candidate(item: dict[str, Any]) -> dict[str, Any]:
+    """A search answer's item with only what matching and enrichment read."""
+    return _cut(item, _CANDIDATE_TREE)
 
 
 def _cut(value: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
@@ -136,24 +146,7 @@ class DoiCache:
         if not ids:
             return {}
         self.ensure()
-        now = datetime.now(UTC)
-        found: dict[str, Lookup] = {}
-        entries = self._works(ids)
-        for doi, entry in entries.items():
-            fetched_at = datetime.fromisoformat(entry["fetched_at"])
-            if not stale_ok and datetime.fromisoformat(entry["expires_at"]) <= now:
-                continue
-            if fetched_after and fetched_at < fetched_after:
-                continue
-            found[doi] = Lookup(
-                entry["doi"],
-                "found" if entry["status"] == 200 else "not_found",
-                entry["source"],
-                body=entry.get("work"),
-                fetched_at=fetched_at,
-                from_cache=True,
-            )
-        return found
+        return usable_lookups(self._works(ids), "work", fetched_after, stale_ok)
 
     def _works(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The works entries of `ids` that exist, carrying forward (cut, and stored cut) the
@@ -224,6 +217,33 @@ def cache_entry(lookup: Lookup, ttl: timedelta) -> dict[str, Any]:
         "expires_at": expires.isoformat(),
         "body": lookup.body,
     }
+
+
+def usable_lookups(
+    entries: dict[str, dict[str, Any]],
+    body: str,
+    fetched_after: datetime | None = None,
+    stale_ok: bool = False,
+) -> dict[str, Lookup]:
+    """The stored entries as answers, the answer in the entry's field `body`; expired ones
+    (unless `stale_ok`) and those fetched before `fetched_after` are left out."""
+    now = datetime.now(UTC)
+    found: dict[str, Lookup] = {}
+    for key, entry in entries.items():
+        fetched_at = datetime.fromisoformat(entry["fetched_at"])
+        if not stale_ok and datetime.fromisoformat(entry["expires_at"]) <= now:
+            continue
+        if fetched_after and fetched_at < fetched_after:
+            continue
+        found[key] = Lookup(
+            entry["doi"],
+            "found" if entry["status"] == 200 else "not_found",
+            entry["source"],
+            body=entry.get(body),
+            fetched_at=fetched_at,
+            from_cache=True,
+        )
+    return found
 
 
 def works_entry(entry: dict[str, Any]) -> dict[str, Any]:

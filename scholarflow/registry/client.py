@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from tenacity import (
 
 from scholarflow import __version__
 from scholarflow.registry.breaker import CircuitBreaker
+from scholarflow.registry.cache import cut_candidate
 from scholarflow.registry.limiter import Throttled
 from scholarflow.registry.lookup import Lookup, LookupStatus
 from scholarflow.registry.transport import (
@@ -147,19 +149,33 @@ class RegistryClient:
         self._http.close()
 
     def fetch(self, doi: str) -> Lookup:
+        return self._traced(doi, lambda trace: self._registries(doi, trace))
+
+    def search(self, key: str, text: str, rows: int) -> Lookup:
+        """Crossref's works most like `text` (`query.bibliographic`), as the answer under
+        `key`: `found` with the query and its candidates (cut to what matching reads), or
+        `not_found` when Crossref has none."""
+        return self._traced(key, lambda trace: self._crossref_search(key, text, rows, trace))
+
+    def _traced(self, key: str, lookup: Callable[[_Trace], Lookup]) -> Lookup:
+        """One lookup within the time budget, with what it cost."""
         trace = _Trace(deadline=time.monotonic() + self.settings.doi_max_seconds)
         try:
-            lookup = self._crossref(doi, trace)
-            if lookup.status == "not_found":
-                lookup = self._elsewhere(doi, trace, lookup)
+            answer = lookup(trace)
         except Unreachable as exc:
-            lookup = Lookup(doi, "unreachable", detail=str(exc))
+            answer = Lookup(key, "unreachable", detail=str(exc))
         except Unusable as exc:
-            lookup = _answer(doi, "failed", "doi.org", detail=str(exc))
-        lookup.requests = trace.requests
-        lookup.retries = trace.retries
-        lookup.waited = trace.waited
-        lookup.throttled = trace.throttled
+            answer = _answer(key, "failed", "doi.org", detail=str(exc))
+        answer.requests = trace.requests
+        answer.retries = trace.retries
+        answer.waited = trace.waited
+        answer.throttled = trace.throttled
+        return answer
+
+    def _registries(self, doi: str, trace: _Trace) -> Lookup:
+        lookup = self._crossref(doi, trace)
+        if lookup.status == "not_found":
+            lookup = self._elsewhere(doi, trace, lookup)
         return lookup
 
     # --- the registries ------------------------------------------------------------------
@@ -175,6 +191,24 @@ class RegistryClient:
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
             return _answer(doi, "failed", "crossref", detail="malformed JSON from Crossref")
         return _answer(doi, "found", "crossref", body=body)
+
+    def _crossref_search(self, key: str, text: str, rows: int, trace: _Trace) -> Lookup:
+        params = {"query.bibliographic": text, "rows": rows, **self._mailto}
+        response = self._get(f"{self.settings.crossref_url}/works", trace, params=params)
+        if response.status_code == 404:
+            return _answer(key, "not_found", "crossref", detail="HTTP 404 from Crossref")
+        if response.status_code != 200:
+            return _answer(key, "failed", "crossref", detail=_http_error(response, "Crossref"))
+        body = _json(response)
+        message = body.get("message") if isinstance(body, dict) else None
+        items = message.get("items") if isinstance(message, dict) else None
+        if not isinstance(items, list):
+            return _answer(
+                key, "failed", "crossref", detail="malformed search answer from Crossref"
+            )
+        candidates = [cut_candidate(item) for item in items[:rows] if isinstance(item, dict)]
+        status: LookupStatus = "found" if candidates else "not_found"
+        return _answer(key, status, "crossref", body={"query": text, "items": candidates})
 
     def _elsewhere(self, doi: str, trace: _Trace, crossref_404: Lookup) -> Lookup:
         """A DOI Crossref does not know: ask its registration agency through doi.org."""

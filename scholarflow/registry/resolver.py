@@ -1,40 +1,77 @@
-"""Resolve a batch of DOIs: the cache first, then the registries (when the mode allows)."""
+"""Resolve a batch of DOIs (or bibliographic searches): the cache first, then the registries
+(when the mode allows)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Protocol
 
 from scholarflow.models import LookupStats
 from scholarflow.registry.cache import DoiCache
 from scholarflow.registry.client import RegistryClient
 from scholarflow.registry.lookup import Lookup
+from scholarflow.registry.search_cache import SearchCache
 from scholarflow.settings import DoiLookup, Settings
 
 logger = logging.getLogger(__name__)
 
 
-class Resolver:
-    """Answers for DOIs, and `stats` on what getting them cost."""
+class AnswerStore(Protocol):
+    """Where answers are kept: the DOI cache, or the search cache."""
 
-    def __init__(self, settings: Settings, cache: DoiCache, client: RegistryClient | None) -> None:
+    def get_many(
+        self, keys: Iterable[str], fetched_after: datetime | None = None, stale_ok: bool = False
+    ) -> dict[str, Lookup]: ...
+
+    def put_many(self, lookups: Iterable[Lookup]) -> int: ...
+
+
+class Resolver:
+    """Answers for DOIs (and for bibliographic searches), and `stats` on what getting them
+    cost: both go through the same caches' rules, lookup mode, client and accounting."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cache: DoiCache,
+        client: RegistryClient | None,
+        searches: SearchCache | None = None,
+    ) -> None:
         self.settings = settings
         self.cache = cache
         self.client = client
+        self.searches = searches or SearchCache(cache.client, settings)
         self.stats = LookupStats()
 
     def resolve(
         self, dois: Iterable[str], fetched_after: datetime | None = None
     ) -> dict[str, Lookup]:
-        wanted = list(dict.fromkeys(dois))
-        answers = self.cache.get_many(wanted, fetched_after)
+        fetch = self.client.fetch if self.client else None
+        return self._answers(self.cache, fetch, dois, fetched_after)
+
+    def search(self, queries: dict[str, str], rows: int) -> dict[str, Lookup]:
+        """Crossref's candidates for bibliographic queries (key → query text), by key."""
+        client = self.client
+        fetch = (lambda key: client.search(key, queries[key], rows)) if client else None
+        return self._answers(self.searches, fetch, queries)
+
+    def _answers(
+        self,
+        store: AnswerStore,
+        fetch: Callable[[str], Lookup] | None,
+        keys: Iterable[str],
+        fetched_after: datetime | None = None,
+    ) -> dict[str, Lookup]:
+        wanted = list(dict.fromkeys(keys))
+        answers = store.get_many(wanted, fetched_after)
         self.stats.lookups += len(wanted)
         self.stats.cache_hits += len(answers)
-        missing = [doi for doi in wanted if doi not in answers]
-        if self.settings.doi_lookup is DoiLookup.CACHE_ONLY or self.client is None:
-            answers.update(self._stale(missing, fetched_after, "lookups are cache-only"))
+        missing = [key for key in wanted if key not in answers]
+        if self.settings.doi_lookup is DoiLookup.CACHE_ONLY or fetch is None:
+            answers.update(self._stale(store, missing, fetched_after, "lookups are cache-only"))
             answers.update(
                 {
                     d: Lookup(d, "cache_miss", detail="not in the DOI cache")
@@ -46,11 +83,11 @@ class Resolver:
         if missing:
             workers = min(self.settings.doi_workers, len(missing))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                fetched = list(pool.map(self.client.fetch, missing))
-            self.cache.put_many(fetched)
+                fetched = list(pool.map(fetch, missing))
+            store.put_many(fetched)
             answers.update({lookup.doi: lookup for lookup in fetched})
             unreachable = [f.doi for f in fetched if f.status == "unreachable"]
-            answers.update(self._stale(unreachable, fetched_after, "registry unreachable"))
+            answers.update(self._stale(store, unreachable, fetched_after, "registry unreachable"))
             for lookup in fetched:
                 logger.log(
                     logging.INFO if lookup.retries else logging.DEBUG,
@@ -67,15 +104,16 @@ class Resolver:
                 self.stats.retries += lookup.retries
                 self.stats.waited_seconds += lookup.waited
                 self.stats.throttled_seconds += lookup.throttled
-        self.stats.breaker_open = self.stats.breaker_open or self.client.breaker.open
+        if self.client is not None:
+            self.stats.breaker_open = self.stats.breaker_open or self.client.breaker.open
         return answers
 
     def _stale(
-        self, dois: list[str], fetched_after: datetime | None, why: str
+        self, store: AnswerStore, keys: list[str], fetched_after: datetime | None, why: str
     ) -> dict[str, Lookup]:
         """Expired cached answers for DOIs nobody can answer now: an old answer beats none, and
         keeps a run during an outage from un-enriching papers enriched before."""
-        stale = self.cache.get_many(dois, fetched_after, stale_ok=True) if dois else {}
+        stale = store.get_many(keys, fetched_after, stale_ok=True) if keys else {}
         for lookup in stale.values():
             lookup.detail = f"{why}: cached answer past its time to live"
         self.stats.cache_hits += len(stale)

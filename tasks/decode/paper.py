@@ -73,6 +73,7 @@ def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
             "id": doi or _stable_id(title, authors, published),
             "doi": doi,
             "doi_text": doi_text,
+            "doi_source": "source" if doi else None,
             "title_en": title_en,
             "title_zh": title_zh,
             "abstract_en": abstract_en,

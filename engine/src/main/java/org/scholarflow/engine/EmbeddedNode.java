@@ -19,6 +19,7 @@ import org.opensearch.index.mapper.MapperExtrasPlugin;
 import org.opensearch.index.reindex.ReindexPlugin;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
+import org.opensearch.percolator.PercolatorPlugin;
 import org.opensearch.plugin.analysis.icu.AnalysisICUPlugin;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.transport.Netty4Plugin;
@@ -38,6 +39,7 @@ public final class EmbeddedNode extends Node {
         CommonAnalysisPlugin.class,
         MapperExtrasPlugin.class,
         ReindexPlugin.class,
+        PercolatorPlugin.class,
         AnalysisICUPlugin.class);
 
     private static final Settings DEFAULTS = Settings.builder()

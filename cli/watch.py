@@ -1,0 +1,166 @@
+"""`watch add|list|show|remove`: saved searches that every ingest checks its new papers against."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cli.common import JsonOption, checked_client, print_json, run
+from cli.search import (
+    JournalOption,
+    LangOption,
+    OpenAccessOption,
+    QuartileOption,
+    QueryArgument,
+    YearOption,
+    parse_filters,
+)
+from scholarflow.settings import get_settings
+
+watch_app = typer.Typer(
+    help="Saved searches: each ingest tells which of its new papers they match."
+)
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The saved search's name.")]
+
+
+def _sync_live(client: Any, alias: str) -> None:
+    """Bring the live index's percolator store up to date now, so a saved search its mappings
+    refuse fails when added, not at the next ingest."""
+    from scholarflow.indices import live_index
+    from scholarflow.percolator import ensure_percolator, sync
+    from scholarflow.watches import WatchStore
+
+    index = live_index(client, alias)
+    if index is not None:
+        sync(client, ensure_percolator(client, index), WatchStore(client).all())
+
+
+@watch_app.command("add")
+def watch_add(
+    name: NameArgument,
+    query: QueryArgument,
+    lang: LangOption = None,
+    year: YearOption = None,
+    journal: JournalOption = None,
+    quartile: QuartileOption = None,
+    open_access: OpenAccessOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Save a search; from the next ingest on, its new matches are announced."""
+    from scholarflow.indices import live_index
+    from scholarflow.watches import WatchStore, new_saved_search
+
+    filters = parse_filters(lang, year, journal, quartile, open_access)
+    settings = get_settings()
+
+    def body() -> dict[str, Any]:
+        search = new_saved_search(name, query, filters)
+        client = checked_client(settings)
+        WatchStore(client).add(search)
+        try:
+            _sync_live(client, settings.alias)
+        except Exception:
+            WatchStore(client).remove(search.name)
+            raise
+        index = live_index(client, settings.alias)
+        now = client.count(index=index, query=search.query())["count"] if index else 0
+        return {**search.as_source(), "matches_now": now}
+
+    added = run(body)
+    if as_json:
+        print_json(added)
+        return
+    Console().print(
+        f"saved search [bold]{added['name']}[/] added: {escape(added['text'])} "
+        f"({added['matches_now']} papers in the index match it now; each ingest announces "
+        "the new ones)",
+        highlight=False,
+    )
+
+
+@watch_app.command("list")
+def watch_list(as_json: JsonOption = False) -> None:
+    """Every saved search, with its query and filters."""
+    from scholarflow.watches import WatchStore
+
+    settings = get_settings()
+    searches = run(lambda: WatchStore(checked_client(settings)).all())
+    if as_json:
+        print_json({"searches": [s.as_source() for s in searches]})
+        return
+    out = Console(soft_wrap=True)
+    out.print(f"[bold]{len(searches)}[/] saved searches", highlight=False)
+    for search in searches:
+        filters = search.describe_filters()
+        narrowed = f"  [dim]({escape(filters)})[/]" if filters else ""
+        out.print(f"{search.name}  {escape(search.text)}{narrowed}", highlight=False)
+
+
+@watch_app.command("show")
+def watch_show(
+    name: NameArgument,
+    new: Annotated[
+        bool, typer.Option("--new", help="Only what was found since you last looked.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A saved search and the papers the latest ingests found for it (newest first).
+
+    With --new, only runs since the last `show --new`, which then marks them seen.
+    """
+    from scholarflow.watch_hits import WatchHits
+    from scholarflow.watches import WatchStore
+
+    settings = get_settings()
+
+    def body() -> dict[str, Any]:
+        client = checked_client(settings)
+        store = WatchStore(client)
+        search = store.get(name)
+        runs = WatchHits(client).runs(search.name, search.seen_until if new else None)
+        if new and runs:
+            store.mark_seen(search.name, runs[0]["at"])
+        return {**search.as_source(), "new_only": new, "runs": runs}
+
+    shown = run(body)
+    if as_json:
+        print_json(shown)
+        return
+    out = Console(soft_wrap=True)
+    out.print(f"[bold]{shown['name']}[/]: {escape(shown['text'])}", highlight=False)
+    if not shown["runs"]:
+        out.print("  nothing new" if new else "  no ingest has matched it yet", highlight=False)
+    for found in shown["runs"]:
+        left_out = f", {found['overflow']} more not listed" if found["overflow"] else ""
+        out.print(
+            f"  run {found['run_id']} at {found['at']}: {found['matched']} papers{left_out}",
+            highlight=False,
+        )
+        for paper in found["papers"]:
+            title = paper.get("title_en") or paper.get("title_zh") or ""
+            where = paper.get("doi") or paper.get("id")
+            out.print(f"    {escape(title)}  [dim]{where} {paper.get('year') or ''}[/]")
+
+
+@watch_app.command("remove")
+def watch_remove(name: NameArgument, as_json: JsonOption = False) -> None:
+    """Delete a saved search and what was found for it."""
+    from scholarflow.watch_hits import WatchHits
+    from scholarflow.watches import WatchStore
+
+    settings = get_settings()
+
+    def body() -> None:
+        client = checked_client(settings)
+        WatchStore(client).remove(name)
+        WatchHits(client).remove(name)
+        _sync_live(client, settings.alias)
+
+    run(body)
+    if as_json:
+        print_json({"removed": name})
+        return
+    Console().print(f"saved search [bold]{escape(name)}[/] removed", highlight=False)

@@ -1,0 +1,152 @@
+"""Duplicates without a DOI across languages: one paper, two records, no DOI to join them.
+
+The aggregator sends a paper with its Chinese title at the top and the English one inside the
+double-encoded `resultStr`, its authors often in Chinese characters; another source sends the
+same paper with the English title alone, the authors in pinyin (`林业杰` there, `LIN Ye-Jie`
+here). A paper without a DOI gets an id from its title, first author and year as written, so
+the two became two documents.
+
+The rule: two records without a DOI are one paper when
+- their English titles are the same once case, spacing and punctuation are dropped
+  (`match_key`, stored on the document: the year and the folded title),
+- their years are the same (part of the key),
+- their authors agree (`authors_agree`): the first authors are the same person, and so are at
+  least two thirds of the shorter author list's first `AUTHORS_COMPARED` (scholarflow/names.py
+  reads Chinese names in pinyin and either order of a romanised name).
+
+A record that meets a document of the live index (or an earlier record of the same run) this
+way takes its id, and the duplicate rules (tasks/index.py, scholarflow/merge.py) fold it in, as
+for a shared DOI: counted `merged`, nothing lost. Records with a DOI are never joined this way;
+a DOI is the stronger key, and records that should share one are the DOI search's to find.
+What the rule accepts to miss and refuse is measured in docs/dedupe.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from scholarflow.models import Paper
+from scholarflow.names import same_person
+from scholarflow.per_run import PerRun
+
+MATCH_FIELD = "match_key"
+AUTHORS_COMPARED = 5
+# Keys of documents written by a run, remembered per run: its later batches find them before
+# a refresh makes them searchable (a replay re-index loads with refreshes off).
+RUN_KEYS = 200_000
+
+
+def match_key(paper: Paper) -> str | None:
+    """`year|folded English title` for a paper without a DOI; None when it cannot be joined."""
+    if paper.doi or not paper.title_en or paper.published is None:
+        return None
+    folded = unicodedata.normalize("NFKC", paper.title_en).casefold()
+    title = re.sub(r"[\W_]+", "", folded)
+    return f"{paper.published.year}|{title}" if title else None
+
+
+def authors_agree(mine: list[str], theirs: list[str]) -> bool:
+    """First authors the same person, and two thirds of the shorter list's first few, each
+    paired with a different author of the other list (a name listed twice counts once)."""
+    if not mine or not theirs or not same_person(mine[0], theirs[0]):
+        return False
+    shorter, longer = sorted((mine[:AUTHORS_COMPARED], theirs[:AUTHORS_COMPARED]), key=len)
+    unpaired = list(longer)
+    found = 0
+    for name in shorter:
+        other = next((o for o in unpaired if same_person(name, o)), None)
+        if other is not None:
+            unpaired.remove(other)
+            found += 1
+    return found >= math.ceil(len(shorter) * 2 / 3)
+
+
+def same_paper(first: Paper, second: Paper) -> bool:
+    """The rule for two records (see the module docstring)."""
+    key = match_key(first)
+    return (
+        key is not None
+        and key == match_key(second)
+        and authors_agree([a.name for a in first.authors], [a.name for a in second.authors])
+    )
+
+
+@dataclass(frozen=True)
+class Known:
+    """A document a later record may join: its id and its authors."""
+
+    id: str
+    authors: tuple[str, ...]
+
+
+class RunKeys:
+    """The keys of the documents a run wrote, bounded (oldest forgotten first)."""
+
+    def __init__(self, limit: int = RUN_KEYS) -> None:
+        self.limit = limit
+        self._known: OrderedDict[str, list[Known]] = OrderedDict()
+
+    def get(self, key: str) -> list[Known]:
+        return self._known.get(key, [])
+
+    def add(self, key: str, known: Known) -> None:
+        self._known.setdefault(key, []).append(known)
+        self._known.move_to_end(key)
+        while len(self._known) > self.limit:
+            self._known.popitem(last=False)
+
+
+_runs: PerRun[RunKeys] = PerRun(8)
+
+
+def join_same_papers(
+    client: Elasticsearch, index: str, papers: list[Paper], run_id: str
+) -> list[Paper]:
+    """The papers, each record without a DOI that is a paper already indexed (or met earlier
+    in the run) carrying that document's id."""
+    keyed = [(i, key) for i, paper in enumerate(papers) if (key := match_key(paper))]
+    if not keyed:
+        return papers
+    seen = _runs.get(run_id, RunKeys)
+    stored = _stored(client, index, sorted({key for _, key in keyed}))
+    joined = list(papers)
+    for i, key in keyed:
+        paper = papers[i]
+        names = tuple(author.name for author in paper.authors)
+        known = [*seen.get(key), *stored.get(key, [])]
+        if any(k.id == paper.id for k in known):
+            continue  # its own document: it stays where it is
+        target = next((k for k in known if authors_agree(list(names), list(k.authors))), None)
+        if target is None:
+            seen.add(key, Known(paper.id, names))
+        else:
+            joined[i] = paper.model_copy(update={"id": target.id})
+    return joined
+
+
+def _stored(client: Elasticsearch, index: str, keys: list[str]) -> dict[str, list[Known]]:
+    """The indexed documents without a DOI that carry these keys."""
+    response = client.search(
+        index=index,
+        query={
+            "bool": {
+                "filter": [{"terms": {MATCH_FIELD: keys}}],
+                "must_not": [{"exists": {"field": "doi"}}],
+            }
+        },
+        source_includes=["id", "authors.name", MATCH_FIELD],
+        size=min(10_000, len(keys) * 4),
+    )
+    found: dict[str, list[Known]] = {}
+    for hit in response["hits"]["hits"]:
+        source: dict[str, Any] = hit["_source"]
+        names = tuple(a.get("name", "") for a in source.get("authors") or [])
+        found.setdefault(source[MATCH_FIELD], []).append(Known(hit["_id"], names))
+    return found

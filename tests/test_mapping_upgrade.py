@@ -1,0 +1,39 @@
+"""An index built before fields were added to the papers' mappings takes them on the next
+ingest, instead of refusing every document that carries them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scholarflow.indices import MAPPINGS_FILE, add_new_fields, load_mapping_file
+from scholarflow.models import Outcome
+from scholarflow.search_client import connect
+from scholarflow.settings import Settings
+
+NEW_FIELDS = ["doi_match", "doi_source", "match_key"]
+
+
+def test_an_ingest_adds_the_fields_an_older_index_lacks(
+    ingest: Any, settings: Settings, tmp_path: Path
+):
+    client = connect(settings)
+    template = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
+    older = {k: v for k, v in template["properties"].items() if k not in NEW_FIELDS}
+    from scholarflow.indices import analysis_settings
+
+    client.indices.create(
+        index="papers-000001",
+        mappings={**template, "properties": older},
+        settings=analysis_settings("stock"),
+        aliases={settings.alias: {}},
+    )
+    record = {"title": "Thermal ecology of lizards", "authors": "Ping Liu", "doi": "10.5555/x"}
+    (tmp_path / "one.jsonl").write_bytes(orjson.dumps(record) + b"\n")
+    summary = ingest(tmp_path / "one.jsonl")
+    assert summary.outcomes[Outcome.INDEXED] == 1 and summary.outcomes[Outcome.REJECTED] == 0
+    mapping = client.indices.get_mapping(index="papers-000001")["papers-000001"]["mappings"]
+    assert set(NEW_FIELDS) <= set(mapping["properties"])
+    assert add_new_fields(client, "papers-000001") == []  # nothing left to add
