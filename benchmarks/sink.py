@@ -1,8 +1,9 @@
 """Sinks that answer the index stage's requests at once, to time the pipeline without an engine.
 
-`SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias and template
-calls, the writer lock's lease document, `_mget` (documents: never found; the DOI cache's
-works: the warm cache of the corpus), `_bulk` (every item succeeds) and `_refresh`. Two ways to
+`SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias, template and
+mapping calls (every index has every declared field), the writer lock's lease document, `_mget`
+(documents: never found; the DOI cache's works: the warm cache of the corpus), the search for
+cached Crossmark notices (none), `_bulk` (every item succeeds) and `_refresh`. Two ways to
 reach it:
 - `NullNode`: an elastic_transport node that calls it in-process, with no socket at all (the
   null sink: what the pipeline costs by itself);
@@ -26,6 +27,7 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
+from scholarflow.indices import MAPPINGS_DIR, load_mapping_file
 from scholarflow.registry import Lookup
 from scholarflow.registry.cache import WORKS_INDEX, cache_entry, works_entry
 from tests.local_http import LocalHttpServer, QuietHandler
@@ -72,6 +74,8 @@ class SinkLogic:
             ("PUT", re.compile(r"^/[^/_][^/]*/_doc/([^/]+)$"), _written),  # the writer lock
             ("DELETE", re.compile(r"^/[^/_][^/]*/_doc/([^/]+)$"), _written),
             ("GET", re.compile(r"^/[^/]+/_refresh$"), _acknowledged),
+            ("GET", re.compile(r"^/([^/]+)/_mapping$"), _mapping),
+            ("POST", re.compile(r"^/[^/]+/_search$"), _no_hits),  # the notices of a batch
         ]
 
     def handle(self, method: str, target: str, body: bytes | None) -> Response:
@@ -135,6 +139,27 @@ def _works_document(template: bytes | None) -> bytes:
     lookup = Lookup(_ID_MARK, "found" if body else "not_found", "crossref", body, fetched)
     source = works_entry(cache_entry(lookup, _FRESH))
     return orjson.dumps({"_index": WORKS_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
+
+
+def _declared_fields() -> dict[str, Any]:
+    """Every top-level field any mappings file declares (the papers' and each store's)."""
+    fields: dict[str, Any] = {}
+    for path in MAPPINGS_DIR.glob("*.mappings.json"):
+        mappings = load_mapping_file(path.name)
+        fields |= mappings.get("template", {}).get("mappings", mappings)["properties"]
+    return fields
+
+
+_DECLARED = _declared_fields()
+
+
+def _mapping(match: re.Match[str], _body: bytes) -> Response:
+    """An index that has every declared field already: a run has none to add."""
+    return 200, orjson.dumps({match.group(1): {"mappings": {"properties": _DECLARED}}})
+
+
+def _no_hits(_match: re.Match[str], _body: bytes) -> Response:
+    return 200, b'{"took":0,"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}'
 
 
 def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:

@@ -61,10 +61,21 @@ def load_mapping_file(name: str) -> dict[str, Any]:
 
 
 def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
-    """Create the store index `name` unless it exists. Processes that start together may all
-    find it missing: to those that lose the race to create it,
+    """Create the store index `name` unless it exists; one that exists gets the fields its
+    mappings file gained since it was created (a store's fields are only ever added, so the
+    write that needs them is not refused by its strict mapping). Processes that start together
+    may all find it missing: to those that lose the race to create it,
     `resource_already_exists_exception` is the index they wanted, not an error."""
-    if client.indices.exists(index=name):
+    try:
+        current: dict[str, Any] = client.indices.get_mapping(index=name).body
+    except NotFoundError:
+        current = {}
+    if current:
+        (found,) = current.values()
+        known = found.get("mappings", {}).get("properties", {})
+        added = {k: v for k, v in mappings["properties"].items() if k not in known}
+        if added:
+            client.indices.put_mapping(index=name, properties=added)
         return
     try:
         client.indices.create(index=name, mappings=mappings, settings=STORE_SETTINGS)

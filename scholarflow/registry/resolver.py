@@ -28,7 +28,14 @@ class Resolver:
     def resolve(
         self, dois: Iterable[str], fetched_after: datetime | None = None
     ) -> dict[str, Lookup]:
-        wanted = list(dict.fromkeys(dois))
+        """An answer for every DOI; a found one carries the cached notices that update it."""
+        answers = self._answers(list(dict.fromkeys(dois)), fetched_after)
+        found = [doi for doi, lookup in answers.items() if lookup.status == "found"]
+        for doi, notices in self.cache.notices_for(found).items():
+            answers[doi].notices = notices
+        return answers
+
+    def _answers(self, wanted: list[str], fetched_after: datetime | None) -> dict[str, Lookup]:
         answers = self.cache.get_many(wanted, fetched_after)
         self.stats.lookups += len(wanted)
         self.stats.cache_hits += len(answers)
