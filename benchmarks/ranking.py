@@ -13,6 +13,9 @@ and `scholarflow/ranking.py` for the alternatives measured against them:
 - recency as a multiplicative gauss decay on the publication date, or as an additive
   `distance_feature` clause.
 
+Last, the engine's time (`took`) to answer all the judged queries, before the signals and
+with them, in interleaved rounds.
+
 The copy adds a `rank_feature` field (`citations_feature`), which needs the mapper-extras
 module (the embedded engine loads it; stock Elasticsearch and OpenSearch distributions bundle
 it). Build the seeds per analysis profile first (docs/search.md, "Which profile is measured").
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +40,7 @@ import scholarflow.query_text as query_text
 import scholarflow.ranking as ranking
 from scholarflow import relevance
 from scholarflow.indices import live_index
+from scholarflow.query import SearchRequest
 from scholarflow.search_client import connect
 from scholarflow.settings import get_settings
 
@@ -171,6 +176,26 @@ def measure(client: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
     return results
 
 
+def engine_time(client: Elasticsearch, index: str, rounds: int = 5) -> dict[str, float]:
+    """Median engine time (`took`, ms) to answer every judged query, before the signals and
+    with them, the two runs interleaved round by round so that the machine's load falls on
+    both alike."""
+    queries = [judged.query for judged in relevance.load_judgments()]
+    plain = variants()["before: no signals"]
+    totals: dict[str, list[int]] = {"before": [], "with the signals": []}
+    for _ in range(rounds):
+        for name, attributes in (("before", plain), ("with the signals", {})):
+            with patched(attributes):
+                took = sum(
+                    client.search(
+                        index=index, body=query_module.build_query(SearchRequest(text, size=10))
+                    )["took"]
+                    for text in queries
+                )
+            totals[name].append(took)
+    return {name: statistics.median(values) for name, values in totals.items()}
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     head = "| Variant | 221 earlier: MRR / nDCG / recall / Others | "
     head += " | ".join(f"{kind} nDCG" for kind in NEW_KINDS)
@@ -197,12 +222,18 @@ def main() -> None:
     copy = copy_with_features(client, source)
     try:
         results = measure(client, copy)
+        took = engine_time(client, copy)
     finally:
         client.indices.delete(index=copy, ignore_unavailable=True)
     if args.json:
-        print(json.dumps(results))
-    else:
-        print_table(results)
+        print(json.dumps({"variants": results, "engine_ms": took}))
+        return
+    print_table(results)
+    queries = len(relevance.load_judgments())
+    print(
+        f"\nengine time for the {queries} judged queries (median of 5 interleaved rounds): "
+        + ", ".join(f"{name} {ms:.0f} ms" for name, ms in took.items())
+    )
 
 
 if __name__ == "__main__":
