@@ -71,17 +71,34 @@ def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> 
     except NotFoundError:
         current = {}
     if current:
-        (found,) = current.values()
-        known = found.get("mappings", {}).get("properties", {})
-        added = {k: v for k, v in mappings["properties"].items() if k not in known}
-        if added:
-            client.indices.put_mapping(index=name, properties=added)
+        add_new_fields(client, name, current, mappings["properties"])
         return
     try:
         client.indices.create(index=name, mappings=mappings, settings=STORE_SETTINGS)
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":
             raise
+
+
+def add_new_fields(
+    client: Elasticsearch, index: str, current: dict[str, Any], properties: dict[str, Any]
+) -> list[str]:
+    """Put into `index` (whose `get_mapping` answer is `current`) the top-level `properties` it
+    lacks, one by one, so that documents carrying a field added since it was created are not
+    refused by its strict mapping. A field the engine will not add to an existing index (one
+    that needs an analyzer or an index setting the index lacks) is left for a re-index; its
+    name is returned."""
+    found: dict[str, Any] = next(iter(current.values()), {})
+    known = found.get("mappings", {}).get("properties", {})
+    refused = []
+    for field, spec in properties.items():
+        if field in known:
+            continue
+        try:
+            client.indices.put_mapping(index=index, properties={field: spec})
+        except BadRequestError:
+            refused.append(field)
+    return refused
 
 
 def index_template(alias: str) -> dict[str, Any]:
@@ -189,9 +206,15 @@ def live_index(client: Elasticsearch, alias: str) -> str | None:
 def ensure_live_index(
     client: Elasticsearch, alias: str, profile: AnalysisProfile | str = AnalysisProfile.AUTO
 ) -> str:
-    """The live index, creating the first generation (and the templates) on first use."""
+    """The live index, creating the first generation (and the templates) on first use. An
+    index created before the papers' mapping gained a field gets it (`add_new_fields`): its
+    documents have none until they are written again or re-indexed."""
     current = live_index(client, alias)
     if current:
+        mappings = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
+        add_new_fields(
+            client, current, client.indices.get_mapping(index=current).body, mappings["properties"]
+        )
         return current
     install_templates(client, alias, resolve_profile(client, profile))
     first = index_name(alias, 1)

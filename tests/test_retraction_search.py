@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from scholarflow.indices import ensure_live_index
+from scholarflow.indices import analysis_settings, ensure_live_index, load_mapping_file
 from scholarflow.models import Correction, CorrectionStatus, Paper, UpdateNotice
 from scholarflow.query import Filters
 from scholarflow.ranking import DEMOTED_WEIGHT
@@ -126,3 +126,26 @@ def test_search_json_carries_the_correction(cli_env: None) -> None:
         CORRECTED: "corrected",
         PLAIN: None,
     }
+
+
+def test_an_index_made_before_the_corrections_gets_their_fields(settings: Settings) -> None:
+    """The live index of an earlier release: its strict mapping has no `correction` and no
+    `citations`, which the next ingest adds before it writes (the unstemmed sub-fields need
+    an analyzer the index lacks: they come with a re-index)."""
+    client = connect(settings)
+    mappings = load_mapping_file("papers.mappings.json")["template"]["mappings"]
+    added = ("correction", "citations")
+    older = {k: v for k, v in mappings["properties"].items() if k not in added}
+    client.indices.create(
+        index="papers-000001",
+        mappings={**mappings, "properties": older},
+        settings=analysis_settings("stock"),
+        aliases={settings.alias: {}},
+    )
+    index = ensure_live_index(client, settings.alias)
+    retracted = thermal(RETRACTED, "Thermal tolerance", CorrectionStatus.RETRACTED)
+    result = index_papers(client, index, [retracted], "test-run")
+    assert result.written == 1 and not result.rejections
+    fields = client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert fields["correction"] == mappings["properties"]["correction"]
+    assert fields["citations"] == {"type": "integer"}
