@@ -1,8 +1,10 @@
 """Search queries built from what a user types, in one place.
 
 User text only ever reaches `match`-family queries, `term` lookups and the completion
-suggester: never a query parser (`query_string`) that would interpret operators, field names or
-regular expressions.
+suggester, and the years typed in it a `range` as numbers: never a query parser
+(`query_string`) that would interpret operators, field names or regular expressions. Phrases
+in quotes and years are read by Scholarflow's own tokenizer (`scholarflow/query_text.py`); the
+ranking signals wrap the query (`scholarflow/ranking.py`).
 """
 
 from __future__ import annotations

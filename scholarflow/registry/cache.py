@@ -12,7 +12,10 @@ survive restarts like the papers do, and they need no second store to operate.
 
 Negative answers (no registry knows the DOI) are kept too, with a shorter time to live, so
 unknown DOIs are not asked for on every run either. Answers stored before the works index
-existed are cut from the whole answer the first time they are read, and kept cut from then on.
+existed, or cut with fewer `WORK_FIELDS` than now (`CUT`), are cut from the whole answer the
+first time they are read, and kept cut from then on. A works entry also lists the DOIs its work
+updates when it is a Crossmark notice (a retraction, a correction): `notices_for` finds the
+notices of a batch's DOIs with one search.
 """
 
 from __future__ import annotations
