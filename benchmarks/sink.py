@@ -1,10 +1,11 @@
 """Sinks that answer the index stage's requests at once, to time the pipeline without an engine.
 
 `SinkLogic` answers what an ingest run asks of Elasticsearch: `info`, the alias, template and
-mapping calls, the writer lock's lease document, `_mget` (documents: never found; the DOI
-cache's works: the warm cache of the corpus), `_search` (nothing found), `_bulk` (every item
-succeeds) and `_refresh`. Two ways to
-reach it:
+mapping calls (every index has every declared field), the writer lock's lease document, `_mget`
+(documents: never found; the DOI cache's works: the warm cache of the corpus), `_search`
+(nothing found: a batch's cached Crossmark notices, a record without a DOI looking for its
+paper in another language, the saved searches), `_bulk` (every item succeeds) and `_refresh`.
+Two ways to reach it:
 - `NullNode`: an elastic_transport node that calls it in-process, with no socket at all (the
   null sink: what the pipeline costs by itself);
 - `HttpSink`: a threaded HTTP server on 127.0.0.1 (what our client costs on the wire).
@@ -27,7 +28,7 @@ from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
 from elastic_transport._node import NodeApiResponse
 
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
-from scholarflow.indices import MAPPINGS_FILE, load_mapping_file
+from scholarflow.indices import MAPPINGS_DIR, load_mapping_file
 from scholarflow.registry import Lookup
 from scholarflow.registry.cache import WORKS_INDEX, cache_entry, works_entry
 from tests.local_http import LocalHttpServer, QuietHandler
@@ -142,16 +143,26 @@ def _works_document(template: bytes | None) -> bytes:
     return orjson.dumps({"_index": WORKS_INDEX, "_id": _ID_MARK, "found": True, "_source": source})
 
 
+def _declared_fields() -> dict[str, Any]:
+    """Every top-level field any mappings file declares (the papers' and each store's)."""
+    fields: dict[str, Any] = {}
+    for path in MAPPINGS_DIR.glob("*.mappings.json"):
+        mappings = load_mapping_file(path.name)
+        fields |= mappings.get("template", {}).get("mappings", mappings)["properties"]
+    return fields
+
+
+_DECLARED = _declared_fields()
+
+
 def _mapping(match: re.Match[str], _body: bytes) -> Response:
-    """The papers' mappings as the index holds them: no field to add."""
-    mappings = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
-    return 200, orjson.dumps({match.group(1): {"mappings": mappings}})
+    """An index that has every declared field already: a run has none to add."""
+    return 200, orjson.dumps({match.group(1): {"mappings": {"properties": _DECLARED}}})
 
 
 def _nothing_found(_match: re.Match[str], _body: bytes) -> Response:
-    """A search (a record without a DOI looking for its paper in another language; the saved
-    searches): nothing indexed matches."""
-    return 200, b'{"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}'
+    """A search: nothing indexed matches."""
+    return 200, b'{"took":0,"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}'
 
 
 def _acknowledged(_match: re.Match[str], _body: bytes) -> Response:

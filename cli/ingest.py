@@ -210,4 +210,7 @@ def reenrich(
         f"  (index {summary['index']} behind alias '{summary['alias']}')",
         highlight=False,
     )
+    if summary["corrections"]:
+        statuses = ", ".join(f"{k} {v}" for k, v in summary["corrections"].items())
+        out.print(f"  corrections changed, now: {statuses}", highlight=False)
     _print_enrichment(out, summary)

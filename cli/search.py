@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli.common import JsonOption, fail, print_json, run
 from scholarflow.settings import get_settings
@@ -25,6 +26,17 @@ JournalOption = Annotated[
 ]
 QuartileOption = Annotated[list[str] | None, typer.Option(help="JCR quartile Q1-Q4 (repeatable).")]
 OpenAccessOption = Annotated[bool, typer.Option("--open-access", help="Only open access.")]
+CorrectionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="STATUS",
+        help="Only papers retracted, withdrawn, corrected, … (repeatable; asking for "
+        "retracted or withdrawn papers stops ranking them last).",
+    ),
+]
+HideRetractedOption = Annotated[
+    bool, typer.Option("--hide-retracted", help="Leave retracted and withdrawn papers out.")
+]
 
 
 def search(
@@ -34,6 +46,8 @@ def search(
     journal: JournalOption = None,
     quartile: QuartileOption = None,
     open_access: OpenAccessOption = False,
+    correction: CorrectionOption = None,
+    hide_retracted: HideRetractedOption = False,
     facets: Annotated[bool, typer.Option("--facets", help="Count results per facet.")] = False,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
     as_json: JsonOption = False,
@@ -41,7 +55,7 @@ def search(
     """Search titles, abstracts, authors and journals in both languages."""
     from scholarflow.search import search_papers
 
-    filters = parse_filters(lang, year, journal, quartile, open_access)
+    filters = parse_filters(lang, year, journal, quartile, open_access, correction, hide_retracted)
     settings = get_settings()
     result = run(lambda: search_papers(settings, query, size=size, filters=filters, facets=facets))
     if as_json:
@@ -50,12 +64,16 @@ def search(
     out = Console()
     out.print(f"[bold]{result['total']}[/] papers match [cyan]{query}[/]", highlight=False)
     for rank, hit in enumerate(result["hits"], start=1):
-        title = hit["title_en"] or hit["title_zh"]
-        out.print(f"{rank:>2}. [bold]{title}[/]  [dim]({hit['score']:.2f})[/]", highlight=False)
+        title = escape(hit["title_en"] or hit["title_zh"])
+        mark = _mark(hit["correction"])
+        score = f"[dim]({hit['score']:.2f})[/]"
+        out.print(f"{rank:>2}. {mark}[bold]{title}[/]  {score}", highlight=False)
         if hit["title_zh"] and hit["title_en"]:
-            out.print(f"    {hit['title_zh']}", highlight=False)
+            out.print(f"    {escape(hit['title_zh'])}", highlight=False)
         where = ", ".join(str(v) for v in (hit["journal"], hit["year"]) if v)
-        out.print(f"    [dim]{hit['doi'] or hit['id']}  {where}[/]", highlight=False)
+        out.print(f"    [dim]{hit['doi'] or hit['id']}  {escape(where)}[/]", highlight=False)
+        if hit["correction"]:
+            out.print(f"    {_notice(hit['correction'])}", highlight=False)
         for fragment in hit["highlight"][:1]:
             out.print(f"    … {fragment} …", highlight=False)
     for name, buckets in result.get("facets", {}).items():
@@ -70,14 +88,19 @@ def parse_filters(
     journal: list[str] | None,
     quartile: list[str] | None,
     open_access: bool,
+    correction: list[str] | None = None,
+    hide_retracted: bool = False,
 ) -> Any:
     """The filter options of `search` (and `watch add`) as `Filters`, or a usage error."""
-    from scholarflow.query import LANGUAGES, QUARTILES, Filters, parse_year_range
+    from scholarflow.query import CORRECTIONS, LANGUAGES, QUARTILES, Filters, parse_year_range
 
     if bad := [v for v in lang or [] if v not in LANGUAGES]:
         raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
     if bad := [v for v in quartile or [] if v.upper() not in QUARTILES]:
         raise typer.BadParameter(f"{bad[0]!r} (use Q1-Q4)", param_hint="--quartile")
+    if bad := [v for v in correction or [] if v not in CORRECTIONS]:
+        choices = ", ".join(CORRECTIONS)
+        raise typer.BadParameter(f"{bad[0]!r} (use {choices})", param_hint="--correction")
     try:
         start, end = parse_year_range(year) if year else (None, None)
     except ValueError as exc:
@@ -89,7 +112,38 @@ def parse_filters(
         languages=tuple(lang or ()),
         quartiles=tuple(q.upper() for q in quartile or ()),
         open_access=True if open_access else None,
+        corrections=tuple(correction or ()),
+        hide_retracted=hide_retracted,
     )
+
+
+# How a correction status shows in the results: the title's mark, and its colour.
+_MARKS = {
+    "retracted": ("RETRACTED", "bold white on red"),
+    "withdrawn": ("WITHDRAWN", "bold white on red"),
+    "expression_of_concern": ("EXPRESSION OF CONCERN", "bold yellow"),
+    "corrected": ("CORRECTED", "yellow"),
+    "unreadable": ("UPDATES UNREADABLE", "yellow"),
+}
+
+
+def _mark(correction: dict[str, Any] | None) -> str:
+    """`[RETRACTED] ` before the title of a retracted paper (every status has its mark)."""
+    if not correction:
+        return ""
+    label, style = _MARKS[correction["status"]]
+    return f"[{style}]\\[{label}][/] "
+
+
+def _notice(correction: dict[str, Any]) -> str:
+    """`retracted 2010-02-06 by 10.1016/…`: the status, with the notice's date and DOI."""
+    label, style = _MARKS[correction["status"]]
+    parts = [label.lower()]
+    if correction["notice_date"]:
+        parts.append(correction["notice_date"])
+    if correction["notice_doi"]:
+        parts.append(f"by {correction['notice_doi']}")
+    return f"[{style}]{escape(' '.join(parts))}[/]"
 
 
 def suggest(

@@ -59,6 +59,7 @@ class ReenrichSummary:
     selected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     enrichment: Counter[str] = field(default_factory=Counter)
+    corrections: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: float = 0.0
@@ -82,6 +83,7 @@ class ReenrichSummary:
             **{outcome: self.outcomes[outcome] for outcome in OUTCOMES},
             "errors": dict(self.errors),
             "enrichment": dict(self.enrichment.most_common()),
+            "corrections": dict(self.corrections.most_common()),
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": round(self.seconds, 3),
         }
@@ -161,6 +163,7 @@ def _reenrich(
                 write_updates(run, settings.alias, result)
         summary.outcomes.update(result.outcomes)
         summary.enrichment.update(result.enrichment)
+        summary.corrections.update(result.corrections)
         summary.errors.update(result.errors)
         summary.doi_lookup.add(result.stats)
     summary.seconds = time.perf_counter() - started
@@ -181,5 +184,6 @@ def _lock_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) 
 def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [(k, data[k]) for k in ("selected", *OUTCOMES)]
     rows += [(f"enrichment {k}", v) for k, v in data["enrichment"].items()]
+    rows += [(f"corrections now {k}", v) for k, v in data["corrections"].items()]
     rows += [(f"doi lookup {k}", v) for k, v in data["doi_lookup"].items()]
     return rows

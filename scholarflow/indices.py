@@ -67,10 +67,17 @@ def ensure_index(
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Create the store index `name` unless it exists (`settings` adds to the stores' own, e.g.
-    the analyzers a percolator store shares with the papers). Processes that start together may
-    all find it missing: to those that lose the race to create it,
+    the analyzers a percolator store shares with the papers); one that exists gets the fields
+    its mappings file gained since it was created (a store's fields are only ever added, so the
+    write that needs them is not refused by its strict mapping). Processes that start together
+    may all find it missing: to those that lose the race to create it,
     `resource_already_exists_exception` is the index they wanted, not an error."""
-    if client.indices.exists(index=name):
+    try:
+        current: dict[str, Any] = client.indices.get_mapping(index=name).body
+    except NotFoundError:
+        current = {}
+    if current:
+        add_new_fields(client, name, current, mappings["properties"])
         return
     try:
         client.indices.create(
@@ -79,6 +86,27 @@ def ensure_index(
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":
             raise
+
+
+def add_new_fields(
+    client: Elasticsearch, index: str, current: dict[str, Any], properties: dict[str, Any]
+) -> list[str]:
+    """Put into `index` (whose `get_mapping` answer is `current`) the top-level `properties` it
+    lacks, one by one, so that documents carrying a field added since it was created are not
+    refused by its strict mapping. A field the engine will not add to an existing index (one
+    that needs an analyzer or an index setting the index lacks) is left for a re-index; its
+    name is returned."""
+    found: dict[str, Any] = next(iter(current.values()), {})
+    known = found.get("mappings", {}).get("properties", {})
+    refused = []
+    for field, spec in properties.items():
+        if field in known:
+            continue
+        try:
+            client.indices.put_mapping(index=index, properties={field: spec})
+        except BadRequestError:
+            refused.append(field)
+    return refused
 
 
 def index_template(alias: str) -> dict[str, Any]:
@@ -186,10 +214,15 @@ def live_index(client: Elasticsearch, alias: str) -> str | None:
 def ensure_live_index(
     client: Elasticsearch, alias: str, profile: AnalysisProfile | str = AnalysisProfile.AUTO
 ) -> str:
-    """The live index, creating the first generation (and the templates) on first use."""
+    """The live index, creating the first generation (and the templates) on first use. An
+    index created before the papers' mapping gained a field gets it (`add_new_fields`): its
+    documents have none until they are written again or re-indexed."""
     current = live_index(client, alias)
     if current:
-        add_new_fields(client, current)
+        mappings = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
+        add_new_fields(
+            client, current, client.indices.get_mapping(index=current).body, mappings["properties"]
+        )
         return current
     install_templates(client, alias, resolve_profile(client, profile))
     first = index_name(alias, 1)
@@ -198,19 +231,6 @@ def ensure_live_index(
     else:
         client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
     return first
-
-
-def add_new_fields(client: Elasticsearch, index: str) -> list[str]:
-    """Put the papers' fields that `index` lacks (added to `papers.mappings.json` since it was
-    built) into its mappings, and name them: an ingest into an index built by an earlier
-    version writes documents with the new fields, which a strict mapping would refuse one by
-    one. A field whose definition changed is not added in place: that needs a re-index."""
-    wanted = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]["properties"]
-    have = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
-    missing = {name: spec for name, spec in wanted.items() if name not in have}
-    if missing:
-        client.indices.put_mapping(index=index, properties=missing)
-    return sorted(missing)
 
 
 # --- building, switching and pruning ----------------------------------------------------------

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -150,6 +150,43 @@ class FieldConflict(Strict):
     registry_value: str
 
 
+class CorrectionStatus(StrEnum):
+    """What Crossmark updates say of a paper, most serious first (scholarflow/corrections.py)."""
+
+    RETRACTED = "retracted"  # retraction, partial_retraction
+    WITHDRAWN = "withdrawn"  # withdrawal, removal
+    EXPRESSION_OF_CONCERN = "expression_of_concern"
+    CORRECTED = "corrected"  # correction, corrigendum, erratum, addendum, clarification
+    UNREADABLE = "unreadable"  # the registry names updates, none of which could be read
+
+
+# A date as precise as the registry gave it: `2010`, `2010-02` or `2010-02-06`.
+PartialDate = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
+
+
+class UpdateNotice(Strict):
+    """One notice that updates the paper: a retraction, a correction, …"""
+
+    type: str = Field(description="the Crossmark update type, as Crossref names it")
+    doi: str | None = Field(None, description="the notice's DOI")
+    date: PartialDate | None = None
+    source: str | None = Field(None, description="who asserted it: publisher, retraction-watch")
+    via: Literal["updated-by", "update-to"] = Field(
+        description="read from the paper's own answer (updated-by) or the notice's (update-to)"
+    )
+
+
+class Correction(Strict):
+    """The paper's corrections and retractions, as the registry's answers record them; the
+    status and the notice of the most serious one, every notice, and what could not be read."""
+
+    status: CorrectionStatus | None = None
+    notice_doi: str | None = None
+    notice_date: PartialDate | None = None
+    notices: list[UpdateNotice] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
 Quartile = Literal["Q1", "Q2", "Q3", "Q4"]
 
 
@@ -188,6 +225,7 @@ class Paper(Strict):
     # Where the DOI came from: the record itself, or matched by a bibliographic search.
     doi_source: Literal["source", "matched"] | None = None
     doi_match: DoiMatch | None = None
+    correction: Correction | None = None
 
 
 class Outcome(StrEnum):

@@ -1,8 +1,10 @@
 """Search queries built from what a user types, in one place.
 
 User text only ever reaches `match`-family queries, `term` lookups and the completion
-suggester: never a query parser (`query_string`) that would interpret operators, field names or
-regular expressions.
+suggester, and the years typed in it a `range` as numbers: never a query parser
+(`query_string`) that would interpret operators, field names or regular expressions. Phrases
+in quotes and years are read by Scholarflow's own tokenizer (`scholarflow/query_text.py`); the
+ranking signals wrap the query (`scholarflow/ranking.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from itertools import groupby
 from typing import Any
 
 from scholarflow.doi import looks_like_doi_query, normalize_doi
+from scholarflow.models import CorrectionStatus
+from scholarflow.query_text import QueryText, read_query
+from scholarflow.ranking import DEMOTED, ranked, year_range
 from scholarflow.text import fold_query, has_han, to_simplified
 
 ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name^2"]
@@ -20,6 +25,17 @@ CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh^2"]
 # Fields that hold both languages (names are written in either script).
 SHARED_FIELDS = ["authors.name^2"]
 HIGHLIGHT_FIELDS = ("title_en", "title_zh", "abstract_en", "abstract_zh")
+# Where a phrase typed in quotes must occur, word for word: English titles and abstracts
+# unstemmed (`"predation"` is not `predators`), Chinese ones (never stemmed), names.
+PHRASE_FIELDS = [
+    "title_en.unstemmed^3",
+    "abstract_en.unstemmed",
+    "title_zh^3",
+    "abstract_zh",
+    "journal.name^2",
+    "journal.name_zh^2",
+    "authors.name^2",
+]
 # What marks a matched word in a highlight fragment.
 HIGHLIGHT_START, HIGHLIGHT_END = "«", "»"
 SOURCE_EXCLUDES = ["abstract_en", "abstract_zh", "record_hashes", "title", "suggest"]
@@ -39,6 +55,7 @@ PARTS_MINIMUM_MATCH = "1<50% 2<-40%"
 PART_MINIMUM_MATCH = "-40%"
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 LANGUAGES = ("en", "zh")
+CORRECTIONS = tuple(status.value for status in CorrectionStatus)
 # Facet name → the keyword (or numeric/boolean) field it counts.
 FACETS = {
     "year": "year",
@@ -48,6 +65,7 @@ FACETS = {
     "quartile": "jcr_quartile",
     "open_access": "open_access",
     "publication_type": "publication_type",
+    "correction": "correction.status",
 }
 FACET_SIZE = 20
 
@@ -62,12 +80,13 @@ class Filters:
     languages: tuple[str, ...] = ()
     quartiles: tuple[str, ...] = ()
     open_access: bool | None = None
+    corrections: tuple[str, ...] = ()  # only papers with one of these correction statuses
+    hide_retracted: bool = False  # leave retracted and withdrawn papers out
 
     def clauses(self) -> list[dict[str, Any]]:
         clauses: list[dict[str, Any]] = []
         if self.year_from is not None or self.year_to is not None:
-            bounds = {"gte": self.year_from, "lte": self.year_to}
-            clauses.append({"range": {"year": {k: v for k, v in bounds.items() if v is not None}}})
+            clauses.append(year_range(self.year_from, self.year_to))
         if self.journals:
             clauses.append({"bool": {"should": _journal_terms(self.journals)}})
         if self.languages:
@@ -76,7 +95,17 @@ class Filters:
             clauses.append({"terms": {"jcr_quartile": [q.upper() for q in self.quartiles]}})
         if self.open_access is not None:
             clauses.append({"term": {"open_access": self.open_access}})
+        if self.corrections:
+            clauses.append({"terms": {"correction.status": list(self.corrections)}})
+        if self.hide_retracted:
+            retracted = {"terms": {"correction.status": list(DEMOTED)}}
+            clauses.append({"bool": {"must_not": [retracted]}})
         return clauses
+
+    @property
+    def asks_for_retracted(self) -> bool:
+        """A search for retracted or withdrawn papers does not rank them below the others."""
+        return any(status in DEMOTED for status in self.corrections)
 
 
 @dataclass
@@ -116,22 +145,56 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
     }
     doi = normalize_doi(request.text) if looks_like_doi_query(request.text) else None
     if doi:
-        query: dict[str, Any] = {"term": {"doi": doi}}
+        exact = {"term": {"doi": doi}}
+        body["query"] = {"bool": {"must": [exact], "filter": request.filters.clauses()}}
     else:
-        text = fold_query(request.text)
-        query = text_query(text)
-        words = words_query(text)
-        if words:
+        typed = read_query(fold_query(request.text))
+        filters = request.filters.clauses()
+        if not typed.words and not typed.phrases and typed.has_years:
+            filters.append(year_range(typed.year_from, typed.year_to))  # a year alone: its papers
+        highlight = highlight_query(typed)
+        if highlight:
             # Lucene's highlighter marks a phrase's words only where the whole phrase occurs: with
             # the phrase clause in it, words that are apart in a title would not be marked at all.
-            body["highlight"]["highlight_query"] = words
-    body["query"] = {"bool": {"must": [query], "filter": request.filters.clauses()}}
+            body["highlight"]["highlight_query"] = highlight
+        body["query"] = ranked(
+            {"bool": {"must": typed_queries(typed, request.text), "filter": filters}},
+            years=(typed.year_from, typed.year_to) if typed.has_years else None,
+            demote=not request.filters.asks_for_retracted,
+        )
     if request.facets:
         body["aggs"] = {
             name: {"terms": {"field": path, "size": FACET_SIZE}} for name, path in FACETS.items()
         }
         body["aggs"]["year"]["terms"]["order"] = {"_key": "desc"}
     return body
+
+
+def typed_queries(typed: QueryText, text: str) -> list[dict[str, Any]]:
+    """What must match: the words (`text_query`) and every phrase typed in quotes; all papers
+    when only years were typed; the whole text when nothing is left of it."""
+    must = [text_query(typed.words)] if typed.words else []
+    must += [phrase_query(phrase) for phrase in typed.phrases]
+    if must:
+        return must
+    return [{"match_all": {}}] if typed.has_years else [text_query(fold_query(text))]
+
+
+def phrase_query(phrase: str) -> dict[str, Any]:
+    """A phrase typed in quotes: its words next to each other, in this order, unstemmed."""
+    return {"multi_match": {"query": phrase, "fields": PHRASE_FIELDS, "type": "phrase"}}
+
+
+def highlight_query(typed: QueryText) -> dict[str, Any] | None:
+    """The words and the phrases, asked of the highlighted fields themselves."""
+    words = words_query(typed.words)
+    phrases = [
+        {"multi_match": {"query": p, "fields": list(HIGHLIGHT_FIELDS), "type": "phrase"}}
+        for p in typed.phrases
+    ]
+    if not phrases:
+        return words
+    return {"bool": {"should": [*([words] if words else []), *phrases]}}
 
 
 def text_query(text: str) -> dict[str, Any]:

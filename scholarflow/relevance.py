@@ -40,6 +40,10 @@ KINDS = {
     "character": "One Han character",
     "title": "Whole title",
     "doi": "DOI",
+    "phrase": "Phrase in quotes",
+    "year": "Year typed",
+    "citations": "Broad, well cited",
+    "recency": "Broad, recent",
 }
 ALL = "all"
 

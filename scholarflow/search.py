@@ -157,8 +157,16 @@ def _hit(hit: dict[str, Any]) -> dict[str, Any]:
         "year": source.get("year"),
         "journal": (source.get("journal") or {}).get("name")
         or (source.get("journal") or {}).get("name_zh"),
+        "correction": _correction(source.get("correction")),
         "index": hit["_index"],
     }
+
+
+def _correction(correction: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a reader must see of a paper's corrections: the status and its notice."""
+    if not correction or not correction.get("status"):
+        return None
+    return {key: correction.get(key) for key in ("status", "notice_doi", "notice_date")}
 
 
 def merge_marks(fragment: str) -> str:

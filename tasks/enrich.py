@@ -1,4 +1,5 @@
-"""Enrich: add what DOI registries know (publisher, ISSN, subjects, licence, counts, ORCID iDs).
+"""Enrich: add what DOI registries know (publisher, ISSN, subjects, licence, counts, ORCID iDs,
+corrections and retractions).
 
 Merge rules (docs/enrichment.md): registry data *fills* what the source lacks and never
 overwrites what the source says; the fields only registries know (subjects, licence, counts,
@@ -21,6 +22,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from scholarflow.coerce import to_date
+from scholarflow.corrections import read_correction
 from scholarflow.merge import is_empty
 from scholarflow.models import (
     Author,
@@ -124,10 +126,18 @@ def apply_lookup(paper: Paper, lookup: Lookup) -> Paper:
     if lookup.status != "found" or lookup.body is None:
         return paper.model_copy(update={"enrichment": status})
     work = lookup.body.get("message", lookup.body)
+    # Registry-owned, and read whole from each answer: the newest answer's notices replace the
+    # older ones (a notice is never taken back, but an unreadable one may be mended).
+    correction = read_correction(paper.doi, work, lookup.notices)
     # One validation of the paper's own (already valid) values with what the registry changes:
     # registry values are raw and must be checked, the paper's are taken as they are.
     return Paper.model_validate(
-        {**paper.__dict__, **registry_changes(paper, work), "enrichment": status}
+        {
+            **paper.__dict__,
+            **registry_changes(paper, work),
+            "correction": correction,
+            "enrichment": status,
+        }
     )
 
 

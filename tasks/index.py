@@ -42,6 +42,7 @@ from scholarflow.bulk import (
 from scholarflow.dedupe import MATCH_FIELD, join_same_papers, match_key
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
+from scholarflow.ranking import citations
 from scholarflow.search_client import EngineError
 
 # Of the enrichment: where and when the registry answer was fetched is not what it says (two
@@ -99,6 +100,7 @@ def to_document(
     document)."""
     doc = dump if dump is not None else paper.model_dump(mode="json")
     doc["year"] = paper.published.year if paper.published else None
+    doc["citations"] = citations(paper)
     # Every title the paper has, for language-agnostic matching and both suggesters.
     titles = [title for title in (paper.title_en, paper.title_zh) if title]
     doc["title"] = titles

@@ -40,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from scholarflow.bulk import Fate, expanded
 from scholarflow.indices import live_index
 from scholarflow.models import EnrichmentStatus, LookupStats, Paper
+from scholarflow.ranking import citations
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.settings import Settings
 from scholarflow.writer import WriterRun
@@ -62,6 +63,8 @@ class ReenrichResult:
     outcomes: Counter[str] = field(default_factory=Counter)  # updated, unchanged, kept, …
     enrichment: Counter[str] = field(default_factory=Counter)  # statuses after the batch
     errors: Counter[str] = field(default_factory=Counter)  # reasons of refused updates
+    # Documents whose corrections an update changed, by their new status (`none`: no notice).
+    corrections: Counter[str] = field(default_factory=Counter)
     stats: LookupStats = field(default_factory=LookupStats)
     updates: list[dict[str, Any]] = field(default_factory=list)  # bulk actions not yet written
 
@@ -145,9 +148,13 @@ def write_updates(run: WriterRun, alias: str, result: ReenrichResult) -> None:
     # would leave wait_for waiting until the request timed out.
     if not current:
         return
-    for item in run.write(expanded(current), in_flight=1, refresh=True).items:
+    written = run.write(expanded(current), in_flight=1, refresh=True).items
+    for action, item in zip(current, written, strict=True):
         if item.fate is Fate.WRITTEN:
             result.outcomes["updated"] += 1
+            if "correction" in action["doc"]:
+                correction = action["doc"]["correction"] or {}
+                result.corrections[correction.get("status") or "none"] += 1
             continue
         result.outcomes["conflicts" if item.status == 409 else "refused"] += 1
         result.errors[item.kind] += 1
@@ -180,4 +187,6 @@ def _changed_fields(before: Paper, after: Paper) -> dict[str, Any]:
     changes = {name: value for name, value in new.items() if old[name] != value}
     if "published" in changes:
         changes["year"] = after.published.year if after.published else None
+    if changes.keys() & {"citation_count", "cited_by_count"}:
+        changes["citations"] = citations(after)
     return changes

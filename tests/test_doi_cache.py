@@ -13,6 +13,7 @@ from elasticsearch import Elasticsearch
 from scholarflow.models import EnrichmentStatus
 from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup
 from scholarflow.registry.cache import (
+    CUT,
     LEGACY_LOOKUP_FIELDS,
     WORK_FIELDS,
     WORKS_INDEX,
@@ -229,7 +230,8 @@ def test_an_answer_cached_before_the_works_index_is_carried_forward(
     assert set(first) == {doi, "10.1000/gone"}
     assert first[doi].body == cut_work(work) and first["10.1000/gone"].status == "not_found"
     stored = es.get(index=WORKS_INDEX, id=doi)["_source"]
-    assert stored == {**{k: v for k, v in entry.items() if k != "body"}, "work": cut_work(work)}
+    kept = {k: v for k, v in entry.items() if k != "body"}
+    assert stored == {**kept, "work": cut_work(work), "cut": CUT, "updates": []}
     es.delete(index=CACHE_INDEX, id=doi, refresh=True)  # now read from the works index alone
     assert cache.get_many([doi])[doi].body == cut_work(work)
 
@@ -240,7 +242,9 @@ def test_cache_index_created_by_another_batch_meanwhile_is_fine(
     """Two batches prepared at once may both find the cache index missing."""
     DoiCache(es, settings).ensure()
     late = DoiCache(es, settings)
-    monkeypatch.setattr(late.client.indices, "exists", lambda **_: False)  # checked before
+    get_mapping = es.indices.get_mapping
+    missing = lambda **_: get_mapping(index="scholarflow-never-created")  # noqa: E731
+    monkeypatch.setattr(late.client.indices, "get_mapping", missing)  # checked before
     late.ensure()  # the other batch created it in between: no error
     monkeypatch.undo()
     assert es.indices.exists(index=CACHE_INDEX)

@@ -94,14 +94,14 @@ def _lens_fields(lens: dict[str, Any]) -> set[str]:
 
 def test_lens_charts_aggregate_fields_that_exist_and_are_aggregatable(objects):
     charts = _of_type(objects, "lens")
-    assert len(charts) == 4
+    assert len(charts) == 5
     for lens in charts:
         for field in _lens_fields(lens):
             assert field in FIELDS, f"{lens['id']}: {field} is not in the mapping"
             assert FIELDS[field] in AGGREGATABLE, f"{lens['id']}: {field} is {FIELDS[field]}"
 
 
-def test_the_dashboard_shows_the_four_charts_and_the_search(objects):
+def test_the_dashboard_shows_the_five_charts_and_the_search(objects):
     (dashboard,) = _of_type(objects, "dashboard")
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
     refs = {r["name"]: (r["type"], r["id"]) for r in dashboard["references"]}
@@ -111,7 +111,7 @@ def test_the_dashboard_shows_the_four_charts_and_the_search(objects):
         assert kind == panel["type"]
         shown.append(objects[(kind, obj_id)])
     fields = set().union(*(_lens_fields(o) for o in shown if o["type"] == "lens"))
-    assert fields == {"year", "jcr_quartile", "journal.name.raw", "languages"}
+    assert fields == {"year", "jcr_quartile", "journal.name.raw", "languages", "correction.status"}
     assert [o["type"] for o in shown].count("search") == 1
     grid = [(p["gridData"]["x"], p["gridData"]["y"]) for p in panels]
     assert len(set(grid)) == len(grid), "panels overlap"

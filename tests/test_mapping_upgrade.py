@@ -36,4 +36,5 @@ def test_an_ingest_adds_the_fields_an_older_index_lacks(
     assert summary.outcomes[Outcome.INDEXED] == 1 and summary.outcomes[Outcome.REJECTED] == 0
     mapping = client.indices.get_mapping(index="papers-000001")["papers-000001"]["mappings"]
     assert set(NEW_FIELDS) <= set(mapping["properties"])
-    assert add_new_fields(client, "papers-000001") == []  # nothing left to add
+    current = client.indices.get_mapping(index="papers-000001").body
+    assert add_new_fields(client, "papers-000001", current, template["properties"]) == []

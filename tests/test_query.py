@@ -29,8 +29,16 @@ def clause_types(body: Any) -> set[str]:
     return set()
 
 
+def text_bool(body: dict[str, Any]) -> dict[str, Any]:
+    """The bool query the ranking signals (`scholarflow/ranking.py`) are wrapped around."""
+    query = body["query"]
+    while "function_score" in query:
+        query = query["function_score"]["query"]
+    return query["bool"]
+
+
 def text_clauses(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return body["query"]["bool"]["must"][0]["bool"]["should"]
+    return text_bool(body)["must"][0]["bool"]["should"]
 
 
 @pytest.mark.parametrize(
@@ -135,7 +143,7 @@ def test_filters_become_filter_clauses() -> None:
         quartiles=("q1", "Q2"),
         open_access=True,
     )
-    clauses = build_query(SearchRequest("spider", filters=filters))["query"]["bool"]["filter"]
+    clauses = text_bool(build_query(SearchRequest("spider", filters=filters)))["filter"]
     assert {"range": {"year": {"gte": 2020, "lte": 2025}}} in clauses
     assert {"terms": {"languages": ["zh"]}} in clauses
     assert {"terms": {"jcr_quartile": ["Q1", "Q2"]}} in clauses
@@ -143,7 +151,7 @@ def test_filters_become_filter_clauses() -> None:
     journal = next(c["bool"]["should"] for c in clauses if "bool" in c)
     values = {t["term"][path]["value"] for t in journal for path in t["term"]}
     assert values == {"蛛形学报", "Scientific Reports"}  # Traditional folded
-    assert build_query(SearchRequest("spider"))["query"]["bool"]["filter"] == []
+    assert text_bool(build_query(SearchRequest("spider")))["filter"] == []
 
 
 def test_facets_only_when_asked() -> None:

@@ -10,12 +10,13 @@ from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from tests.conftest import SEEDS
 
-# Measured on both profiles: MRR 1.000 in every group; nDCG 0.983 and recall 0.979 at the
+# Measured on both profiles: MRR 1.000 in every group; nDCG 0.981 and recall 0.983 at the
 # lowest (Traditional: a journal whose other papers carry no Chinese journal name). The floors
 # leave room for a tie that breaks the other way, not for a lost paper.
 FLOORS = {"mrr": 0.95, "ndcg": 0.95, "recall": 0.97}
-# Papers in the first ten that the judgments do not name, per query: 0.51 measured (1.86 when a
-# Chinese query matched any paper sharing a character with it).
+# Papers in the first ten that the judgments do not name, per query: 0.56 measured (1.86 when a
+# Chinese query matched any paper sharing a character with it; 0.66 with quotes and years read
+# as words).
 OTHERS_CEILING = 0.75
 
 

@@ -104,6 +104,19 @@ def test_a_store_refuses_fields_its_file_does_not_declare(es: Elasticsearch, ind
         es.index(index=index, document={"not_declared": 1})
 
 
+def test_a_store_created_before_gets_the_fields_added_since(es: Elasticsearch) -> None:
+    """A store index made from an older mappings file: its strict mapping would refuse the
+    entries that carry a field added since, so the field is put into it first."""
+    mappings = load_mapping_file(WORKS_MAPPINGS_FILE)
+    older = {**mappings, "properties": dict(list(mappings["properties"].items())[:-2])}
+    es.indices.create(index="scholarflow-older", mappings=older, settings=STORE_SETTINGS)
+    ensure_index(es, "scholarflow-older", mappings)
+    assert es.indices.get_mapping(index="scholarflow-older")["scholarflow-older"]["mappings"] == (
+        mappings
+    )
+    es.index(index="scholarflow-older", document={"doi": "10.1000/x", "cut": 2}, refresh=True)
+
+
 def test_concurrent_creates_of_a_fresh_index_all_succeed(es: Elasticsearch) -> None:
     name = "scholarflow-race"
     mappings = load_mapping_file(SOURCES_MAPPINGS_FILE)
@@ -135,7 +148,9 @@ def test_a_create_that_loses_the_race_is_a_success(
             refused.append(str(exc.error))
             raise
 
-    monkeypatch.setattr(es.indices, "exists", lambda **_: False)
+    get_mapping = es.indices.get_mapping
+    missing = lambda **_: get_mapping(index="scholarflow-never-created")  # noqa: E731
+    monkeypatch.setattr(es.indices, "get_mapping", missing)  # it was missing when looked at
     monkeypatch.setattr(es.indices, "create", create_and_note)
     ensure_index(es, "scholarflow-race", mappings)
     assert refused == ["resource_already_exists_exception"]

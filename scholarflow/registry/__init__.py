@@ -4,7 +4,8 @@
   retries of transient failures, a time budget per DOI.
 - limiter.py / transport.py: one rate limiter per registry host and process.
 - breaker.py: stop calling an unreachable registry for the rest of a run.
-- cache.py: the persistent DOI cache, an index in the engine.
+- cache.py: the persistent DOI cache, an index in the engine, and the cached notices that
+  update a DOI.
 - resolver.py: a batch of DOIs through the cache and the registries.
 """
 

@@ -12,7 +12,10 @@ survive restarts like the papers do, and they need no second store to operate.
 
 Negative answers (no registry knows the DOI) are kept too, with a shorter time to live, so
 unknown DOIs are not asked for on every run either. Answers stored before the works index
-existed are cut from the whole answer the first time they are read, and kept cut from then on.
+existed, or cut with fewer `WORK_FIELDS` than now (`CUT`), are cut from the whole answer the
+first time they are read, and kept cut from then on. A works entry also lists the DOIs its work
+updates when it is a Crossmark notice (a retraction, a correction): `notices_for` finds the
+notices of a batch's DOIs with one search.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from scholarflow.bulk import Fate, expanded, send
+from scholarflow.corrections import updated_dois
 from scholarflow.indices import ensure_index, load_mapping_file
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
@@ -55,7 +59,19 @@ WORK_FIELDS = (
     "references-count",
     "reference-count",
     "is-referenced-by-count",
+    # Crossmark updates (scholarflow/corrections.py): what a notice updates, the notices that
+    # update a work, and the relation types read for unknown ones.
+    "update-to",
+    "updated-by",
+    "relation",
 )
+# The version of `WORK_FIELDS` a works entry was cut with, stored beside it. Raised whenever a
+# field is added: an entry cut before is cut again from the whole answer the first time it is
+# read, as an answer stored before the works index existed is. (1: before the Crossmark
+# updates; entries of that version carry no `cut`.)
+CUT = 2
+# Notices found for one batch of papers at most (a paper rarely has more than one or two).
+NOTICES_PER_BATCH = 1000
 CACHE_MAPPINGS_FILE = "doi-cache.mappings.json"  # their fields, in index_mappings/
 WORKS_MAPPINGS_FILE = "doi-works.mappings.json"
 # What an entry says besides the answer (the DOI, where from, when fetched, until when fresh).
@@ -150,9 +166,13 @@ class DoiCache:
 
     def _works(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The works entries of `ids` that exist, carrying forward (cut, and stored cut) the
-        answers stored before the works index existed."""
+        answers stored before the works index existed or cut with fewer `WORK_FIELDS`."""
         response = self.client.mget(index=WORKS_INDEX, ids=ids)
-        entries = {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
+        entries = {
+            d["_id"]: d["_source"]
+            for d in response["docs"]
+            if d.get("found") and d["_source"].get("cut", 1) >= CUT
+        }
         missing = [doi for doi in ids if doi not in entries]
         if not missing:
             return entries
@@ -164,6 +184,27 @@ class DoiCache:
             # A work not stored cut is cut again next time: nothing is lost.
             send(self.client, expanded(_work_action(e) for e in carried.values()))
         return entries | carried
+
+    def notices_for(self, dois: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """DOI → the cached works of the notices (retractions, corrections, …) whose
+        `update-to` names it: the other half of a paper's Crossmark updates."""
+        ids = list(dict.fromkeys(dois))
+        if not ids:
+            return {}
+        self.ensure()
+        response = self.client.search(
+            index=WORKS_INDEX,
+            query={"terms": {"updates": ids}},
+            size=NOTICES_PER_BATCH,
+            source_includes=["work"],
+        )
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = set(ids)
+        for hit in response["hits"]["hits"]:
+            work = hit["_source"].get("work") or {}
+            for doi in wanted.intersection(updated_dois(work)):
+                found.setdefault(doi, []).append(work)
+        return found
 
     def put_many(self, lookups: Iterable[Lookup]) -> int:
         """Store answers worth keeping (found and not-found), whole and cut; returns how many
@@ -247,9 +288,12 @@ def usable_lookups(
 
 
 def works_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """The works index's document for a cache entry: the same fields, the work cut."""
+    """The works index's document for a cache entry: the same fields, the work cut, the version
+    of the cut, and the DOIs the work updates when it is a notice (searchable, unlike the
+    work)."""
     fields = {name: entry[name] for name in _ENTRY_FIELDS}
-    return {**fields, "work": cut_work(entry.get("body"))}
+    work = cut_work(entry.get("body"))
+    return {**fields, "work": work, "cut": CUT, "updates": updated_dois(work)}
 
 
 def _work_action(entry: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,3 +27,5 @@ class Lookup:
     retries: int = 0
     waited: float = 0.0  # seconds slept before retries
     throttled: float = 0.0  # seconds spent waiting for the rate limiter
+    # Cached works of the notices (retractions, corrections, …) whose `update-to` names the DOI.
+    notices: list[dict[str, Any]] = field(default_factory=list)

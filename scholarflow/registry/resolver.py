@@ -49,8 +49,13 @@ class Resolver:
     def resolve(
         self, dois: Iterable[str], fetched_after: datetime | None = None
     ) -> dict[str, Lookup]:
+        """An answer for every DOI; a found one carries the cached notices that update it."""
         fetch = self.client.fetch if self.client else None
-        return self._answers(self.cache, fetch, dois, fetched_after)
+        answers = self._answers(self.cache, fetch, dois, fetched_after)
+        found = [doi for doi, lookup in answers.items() if lookup.status == "found"]
+        for doi, notices in self.cache.notices_for(found).items():
+            answers[doi].notices = notices
+        return answers
 
     def search(self, queries: dict[str, str], rows: int) -> dict[str, Lookup]:
         """Crossref's candidates for bibliographic queries (key → query text), by key."""
