@@ -200,7 +200,8 @@ def test_saved_searches_follow_a_reindex_that_changes_the_papers_mappings(
 
     def filtering_flag(request: Any) -> dict[str, Any]:
         body = build(request)
-        body["query"]["bool"]["must_not"] = [{"term": {"flagged": True}}]
+        flag = {"term": {"flagged": True}}
+        body["query"] = {"bool": {"must": [body["query"]], "must_not": [flag]}}
         return body
 
     monkeypatch.setattr(indices, "papers_component", with_flag)
