@@ -17,6 +17,7 @@ from cli.stores import cache_app, deadletter_app
 for name, command in (
     ("ingest", ingest.ingest),
     ("reenrich", ingest.reenrich),
+    ("embed", ingest.embed),
     ("search", search.search),
     ("suggest", search.suggest),
     ("eval", search.evaluate),
