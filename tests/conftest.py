@@ -34,7 +34,12 @@ from scholarflow.settings import (  # noqa: E402
     get_settings,
 )
 from tests.fixture_server import FixtureServer  # noqa: E402
-from tests.shared_engine import SEEDED, STOCK_SEEDED, SharedEngine  # noqa: E402
+from tests.shared_engine import (  # noqa: E402
+    SEEDED,
+    STOCK_SEEDED,
+    VECTORS_SEEDED,
+    SharedEngine,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -87,6 +92,36 @@ def seeded_settings(seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
     seeded_engine.wipe()
     seeded_engine.restore(SEEDED)
     return settings_for(seeded_engine.url, tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def vectors_seeded_engine(
+    seeded_engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory
+) -> SharedEngine:
+    """The engine's snapshot `seeded-vectors`: the seeds with their vectors, as `make demo`
+    leaves them after `scholarflow embed`, and a vector cache that also holds the vectors of
+    the cross-lingual evaluation's one-language copies (made once, not in every test)."""
+    from flows.embed import run_embed
+    from scholarflow.crosslingual import KEPT_LANGUAGE, one_language_copy
+    from scholarflow.embedding.model import embedder_for
+
+    seeded_engine.wipe()
+    seeded_engine.restore(SEEDED)
+    settings = settings_for(seeded_engine.url, tmp_path_factory.mktemp("vectors-home"))
+    run_embed(settings, everything=False, batch_size=settings.embed_batch_size)
+    for keep in KEPT_LANGUAGE.values():
+        with one_language_copy(connect(settings), settings.alias, keep, embedder_for(settings)):
+            pass
+    seeded_engine.take_snapshot(VECTORS_SEEDED)
+    return seeded_engine
+
+
+@pytest.fixture
+def vector_settings(vectors_seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
+    """Settings for the engine holding the seeds with their vectors, restored for this test."""
+    vectors_seeded_engine.wipe()
+    vectors_seeded_engine.restore(VECTORS_SEEDED)
+    return settings_for(vectors_seeded_engine.url, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

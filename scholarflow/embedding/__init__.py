@@ -7,5 +7,6 @@ One job per module:
 - `model.py`: the multilingual model (multilingual-e5-small, 4-bit, in-process), texts cut to its
   window on a word boundary, and one clear error when it cannot load;
 - `passages.py`: what of a paper is embedded, and the hash that names that text;
-- `cache.py`: vectors by text hash in an index of the engine, so no text is embedded twice.
+- `cache.py`: vectors by text hash in an index of the engine, so no text is embedded twice;
+- `status.py`: the live index's vector field and how many papers have a vector.
 """

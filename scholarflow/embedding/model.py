@@ -26,6 +26,7 @@ import numpy as np
 
 from scholarflow.embedding.mapping import DIMENSIONS
 from scholarflow.errors import ScholarflowError
+from scholarflow.settings import Settings
 from scholarflow.text import has_han
 
 MODEL_ID = "multilingual-e5-small-q4"
@@ -126,3 +127,10 @@ def load_embedder(max_tokens: int, threads: int = 0, model_file: Path | None = N
             f"hold {DIMENSIONS}"
         )
     return Embedder(model, max_tokens)
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The model as the settings ask for it (window, threads, model file)."""
+    return load_embedder(
+        settings.embed_max_tokens, settings.embed_threads, settings.embed_model_file
+    )
