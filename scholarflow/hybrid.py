@@ -40,7 +40,7 @@ from scholarflow.text import fold_query, has_han
 # on the judged cross-lingual queries the asked-for papers lay at 0.78-0.87, nine in ten above
 # 0.79; half of all other pairs below 0.78).
 MIN_SIMILARITY = 0.75
-NEAREST_MARGIN = 0.03
+NEAREST_MARGIN = 0.05
 RRF_RANK_CONSTANT = 60
 # Candidates the HNSW search looks at per result (Elasticsearch's num_candidates).
 CANDIDATES_PER_RESULT = 10

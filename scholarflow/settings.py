@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     # Search: when the vector ranking joins the lexical one, how the two are fused, and how much
     # the vector ranking counts in the fusion.
     hybrid: HybridMode = HybridMode.CROSS_SCRIPT
-    fusion: Fusion = Fusion.RRF
+    fusion: Fusion = Fusion.WEIGHTED
     vector_weight: float = Field(1.0, ge=0, le=10)
 
     @field_validator("crossref_url", "doi_org_url")

@@ -13,6 +13,9 @@ import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
 from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, DeadLetterStore
+from scholarflow.embedding.cache import CACHE_INDEX as VECTORS_INDEX
+from scholarflow.embedding.cache import MAPPINGS_FILE as VECTORS_MAPPINGS_FILE
+from scholarflow.embedding.cache import VectorCache
 from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
 from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
@@ -46,6 +49,7 @@ STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
     DEADLETTER_INDEX: (DEADLETTER_MAPPINGS_FILE, lambda es, s: DeadLetterStore(es).ensure()),
     CACHE_INDEX: (CACHE_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
     WORKS_INDEX: (WORKS_MAPPINGS_FILE, lambda es, s: DoiCache(es, s).ensure()),
+    VECTORS_INDEX: (VECTORS_MAPPINGS_FILE, lambda es, s: VectorCache(es)),
 }
 
 
@@ -64,8 +68,11 @@ def test_each_store_is_created_with_exactly_its_files_mappings(
 
 def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:
     analysis = {path.name for path in MAPPINGS_DIR.glob("analysis.*.json")}
+    vectors = {path.name for path in MAPPINGS_DIR.glob("vectors.*.json")}
+    assert len(vectors) == 3  # knn, dense_vector, none
     stores = {mappings_file for mappings_file, _ in STORES.values()}
-    assert {path.name for path in MAPPINGS_DIR.glob("*.json")} == PAPERS_FILES | analysis | stores
+    files = {path.name for path in MAPPINGS_DIR.glob("*.json")}
+    assert files == PAPERS_FILES | analysis | vectors | stores
 
 
 @pytest.mark.parametrize("index", STORES)
