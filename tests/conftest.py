@@ -89,9 +89,14 @@ def seeded_engine(engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def seeded_settings(seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
     """Settings for the engine holding just the seeds (`papers-000001`), restored for this test."""
-    seeded_engine.wipe()
-    seeded_engine.restore(SEEDED)
-    return settings_for(seeded_engine.url, tmp_path / "home")
+    return restored(seeded_engine, SEEDED, tmp_path)
+
+
+def restored(engine: SharedEngine, snapshot: str, tmp_path: Path) -> Settings:
+    """Settings for `engine` emptied and brought back to `snapshot`."""
+    engine.wipe()
+    engine.restore(snapshot)
+    return settings_for(engine.url, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +110,7 @@ def vectors_seeded_engine(
     from scholarflow.crosslingual import KEPT_LANGUAGE, one_language_copy
     from scholarflow.embedding.model import embedder_for
 
-    seeded_engine.wipe()
-    seeded_engine.restore(SEEDED)
-    settings = settings_for(seeded_engine.url, tmp_path_factory.mktemp("vectors-home"))
+    settings = restored(seeded_engine, SEEDED, tmp_path_factory.mktemp("vectors-home"))
     run_embed(settings, everything=False, batch_size=settings.embed_batch_size)
     for keep in KEPT_LANGUAGE.values():
         with one_language_copy(connect(settings), settings.alias, keep, embedder_for(settings)):
@@ -119,9 +122,7 @@ def vectors_seeded_engine(
 @pytest.fixture
 def vector_settings(vectors_seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
     """Settings for the engine holding the seeds with their vectors, restored for this test."""
-    vectors_seeded_engine.wipe()
-    vectors_seeded_engine.restore(VECTORS_SEEDED)
-    return settings_for(vectors_seeded_engine.url, tmp_path / "home")
+    return restored(vectors_seeded_engine, VECTORS_SEEDED, tmp_path)
 
 
 @pytest.fixture(scope="session")
