@@ -55,12 +55,14 @@ def test_the_weighted_sum_adds_the_similarity_above_the_floor_to_the_relative_le
     meaning = [hit("x", 0.95)]  # cos 0.90
     fused = plan(Fusion.WEIGHTED).fuse(words, meaning, 10, describe)
     assert [h["id"] for h in fused] == ["a", "x", "b"]
-    assert fused[1]["score"] == pytest.approx((0.90 - 0.75) / 0.25, abs=1e-6)
+    assert fused[1]["score"] == pytest.approx((0.90 - 0.78) / 0.22, abs=1e-6)
 
 
 def test_only_papers_near_the_query_and_near_the_nearest_are_taken() -> None:
     kept = near_enough([hit("a", 0.90), hit("b", 0.89), hit("c", 0.86), hit("d", 0.80)])
     assert [h["_id"] for h in kept] == ["a", "b"]  # cos 0.80, 0.78 | 0.72, 0.60
+    close = near_enough([hit("a", 0.95), hit("b", 0.93), hit("c", 0.92)])
+    assert [h["_id"] for h in close] == ["a", "b"]  # cos 0.90, 0.86 | 0.84: 0.06 below
     assert near_enough([hit("far", 0.85)]) == []  # cos 0.70: below the floor
     assert near_enough([]) == []
 
