@@ -145,3 +145,25 @@ def test_a_reenrichment_that_changes_the_text_leaves_the_paper_to_be_embedded_ag
     assert _changed_fields(before, filled)[INFO_FIELD] is None
     counted = before.model_copy(update={"cited_by_count": 3})
     assert INFO_FIELD not in _changed_fields(before, counted)
+
+
+def test_the_in_memory_fallback_has_no_vector_field_and_says_so(tmp_path: Path) -> None:
+    """osmem (the engine without Java) offers no vector type: lexical search only, stated."""
+    from osmem_server import OsmemServer
+
+    from scholarflow.search import search_papers
+
+    with OsmemServer.start(japanese=False) as server:
+        settings = Settings(_env_file=None, es_url=server.url, home=tmp_path)
+        client = connect(settings)
+        assert cluster_mapping(client) is VectorMapping.NONE
+        index = ensure_live_index(client, settings.alias)
+        assert status_of(settings, index) == {
+            "vector_mapping": "none: this engine has no vector field type, search is lexical only",
+            "vectors": {},
+        }
+        client.index(index=index, id="a", document={"id": "a", "title_en": "giant salamander"})
+        client.indices.refresh(index=index)
+        summary = run_embed(settings, everything=False, batch_size=10)
+        assert (summary.vector_mapping, summary.selected) == ("none", 0)
+        assert [hit["id"] for hit in search_papers(settings, "salamander")["hits"]] == ["a"]
