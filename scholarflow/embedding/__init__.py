@@ -8,5 +8,6 @@ One job per module:
   window on a word boundary, and one clear error when it cannot load;
 - `passages.py`: what of a paper is embedded, and the hash that names that text;
 - `cache.py`: vectors by text hash in an index of the engine, so no text is embedded twice;
+- `vectors.py`: a batch of papers' vectors, from the cache or the model, as partial documents;
 - `status.py`: the live index's vector field and how many papers have a vector.
 """
