@@ -28,7 +28,7 @@ from scholarflow.package_data import data_dir
 from scholarflow.relevance import Judged, Scored, evaluate, load_judgments
 
 CROSSLINGUAL = data_dir("relevance") / "crosslingual.json"
-# Each group, and the one language its copy of the index keeps.
+# Each group (relevance.CROSSLINGUAL_GROUPS), and the one language its copy of the index keeps.
 KEPT_LANGUAGE = {"zh-to-en": "en", "en-to-zh": "zh"}
 _OTHER = {"en": "zh", "zh": "en"}
 _JOURNAL_NAME = {"en": "name", "zh": "name_zh"}

@@ -32,8 +32,10 @@ GROUPS = {
     "en": "English",
     "mixed": "Chinese + English",
     "doi": "DOI",
-    # Cross-lingual (scholarflow/crosslingual.py): asked in one language, of papers that have
-    # only the other.
+}
+# The cross-lingual judgments (scholarflow/crosslingual.py): asked in one language, of papers
+# that have only the other; measured on their own copies of the index.
+CROSSLINGUAL_GROUPS = {
     "zh-to-en": "Chinese → English-only papers",
     "en-to-zh": "English → Chinese-only papers",
 }
@@ -45,8 +47,8 @@ KINDS = {
     "character": "One Han character",
     "title": "Whole title",
     "doi": "DOI",
-    "paraphrase": "Paraphrase in own words",
 }
+CROSSLINGUAL_KINDS = {"paraphrase": "Paraphrase in own words"}
 ALL = "all"
 
 
@@ -159,7 +161,8 @@ def markdown_table(groups: dict[str, dict[str, float]], heading: str = "Query gr
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in groups.items():
-        label = GROUPS.get(name) or KINDS.get(name) or ("All queries" if name == ALL else name)
+        labels = GROUPS | CROSSLINGUAL_GROUPS | KINDS | CROSSLINGUAL_KINDS
+        label = labels.get(name) or ("All queries" if name == ALL else name)
         lines.append(
             f"| {label} | {row['queries']:.0f} | {row['mrr']:.3f} | {row['ndcg']:.3f} | "
             f"{row['recall']:.3f} | {row['others']:.2f} |"

@@ -27,12 +27,14 @@ NDCG_TOLERANCE = 0.01
 def test_the_cross_lingual_judgments_ask_both_ways_about_seed_papers() -> None:
     judged = relevance.load_judgments(CROSSLINGUAL)
     assert len(judged) >= 60 and len({j.query for j in judged}) == len(judged)
+    assert set(KEPT_LANGUAGE) == set(relevance.CROSSLINGUAL_GROUPS)
+    assert {j.group for j in judged} == set(relevance.CROSSLINGUAL_GROUPS)
     for group in KEPT_LANGUAGE:
         assert len([j for j in judged if j.group == group]) >= 30
     manifest = (SEEDS / "MANIFEST.json").read_text(encoding="utf-8").lower()
     for j in judged:
         assert all(paper.startswith("sf-") or paper in manifest for paper in j.relevant), j.id
-        assert j.kind in ("topic", "paraphrase") and 2 in j.relevant.values()
+        assert j.kind in {"topic", *relevance.CROSSLINGUAL_KINDS} and 2 in j.relevant.values()
 
 
 def test_a_one_language_copy_keeps_one_language_of_each_paper() -> None:
