@@ -76,6 +76,13 @@ def test_each_vector_mapping_is_what_its_engine_accepts(settings: Settings) -> N
     assert status_of(settings, "plain-000001")["vector_mapping"].startswith("none")
 
 
+def cached(settings: Settings) -> int:
+    """How many vectors the cache holds (its writes made visible first)."""
+    client = connect(settings)
+    client.indices.refresh(index=CACHE_INDEX)
+    return int(client.count(index=CACHE_INDEX)["count"])
+
+
 def status_of(settings: Settings, index: str | None) -> dict:
     return vector_status(connect(settings), index)
 
@@ -122,7 +129,7 @@ def test_a_paper_whose_text_changes_gets_a_new_vector(settings: Settings, tmp_pa
     assert (second.selected, second.vectors["embedded"], second.outcomes["updated"]) == (1, 1, 1)
     after = vectors(settings)
     assert after.keys() == before.keys() and after != before
-    assert VectorCache(connect(settings)).count() == 2  # both texts stay cached
+    assert cached(settings) == 2  # both texts stay cached
 
 
 def test_papers_without_text_are_counted_and_get_no_vector(settings: Settings) -> None:
@@ -136,7 +143,7 @@ def test_papers_without_text_are_counted_and_get_no_vector(settings: Settings) -
     assert batch.docs["blank"] == {INFO_FIELD: batch.docs["blank"][INFO_FIELD]}
     assert batch.docs["blank"][INFO_FIELD]["empty"] is True
     assert len(batch.docs["titled"][VECTOR_FIELD]) == DIMENSIONS
-    assert client.count(index=CACHE_INDEX)["count"] == 1
+    assert cached(settings) == 1
 
 
 def test_a_reenrichment_that_changes_the_text_leaves_the_paper_to_be_embedded_again() -> None:

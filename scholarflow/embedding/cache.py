@@ -73,9 +73,3 @@ class VectorCache:
             for key, entry in entries.items()
         ]
         send(self.client, expanded(actions), self.retry).raise_refused(CACHE_INDEX)
-
-    def refresh(self) -> None:
-        self.client.indices.refresh(index=CACHE_INDEX)
-
-    def count(self) -> int:
-        return int(self.client.count(index=CACHE_INDEX)["count"])
