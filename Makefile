@@ -22,13 +22,15 @@ $(TOOLS)/bin/uv:
 engine: .venv/.synced
 	$(RUN) scholarflow engine build
 
-## demo: ingest the seeds into the embedded engine and search them in both languages
+## demo: ingest the seeds into the embedded engine, give them vectors, search in both languages
 demo: engine
 	SCHOLARFLOW_DOI_LOOKUP=cache-only $(RUN) scholarflow cache import seeds/doi_cache.jsonl
 	SCHOLARFLOW_DOI_LOOKUP=cache-only $(RUN) scholarflow ingest seeds/records
+	$(RUN) scholarflow embed
 	$(RUN) scholarflow search "白细胞减少" --size 3
 	$(RUN) scholarflow search "leukopenia rituximab" --size 3
 	$(RUN) scholarflow search "系統性紅斑狼瘡" --size 3
+	$(RUN) scholarflow search "用户界面 选择架构" --size 3
 	$(RUN) scholarflow status
 
 ## serve: the Prefect server and UI, the embedded engine and the deployments; Ctrl-C stops all

@@ -18,6 +18,7 @@ from cli.watch import watch_app
 for name, command in (
     ("ingest", ingest.ingest),
     ("reenrich", ingest.reenrich),
+    ("embed", ingest.embed),
     ("search", search.search),
     ("suggest", search.suggest),
     ("eval", search.evaluate),

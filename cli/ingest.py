@@ -1,4 +1,5 @@
-"""`ingest` and `reenrich`: the commands that write papers, and how their summaries read."""
+"""`ingest`, `reenrich` and `embed`: the commands that write papers, and how their summaries
+read."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ def ingest(
     full: Annotated[
         bool, typer.Option("--full", help="Read every file, even those already ingested.")
     ] = False,
+    then_embed: Annotated[
+        bool, typer.Option("--embed", help="Then give the new papers their vectors (embed).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Read, decode, enrich and index every record under PATHS.
 
-    Files already ingested completely (same size and time, or same content) are skipped.
+    Files already ingested completely (same size and time, or same content) are skipped. The
+    papers are searchable by their words once indexed; with --embed the run then makes their
+    vectors, as `scholarflow embed` does.
     """
     settings = get_settings()
     if doi_lookup is not None:
@@ -49,13 +55,15 @@ def ingest(
         check(connect(settings), settings.es_url or "embedded engine")
         show = not as_json and stderr.is_terminal
         with _progress(enabled=show) as update, progress_listener(update):
-            return ingest_flow(paths=paths, batch_size=batch_size, full=full)
+            return ingest_flow(paths=paths, batch_size=batch_size, full=full, then_embed=then_embed)
 
     summary = run(body)
     if as_json:
         print_json(summary)
-    else:
-        _print_ingest_summary(summary)
+        return
+    _print_ingest_summary(summary)
+    if summary.get("embedding"):
+        _print_embed_summary(summary["embedding"])
 
 
 @contextmanager
@@ -214,3 +222,59 @@ def reenrich(
         statuses = ", ".join(f"{k} {v}" for k, v in summary["corrections"].items())
         out.print(f"  corrections changed, now: {statuses}", highlight=False)
     _print_enrichment(out, summary)
+
+
+def embed(
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Check every paper's text against its vector, not only new ones."
+        ),
+    ] = False,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=2000)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give indexed papers their vectors (cross-lingual search); cached texts are not embedded.
+
+    Papers without a vector, or whose vector another model made; with --all every paper whose
+    text changed since its vector was made.
+    """
+    settings = get_settings()
+    configure_prefect(settings)
+
+    def body() -> dict[str, Any]:
+        from flows.embed import embed as embed_flow
+
+        return embed_flow(everything=everything, batch_size=batch_size)
+
+    summary = run(body)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_embed_summary(summary)
+
+
+def _print_embed_summary(summary: dict[str, Any]) -> None:
+    out = Console()
+    if summary["vector_mapping"] == "none":
+        out.print(
+            f"no vectors: the index {summary['index']} has no vector field, search is lexical "
+            "only (`scholarflow status` says whether the engine has a vector type; "
+            "`scholarflow reindex` builds an index with it)",
+            highlight=False,
+        )
+        return
+    out.print(
+        f"[bold]{summary['selected']}[/] papers selected → [green]{summary['updated']} "
+        f"updated[/], {summary['unchanged']} unchanged, {summary['conflicts']} changed "
+        f"meanwhile (left for the next run), {summary['moved']} moved by a re-index, "
+        f"{summary['refused']} refused  (index {summary['index']}, model {summary['model']})",
+        highlight=False,
+    )
+    rate = summary["embedded_per_cpu_second"]
+    out.print(
+        f"  vectors: {summary['embedded']} embedded, {summary['cached']} from the cache, "
+        f"{summary['empty']} without text, {summary['truncated']} cut to the window"
+        + (f"; {rate} papers per CPU second" if rate else ""),
+        highlight=False,
+    )

@@ -74,6 +74,8 @@ def search(
         out.print(f"    [dim]{hit['doi'] or hit['id']}  {escape(where)}[/]", highlight=False)
         if hit["correction"]:
             out.print(f"    {_notice(hit['correction'])}", highlight=False)
+        if hit.get("across_languages"):
+            out.print("    [magenta]found across languages, by meaning[/]", highlight=False)
         for fragment in hit["highlight"][:1]:
             out.print(f"    … {fragment} …", highlight=False)
     for name, buckets in result.get("facets", {}).items():
@@ -168,11 +170,24 @@ def evaluate(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="Judged queries (default: the repo's)."),
     ] = None,
+    crosslingual: Annotated[
+        bool,
+        typer.Option(
+            "--crosslingual/--no-crosslingual",
+            help="Also the cross-lingual groups, on one-language copies of the index.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure search quality on judged queries: MRR@10, nDCG@10, recall@10 per language."""
+    """Measure search quality on judged queries: MRR@10, nDCG@10, recall@10 per language.
+
+    Searched as `scholarflow search` does (SCHOLARFLOW_HYBRID: words and vectors); the
+    cross-lingual groups ask in one language of copies that keep only the other.
+    """
     from scholarflow import relevance
+    from scholarflow.crosslingual import evaluate_crosslingual
     from scholarflow.indices import live_index
+    from scholarflow.search import hybrid_search
     from scholarflow.search_client import connect
 
     settings = get_settings()
@@ -182,7 +197,13 @@ def evaluate(
         if live_index(client, settings.alias) is None:
             fail(f"the alias '{settings.alias}' has no index yet: ingest first")
         judged = relevance.load_judgments(judgments or relevance.JUDGMENTS)
-        return relevance.report(relevance.evaluate(client, settings.alias, judged))
+        hybrid = hybrid_search(settings)
+        scored = relevance.evaluate(client, settings.alias, judged, hybrid)
+        extra = []
+        if crosslingual:
+            embedder = hybrid.embedder if hybrid else None
+            extra = evaluate_crosslingual(client, settings.alias, embedder, hybrid)
+        return relevance.report(scored, extra)
 
     result = run(body)
     if as_json:

@@ -1,5 +1,6 @@
-"""The deployments an operator runs: `ingest` on a schedule over the inbox, `reenrich` nightly,
-`reindex` by hand from the UI (its parameters render as a form).
+"""The deployments an operator runs: `ingest` on a schedule over the inbox, `embed` on its own
+schedule after it (vectors for the new papers), `reenrich` nightly, `reindex` by hand from the
+UI (its parameters render as a form).
 
 Each allows one run at a time (`concurrency_limit=1`): a run that comes due while the previous
 one is still going waits its turn instead of racing it for the same documents. Entrypoints are
@@ -18,6 +19,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 from prefect.workers.process import ProcessWorker
 
+from flows.embed import embed
 from flows.ingest import ingest
 from flows.reenrich import reenrich
 from flows.reindex import reindex
@@ -27,7 +29,7 @@ TAGS = ["scholarflow"]
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
-    """The three deployments, with schedules from the settings.
+    """The four deployments, with schedules from the settings.
 
     Without an inbox the ingest schedule is created inactive: the deployment can still be run by
     hand with paths, and turning the schedule on in the UI is one click once the inbox is set.
@@ -44,6 +46,12 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
             description="Ingest the inbox: every source under SCHOLARFLOW_INBOX.",
             schedules=[Cron(settings.ingest_cron, timezone=timezone, active=bool(settings.inbox))],
             parameters={"paths": settings.inbox},
+            **common,
+        ),
+        embed.to_deployment(
+            name="embed",
+            description="Vectors for the papers that have none (cross-lingual search).",
+            schedules=[Cron(settings.embed_cron, timezone=timezone)],
             **common,
         ),
         reenrich.to_deployment(

@@ -135,14 +135,22 @@ def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatc
 
 
 @flow(name="ingest", log_prints=False)
-def ingest(paths: list[str], batch_size: int | None = None, full: bool = False) -> dict[str, Any]:
+def ingest(
+    paths: list[str], batch_size: int | None = None, full: bool = False, then_embed: bool = False
+) -> dict[str, Any]:
     """Ingest every record under `paths` (files, directories, globs, URLs) into the index.
 
     `full` reads every file, even those the source manifest says are already ingested.
+    `then_embed` makes the new papers' vectors once they are indexed (and searchable by their
+    words), after the ingest's writer lock is released (flows/embed.py).
     """
     settings = flow_settings()
-    summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full)
-    return summary.as_dict()
+    summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full).as_dict()
+    if then_embed:
+        from flows.embed import run_embed
+
+        summary["embedding"] = run_embed(settings, False, settings.embed_batch_size).as_dict()
+    return summary
 
 
 @dataclass
@@ -226,7 +234,9 @@ def _ingest(
     """The run itself, under the writer lock: the alias cannot move until it returns."""
     logger = _logger()
     client, run_id = run.client, run.run_id
-    index = ensure_live_index(client, settings.alias, settings.analysis_profile)
+    index = ensure_live_index(
+        client, settings.alias, settings.analysis_profile, settings.vector_mapping
+    )
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     dead_letters = DeadLetterStore(client)

@@ -32,6 +32,17 @@ def log_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) ->
     logger.log(logging.getLevelName(level), f"{event} {text}".strip(), extra=extra)
 
 
+# Taken and released once a batch (re-enrichment, embedding): routine, so quieter than waiting
+# for the lock or losing it.
+ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
+
+
+def batch_lock_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) -> None:
+    """The writer lock's events of a run that takes the lock for each batch's write."""
+    routine = event in ROUTINE_LOCK_EVENTS
+    log_event(logger, event, level="DEBUG" if routine else level, **fields)
+
+
 def _value(value: Any) -> str:
     text = str(value)
     return orjson.dumps(text).decode() if not text or re.search(r'[\s="]', text) else text

@@ -25,24 +25,17 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.credentials import flow_settings
-from flows.observe import log_event
+from flows.observe import batch_lock_event
 from scholarflow.errors import ScholarflowError
 from scholarflow.indices import live_index
 from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.writer import WriterRun
-from tasks.reenrich import (
-    DEFAULT_STATUSES,
-    reenrich_batch,
-    selection,
-    stale_documents,
-    write_updates,
-)
+from tasks.reenrich import DEFAULT_STATUSES, count_corrections, reenrich_batch, selection
+from tasks.updates import stale_documents, write_updates
 
 # What can become of a selected document; each gets exactly one.
 OUTCOMES = ("updated", "unchanged", "kept", "conflicts", "moved", "refused")
-# Taken and released once a batch: routine, so quieter than waiting for it or losing it.
-ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
 
 
 class LookupsOff(ScholarflowError):
@@ -125,7 +118,7 @@ def run_reenrich(
     if settings.doi_lookup is DoiLookup.OFF:
         raise LookupsOff("DOI lookups are off: set SCHOLARFLOW_DOI_LOOKUP to on or cache-only")
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    log = partial(_lock_event, get_run_logger())
+    log = partial(batch_lock_event, get_run_logger())
     # The lock is taken for each batch's write alone (`run.locked()`), not for the whole run.
     with WriterRun(
         settings, flow="reenrich", run_id=run_id, log=log, hold_lock=False, publish=publish_summary
@@ -160,7 +153,7 @@ def _reenrich(
         result = reenrich_batch(settings, hits, run_id, older_than)
         if result.updates:
             with run.locked():
-                write_updates(run, settings.alias, result)
+                count_corrections(result, write_updates(run, settings.alias, result))
         summary.outcomes.update(result.outcomes)
         summary.enrichment.update(result.enrichment)
         summary.corrections.update(result.corrections)
@@ -174,11 +167,6 @@ def _reenrich(
     if summary.doi_lookup.breaker_open:
         logger.warning("DOI registry unreachable: lookups stopped; run again later")
     return summary
-
-
-def _lock_event(logger: Any, event: str, *, level: str = "INFO", **fields: Any) -> None:
-    routine = event in ROUTINE_LOCK_EVENTS
-    log_event(logger, event, level="DEBUG" if routine else level, **fields)
 
 
 def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -104,7 +104,9 @@ def _replay(
 ) -> ReplayResult:
     """Under the writer lock, like an ingest: it writes to the index the alias points at."""
     client = run.client
-    index = ensure_live_index(client, settings.alias, settings.analysis_profile)
+    index = ensure_live_index(
+        client, settings.alias, settings.analysis_profile, settings.vector_mapping
+    )
     store = DeadLetterStore(client)
     wanted = iter(dict.fromkeys(ids) if ids is not None else list(store.all_ids()))
 

@@ -91,6 +91,7 @@ def _schedules(settings: Settings) -> str:
     inbox = f"{len(settings.inbox)} inbox source(s)" if settings.inbox else "no inbox: schedule off"
     return (
         f"ingest ({settings.ingest_cron} {zone}; {inbox}), "
+        f"embed ({settings.embed_cron} {zone}), "
         f"reenrich ({settings.reenrich_cron} {zone}), reindex (started by hand)"
     )
 

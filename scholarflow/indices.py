@@ -14,9 +14,10 @@ from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
+from scholarflow.embedding.mapping import resolve_mapping, vector_component
 from scholarflow.errors import ScholarflowError
 from scholarflow.package_data import data_dir
-from scholarflow.settings import AnalysisProfile
+from scholarflow.settings import AnalysisProfile, VectorMapping
 
 MAPPINGS_DIR = data_dir("index_mappings")
 SETTINGS_COMPONENT = "scholarflow-settings"
@@ -121,12 +122,25 @@ def analysis_settings(profile: str) -> dict[str, Any]:
     return load_mapping_file(ANALYSIS_FILE.format(profile=profile))["template"]["settings"]
 
 
-def papers_component(profile: str) -> dict[str, Any]:
-    """The fields with the profile's analyzers: one component, because OpenSearch checks each
-    component template on its own and refuses mappings whose analyzers live in another."""
+def papers_component(
+    profile: str, vectors: VectorMapping | str = VectorMapping.NONE
+) -> dict[str, Any]:
+    """The fields with the profile's analyzers and the engine's vector field: one component,
+    because OpenSearch checks each component template on its own and refuses mappings whose
+    analyzers live in another."""
     body = dict(load_mapping_file(MAPPINGS_FILE))
-    body["template"] = {**body["template"], "settings": analysis_settings(profile)}
-    body["_meta"] = {**body["_meta"], "analysis_profile": profile}
+    vector = vector_component(vectors)
+    mappings = body["template"]["mappings"]
+    properties = {**mappings["properties"], **vector["mappings"]["properties"]}
+    body["template"] = {
+        "mappings": {**mappings, "properties": properties},
+        "settings": {**analysis_settings(profile), **vector.get("settings", {})},
+    }
+    body["_meta"] = {
+        **body["_meta"],
+        "analysis_profile": profile,
+        "vector_mapping": VectorMapping(vectors).value,
+    }
     return body
 
 
@@ -167,12 +181,19 @@ def profile_of(index_settings: dict[str, Any]) -> str:
     return (AnalysisProfile.ICU if icu else AnalysisProfile.STOCK).value
 
 
-def install_templates(client: Elasticsearch, alias: str, profile: str) -> None:
-    """Put the component templates (with the profile's analysis) and the index template."""
+def install_templates(
+    client: Elasticsearch,
+    alias: str,
+    profile: str,
+    vectors: VectorMapping | str = VectorMapping.AUTO,
+) -> None:
+    """Put the component templates (with the profile's analysis and the cluster's vector field,
+    or the one asked for) and the index template."""
     client.cluster.put_component_template(
         name=SETTINGS_COMPONENT, **load_mapping_file(SETTINGS_FILE)
     )
-    client.cluster.put_component_template(name=PAPERS_COMPONENT, **papers_component(profile))
+    component = papers_component(profile, resolve_mapping(client, vectors))
+    client.cluster.put_component_template(name=PAPERS_COMPONENT, **component)
     client.indices.put_index_template(name=f"scholarflow-{alias}", **index_template(alias))
 
 
@@ -212,7 +233,10 @@ def live_index(client: Elasticsearch, alias: str) -> str | None:
 
 
 def ensure_live_index(
-    client: Elasticsearch, alias: str, profile: AnalysisProfile | str = AnalysisProfile.AUTO
+    client: Elasticsearch,
+    alias: str,
+    profile: AnalysisProfile | str = AnalysisProfile.AUTO,
+    vectors: VectorMapping | str = VectorMapping.AUTO,
 ) -> str:
     """The live index, creating the first generation (and the templates) on first use. An
     index created before the papers' mapping gained a field gets it (`add_new_fields`): its
@@ -224,7 +248,7 @@ def ensure_live_index(
             client, current, client.indices.get_mapping(index=current).body, mappings["properties"]
         )
         return current
-    install_templates(client, alias, resolve_profile(client, profile))
+    install_templates(client, alias, resolve_profile(client, profile), vectors)
     first = index_name(alias, 1)
     if not client.indices.exists(index=first):
         client.indices.create(index=first, aliases={alias: {}})

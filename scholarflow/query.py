@@ -38,7 +38,7 @@ PHRASE_FIELDS = [
 ]
 # What marks a matched word in a highlight fragment.
 HIGHLIGHT_START, HIGHLIGHT_END = "«", "»"
-SOURCE_EXCLUDES = ["abstract_en", "abstract_zh", "record_hashes", "title", "suggest"]
+SOURCE_EXCLUDES = ["abstract_en", "abstract_zh", "record_hashes", "title", "suggest", "embedding"]
 # A part counts this much more in the fields of its own language than in the other one's.
 LANGUAGE_BOOST = 2.0
 # Words of the query found next to each other, in this order, count this much more.

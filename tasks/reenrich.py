@@ -6,11 +6,10 @@ answer was fetched longer ago than that (the cache is bypassed for answers that 
 
 How: the lookups first, with no lock held (they take as long as the registry does); then, under
 the alias's writer lock taken for that batch alone, a bulk `update` with a partial `doc` holding
-only the fields that changed, guarded by the sequence number read with the hit (`if_seq_no` /
-`if_primary_term`). An ingest that rewrote the document meanwhile wins; the skipped update is
-counted as a conflict. Updates for an index a re-index replaced meanwhile are not written (the
-copy may have been taken before them) and are counted as moved. Either way the next
-re-enrichment picks the document up again if it still qualifies.
+only the fields that changed (tasks/updates.py: guarded by the hit's sequence number, counted as
+a conflict when an ingest rewrote the document meanwhile, as moved when a re-index replaced the
+index). An update that changes a title or an abstract also drops the paper's `embedding_info`,
+so the next embedding run gives it a vector of its new text.
 
 `record_hashes` are left alone on purpose. They describe the source records the document was
 built from, and the next ingest compares them to decide whether the source changed:
@@ -28,24 +27,22 @@ matters; the cost is at most one redundant write.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from scholarflow.bulk import Fate, expanded
-from scholarflow.indices import live_index
+from scholarflow.embedding.mapping import INFO_FIELD
+from scholarflow.embedding.passages import PASSAGE_FIELDS
 from scholarflow.models import EnrichmentStatus, LookupStats, Paper
 from scholarflow.ranking import citations
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.settings import Settings
-from scholarflow.writer import WriterRun
 from tasks.enrich import apply_lookup, open_resolver
 from tasks.index import paper_fields
+from tasks.updates import guarded_update
 
 DEFAULT_STATUSES = (
     EnrichmentStatus.DEFERRED,
@@ -86,28 +83,6 @@ def selection(statuses: list[EnrichmentStatus], older_than: timedelta | None) ->
     }
 
 
-def stale_documents(
-    client: Elasticsearch, alias: str, query: dict[str, Any], batch_size: int
-) -> Iterator[list[dict[str, Any]]]:
-    """Pages of matching hits in id order (`search_after`): a document updated while the pages
-    are read is never visited twice, and none is skipped."""
-    after: list[Any] | None = None
-    while True:
-        page = client.search(
-            index=alias,
-            query=query,
-            sort=[{"id": "asc"}],
-            size=batch_size,
-            search_after=after,
-            seq_no_primary_term=True,
-        )
-        hits = page["hits"]["hits"]
-        if not hits:
-            return
-        yield hits
-        after = hits[-1]["sort"]
-
-
 def plan_updates(
     hits: list[dict[str, Any]], resolver: Resolver, older_than: timedelta | None
 ) -> ReenrichResult:
@@ -123,41 +98,17 @@ def plan_updates(
         if not changes:
             result.outcomes[outcome] += 1
             continue
-        result.updates.append(
-            {
-                "_op_type": "update",
-                "_index": hit["_index"],
-                "_id": hit["_id"],
-                "if_seq_no": hit["_seq_no"],
-                "if_primary_term": hit["_primary_term"],
-                "doc": changes,
-            }
-        )
+        result.updates.append(guarded_update(hit, changes))
     result.stats = resolver.stats
     return result
 
 
-def write_updates(run: WriterRun, alias: str, result: ReenrichResult) -> None:
-    """Write the batch's updates to the alias's live index. The caller holds the writer lock,
-    so the alias cannot move while they are written."""
-    updates, result.updates = result.updates, []
-    live = live_index(run.client, alias)
-    current = [action for action in updates if action["_index"] == live]
-    result.outcomes["moved"] += len(updates) - len(current)
-    # refresh=true, not wait_for: an index that does not refresh by itself (refresh_interval -1)
-    # would leave wait_for waiting until the request timed out.
-    if not current:
-        return
-    written = run.write(expanded(current), in_flight=1, refresh=True).items
-    for action, item in zip(current, written, strict=True):
-        if item.fate is Fate.WRITTEN:
-            result.outcomes["updated"] += 1
-            if "correction" in action["doc"]:
-                correction = action["doc"]["correction"] or {}
-                result.corrections[correction.get("status") or "none"] += 1
-            continue
-        result.outcomes["conflicts" if item.status == 409 else "refused"] += 1
-        result.errors[item.kind] += 1
+def count_corrections(result: ReenrichResult, written: list[dict[str, Any]]) -> None:
+    """Count the written updates that changed a document's correction, by its new status."""
+    for action in written:
+        if "correction" in action["doc"]:
+            correction = action["doc"]["correction"] or {}
+            result.corrections[correction.get("status") or "none"] += 1
 
 
 @task(name="reenrich", cache_policy=NO_CACHE)
@@ -189,4 +140,6 @@ def _changed_fields(before: Paper, after: Paper) -> dict[str, Any]:
         changes["year"] = after.published.year if after.published else None
     if changes.keys() & {"citation_count", "cited_by_count"}:
         changes["citations"] = citations(after)
+    if changes.keys() & set(PASSAGE_FIELDS):
+        changes[INFO_FIELD] = None  # its vector was made from the old text
     return changes

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_logger
 from prefect.transactions import Transaction, get_transaction
 
+from scholarflow.embedding.mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
 from scholarflow.indices import (
     IndexStateError,
     ReindexError,
@@ -36,7 +37,7 @@ from scholarflow.indices import (
 from scholarflow.percolator import PercolatorError, ensure_percolator, sync
 from scholarflow.relevance import K, load_judgments, rank
 from scholarflow.search_client import connect
-from scholarflow.settings import Settings
+from scholarflow.settings import Settings, VectorMapping
 from scholarflow.sources import SourceRegistry
 from scholarflow.watches import WatchStore
 from tasks.fetch import expand_sources
@@ -65,6 +66,7 @@ class ReindexPlan:
     live_documents: int
     live_last_indexed: str | None
     keep: int
+    vectors: str = VectorMapping.NONE.value
     sources: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     would_delete: list[str] = field(default_factory=list)
@@ -89,6 +91,7 @@ def plan_reindex(client: Elasticsearch, settings: Settings, mode: Mode, keep: in
         live_documents=documents,
         live_last_indexed=last_indexed,
         keep=keep,
+        vectors=resolve_mapping(client, settings.vector_mapping).value,
     )
     if mode == "replay":
         plan.sources = SourceRegistry(client).sources(settings.alias)
@@ -119,7 +122,7 @@ def live_fingerprint(client: Elasticsearch, index: str) -> tuple[int, str | None
 
 def create_target(client: Elasticsearch, plan: ReindexPlan) -> str:
     """The next index, from the current templates, in load settings."""
-    install_templates(client, plan.alias, plan.profile)
+    install_templates(client, plan.alias, plan.profile, plan.vectors)
     create_for_load(client, plan.target)
     return plan.target
 
@@ -130,7 +133,7 @@ def copy_documents(client: Elasticsearch, plan: ReindexPlan) -> int:
         response = (
             client.options(request_timeout=COPY_TIMEOUT_SECONDS)
             .reindex(
-                source={"index": plan.live},
+                source={"index": plan.live, **_without_vectors(plan)},
                 dest={"index": plan.target},
                 wait_for_completion=True,
                 refresh=False,
@@ -151,6 +154,14 @@ def copy_documents(client: Elasticsearch, plan: ReindexPlan) -> int:
             f"first {first.get('id')}: {cause.get('type')}: {cause.get('reason')}"
         )
     return int(response.get("created", 0))
+
+
+def _without_vectors(plan: ReindexPlan) -> dict[str, Any]:
+    """A new index without a vector field takes the papers without their vectors (its strict
+    mapping would refuse them)."""
+    if plan.vectors != VectorMapping.NONE.value:
+        return {}
+    return {"_source": {"excludes": [VECTOR_FIELD, INFO_FIELD]}}
 
 
 def verify(

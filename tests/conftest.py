@@ -34,7 +34,12 @@ from scholarflow.settings import (  # noqa: E402
     get_settings,
 )
 from tests.fixture_server import FixtureServer  # noqa: E402
-from tests.shared_engine import SEEDED, STOCK_SEEDED, SharedEngine  # noqa: E402
+from tests.shared_engine import (  # noqa: E402
+    SEEDED,
+    STOCK_SEEDED,
+    VECTORS_SEEDED,
+    SharedEngine,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -84,9 +89,40 @@ def seeded_engine(engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def seeded_settings(seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
     """Settings for the engine holding just the seeds (`papers-000001`), restored for this test."""
-    seeded_engine.wipe()
-    seeded_engine.restore(SEEDED)
-    return settings_for(seeded_engine.url, tmp_path / "home")
+    return restored(seeded_engine, SEEDED, tmp_path)
+
+
+def restored(engine: SharedEngine, snapshot: str, tmp_path: Path) -> Settings:
+    """Settings for `engine` emptied and brought back to `snapshot`."""
+    engine.wipe()
+    engine.restore(snapshot)
+    return settings_for(engine.url, tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def vectors_seeded_engine(
+    seeded_engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory
+) -> SharedEngine:
+    """The engine's snapshot `seeded-vectors`: the seeds with their vectors, as `make demo`
+    leaves them after `scholarflow embed`, and a vector cache that also holds the vectors of
+    the cross-lingual evaluation's one-language copies (made once, not in every test)."""
+    from flows.embed import run_embed
+    from scholarflow.crosslingual import KEPT_LANGUAGE, one_language_copy
+    from scholarflow.embedding.model import embedder_for
+
+    settings = restored(seeded_engine, SEEDED, tmp_path_factory.mktemp("vectors-home"))
+    run_embed(settings, everything=False, batch_size=settings.embed_batch_size)
+    for keep in KEPT_LANGUAGE.values():
+        with one_language_copy(connect(settings), settings.alias, keep, embedder_for(settings)):
+            pass
+    seeded_engine.take_snapshot(VECTORS_SEEDED)
+    return seeded_engine
+
+
+@pytest.fixture
+def vector_settings(vectors_seeded_engine: SharedEngine, tmp_path: Path) -> Settings:
+    """Settings for the engine holding the seeds with their vectors, restored for this test."""
+    return restored(vectors_seeded_engine, VECTORS_SEEDED, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from scholarflow.transport import EngineNode
 
 SEEDED = "seeded"
 STOCK_SEEDED = "seeded-stock"  # the same seeds, built with the stock analysis profile
+VECTORS_SEEDED = "seeded-vectors"  # the seeds with their vectors
 REPOSITORY = "tests"
 
 

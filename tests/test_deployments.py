@@ -14,7 +14,7 @@ from tests.conftest import SEED_RECORDS
 from tests.ops import wait_for
 from tests.serving import PrefectApi, ServeProcess
 
-NAMES = ["ingest", "reenrich", "reindex"]
+NAMES = ["ingest", "embed", "reenrich", "reindex"]
 
 
 def _settings(**values) -> Settings:
@@ -35,15 +35,19 @@ def test_schedules_come_from_the_settings():
         inbox=["/srv/inbox", "https://example.org/feed.jsonl"],
         ingest_cron="5 * * * *",
         reenrich_cron="0 3 * * *",
+        embed_cron="20 * * * *",
         schedule_timezone="Asia/Shanghai",
     )
-    ingest, reenrich, reindex = build_deployments(settings)
+    ingest, embed, reenrich, reindex = build_deployments(settings)
     (schedule,) = ingest.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("5 * * * *", "Asia/Shanghai")
     assert schedule.active
     assert ingest.parameters == {"paths": settings.inbox}
     (nightly,) = reenrich.schedules
     assert (nightly.schedule.cron, nightly.active) == ("0 3 * * *", True)
+    (vectors,) = embed.schedules  # after each ingest, whether or not an inbox is set
+    assert (vectors.schedule.cron, vectors.schedule.timezone) == ("20 * * * *", "Asia/Shanghai")
+    assert vectors.active
     assert reindex.schedules == []
 
 
@@ -54,7 +58,7 @@ def test_without_an_inbox_the_ingest_schedule_is_off():
 
 
 def test_reindex_parameters_render_as_a_form_with_a_mode_dropdown():
-    reindex = build_deployments(_settings())[2]
+    reindex = build_deployments(_settings())[3]
     schema = reindex._parameter_openapi_schema.model_dump()
     ref = schema["properties"]["parameters"]["$ref"].rsplit("/", 1)[-1]
     form = schema["definitions"][ref]["properties"]

@@ -13,6 +13,9 @@ import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
 from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, DeadLetterStore
+from scholarflow.embedding.cache import CACHE_INDEX as VECTORS_INDEX
+from scholarflow.embedding.cache import MAPPINGS_FILE as VECTORS_MAPPINGS_FILE
+from scholarflow.embedding.cache import VectorCache
 from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
 from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
@@ -54,6 +57,7 @@ STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
     SEARCH_INDEX: (SEARCH_MAPPINGS_FILE, lambda es, s: SearchCache(es, s).ensure()),
     WATCHES_INDEX: (WATCHES_MAPPINGS_FILE, lambda es, s: WatchStore(es).ensure()),
     HITS_INDEX: (HITS_MAPPINGS_FILE, lambda es, s: WatchHits(es).ensure()),
+    VECTORS_INDEX: (VECTORS_MAPPINGS_FILE, lambda es, s: VectorCache(es)),
 }
 
 
@@ -72,8 +76,11 @@ def test_each_store_is_created_with_exactly_its_files_mappings(
 
 def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:
     analysis = {path.name for path in MAPPINGS_DIR.glob("analysis.*.json")}
+    vectors = {path.name for path in MAPPINGS_DIR.glob("vectors.*.json")}
+    assert len(vectors) == 3  # knn, dense_vector, none
     stores = {mappings_file for mappings_file, _ in STORES.values()} | {PERCOLATOR_MAPPINGS_FILE}
-    assert {path.name for path in MAPPINGS_DIR.glob("*.json")} == PAPERS_FILES | analysis | stores
+    files = {path.name for path in MAPPINGS_DIR.glob("*.json")}
+    assert files == PAPERS_FILES | analysis | vectors | stores
 
 
 def test_a_percolator_store_holds_its_files_fields_and_its_paper_indexs(

@@ -5,6 +5,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -34,13 +35,10 @@ import org.opensearch.transport.Netty4Plugin;
  * is durable without it (the translog is fsynced per request).
  */
 public final class EmbeddedNode extends Node {
-    private static final List<Class<? extends Plugin>> PLUGINS = List.of(
-        Netty4Plugin.class,
-        CommonAnalysisPlugin.class,
-        MapperExtrasPlugin.class,
-        ReindexPlugin.class,
-        PercolatorPlugin.class,
-        AnalysisICUPlugin.class);
+    private static final List<Class<? extends Plugin>> PLUGINS = plugins();
+    // Vector fields (`knn_vector`) and `knn` queries. Its jars come from the plugin's zip, not
+    // from a compile-time dependency, so the class is looked up by name.
+    private static final String KNN_PLUGIN = "org.opensearch.knn.plugin.KNNPlugin";
 
     private static final Settings DEFAULTS = Settings.builder()
         .put("cluster.name", "scholarflow")
@@ -53,6 +51,22 @@ public final class EmbeddedNode extends Node {
         .put("cluster.routing.allocation.disk.threshold_enabled", false)
         .put("action.destructive_requires_name", false)
         .build();
+
+    private static List<Class<? extends Plugin>> plugins() {
+        List<Class<? extends Plugin>> plugins = new ArrayList<>(List.of(
+            Netty4Plugin.class,
+            CommonAnalysisPlugin.class,
+            MapperExtrasPlugin.class,
+            ReindexPlugin.class,
+            PercolatorPlugin.class,
+            AnalysisICUPlugin.class));
+        try {
+            plugins.add(Class.forName(KNN_PLUGIN).asSubclass(Plugin.class));
+        } catch (ClassNotFoundException e) {
+            System.err.println("scholarflow-engine: no k-NN plugin on the classpath: no vector fields");
+        }
+        return List.copyOf(plugins);
+    }
 
     private EmbeddedNode(Environment environment) {
         super(environment, PLUGINS, true);
