@@ -35,7 +35,7 @@ PERCOLATOR_MAPPINGS_FILE = "percolator.mappings.json"
 QUERY_FIELD = "saved_query"
 # Field types no saved search queries, which a percolator store could not host without the
 # plugin that defines them (vectors).
-_SKIPPED_TYPES = frozenset({"knn_vector", "dense_vector", "sparse_vector"})
+SKIPPED_TYPES = frozenset({"knn_vector", "dense_vector", "sparse_vector"})
 # Saved searches asked for per percolate request (paged by name).
 SEARCHES_PAGE = 1000
 
@@ -72,7 +72,7 @@ def ensure_percolator(client: Elasticsearch, papers_index: str) -> str:
     fields = {
         key: spec
         for key, spec in papers.get("properties", {}).items()
-        if spec.get("type") not in _SKIPPED_TYPES
+        if spec.get("type") not in SKIPPED_TYPES
     }
     mappings["properties"] = {**fields, **mappings["properties"]}
     settings = client.indices.get_settings(index=papers_index)[papers_index]["settings"]

@@ -19,7 +19,7 @@ from scholarflow.embedding.cache import VectorCache
 from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
 from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
-from scholarflow.percolator import PERCOLATOR_MAPPINGS_FILE, ensure_percolator
+from scholarflow.percolator import PERCOLATOR_MAPPINGS_FILE, SKIPPED_TYPES, ensure_percolator
 from scholarflow.registry.cache import (
     CACHE_INDEX,
     CACHE_MAPPINGS_FILE,
@@ -94,7 +94,9 @@ def test_a_percolator_store_holds_its_files_fields_and_its_paper_indexs(
     created = es.indices.get(index=store)[store]
     declared = load_mapping_file(PERCOLATOR_MAPPINGS_FILE)["properties"]
     paper_fields = es.indices.get_mapping(index=papers)[papers]["mappings"]["properties"]
-    assert created["mappings"]["properties"] == paper_fields | declared
+    searched = {k: v for k, v in paper_fields.items() if v.get("type") not in SKIPPED_TYPES}
+    assert "embedding" in paper_fields and "embedding" not in searched  # vectors: no saved search
+    assert created["mappings"]["properties"] == searched | declared
     assert created["mappings"]["dynamic"] == "strict"
     analysis = es.indices.get_settings(index=papers)[papers]["settings"]["index"]["analysis"]
     assert created["settings"]["index"]["analysis"] == analysis

@@ -193,8 +193,8 @@ def test_saved_searches_follow_a_reindex_that_changes_the_papers_mappings(
     old = str(live_index(client, settings.alias))
     component, build = indices.papers_component, watches.build_query
 
-    def with_flag(profile: str) -> dict[str, Any]:
-        body = component(profile)
+    def with_flag(*args: Any) -> dict[str, Any]:
+        body = component(*args)
         body["template"]["mappings"]["properties"]["flagged"] = {"type": "boolean"}
         return body
 
