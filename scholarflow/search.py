@@ -10,6 +10,7 @@ from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import embedded_engine
 from scholarflow.indices import generations, live_index, profile_of
 from scholarflow.lock import EXPIRED, Lease, read_lease
+from scholarflow.percolator import unmatched_reason
 from scholarflow.query import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -21,6 +22,7 @@ from scholarflow.query import (
 from scholarflow.redact import redact_url
 from scholarflow.search_client import check, connect
 from scholarflow.settings import EngineKind, Settings
+from scholarflow.watches import WatchStore
 
 
 def search_papers(
@@ -79,7 +81,8 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """What an operator checks first: which engine and index serve the alias, when a run last
-    wrote to it, how its papers' enrichment stands, who may write now, what was rejected."""
+    wrote to it, how its papers' enrichment stands, who may write now, what was rejected, and
+    whether saved searches alert on this engine."""
     client = connect(settings)
     info = check(client, settings.es_url or "embedded engine")
     engine = _describe_engine(settings, info["version"], client)
@@ -99,6 +102,8 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "generations": generations(client, settings.alias),
         "writer_lock": _lock_state(lease),
         "dead_letters": DeadLetterStore(client).page(limit=0).total,
+        "saved_searches": WatchStore(client).count(),
+        "alerts": unmatched_reason(client) or "saved searches matched after each ingest",
     }
 
 
