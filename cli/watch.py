@@ -138,6 +138,7 @@ def watch_show(
 
     With --new, only runs since the last `show --new`, which then marks them seen.
     """
+    from scholarflow.moves import follow_moves
     from scholarflow.watch_hits import WatchHits
     from scholarflow.watches import WatchStore
 
@@ -148,6 +149,13 @@ def watch_show(
         store = WatchStore(client)
         search = store.get(name)
         runs = WatchHits(client).runs(search.name, search.seen_until if new else None)
+        # A paper found without a DOI may have moved to the DOI a later run found for it.
+        moved = follow_moves(client, settings.alias, (p for r in runs for p in r["papers"]))
+        for found in runs:
+            found["papers"] = [
+                {**p, **moved[p["id"]], "moved_from": p["id"]} if p.get("id") in moved else p
+                for p in found["papers"]
+            ]
         if new and runs:
             store.mark_seen(search.name, runs[0]["at"])
         return {**search.as_source(), "new_only": new, "runs": runs, **_unmatched(client)}

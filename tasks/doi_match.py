@@ -4,8 +4,10 @@ A record with a title, a first author and a year is searched by them (`query.bib
 through the run's resolver: the same cache, lookup mode (`cache-only` reads only the search
 cache, `off` never gets here), rate limiter, retries and circuit breaker as DOI lookups. The
 candidates are judged by the acceptance rule (scholarflow/registry/matching.py). An accepted
-DOI becomes the paper's DOI and id (`doi_source: matched`), so the paper then merges, by the
-duplicate rules, with any other record of that DOI; the accepted work is stored as the DOI's
+DOI becomes the paper's DOI and id (`doi_source: matched`; the id it had is kept as `former_id`,
+so a document indexed under it by an earlier run moves to the DOI: scholarflow/moves.py), and
+the paper then merges, by the duplicate rules, with any other record of that DOI; the accepted
+work is stored as the DOI's
 cache entry, so enriching the paper costs no second request. Every searched paper keeps the
 evidence (`doi_match`), matched or not. A DOI from the record itself is never searched for or
 replaced.
@@ -75,7 +77,13 @@ def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
             matched[i] = papers[i].model_copy(update={"doi_match": evidence})
             continue
         doi = evidence.doi
-        update = {"id": doi, "doi": doi, "doi_source": "matched", "doi_match": evidence}
+        update = {
+            "id": doi,
+            "doi": doi,
+            "doi_source": "matched",
+            "doi_match": evidence,
+            "former_id": papers[i].id,
+        }
         matched[i] = papers[i].model_copy(update=update)
         works.append(Lookup(doi, "found", "crossref", {"message": work}, answer.fetched_at))
     resolver.cache.put_many(works)
