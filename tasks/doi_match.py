@@ -15,6 +15,8 @@ replaced.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from scholarflow.models import DoiMatch, Paper
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.registry.matching import MIN_TITLE_WORDS, ROWS, Query, judge, normalise_title
@@ -51,8 +53,11 @@ def search_query(paper: Paper) -> Query | str:
     return Query(title, paper.authors[0].name, paper.published.year)
 
 
-def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
-    """The papers, those without a DOI searched for one (see the module docstring)."""
+def match_dois(
+    papers: list[Paper], resolver: Resolver, searched_after: datetime | None = None
+) -> list[Paper]:
+    """The papers, those without a DOI searched for one (see the module docstring); a search
+    answered before `searched_after` is made again (re-enrichment), not read from the cache."""
     queries: dict[int, Query] = {}
     matched = list(papers)
     for i, paper in enumerate(papers):
@@ -68,7 +73,7 @@ def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
     if not queries:
         return matched
     keys = {i: search_key(q.text(), ROWS) for i, q in queries.items()}
-    answers = resolver.search({keys[i]: q.text() for i, q in queries.items()}, ROWS)
+    answers = resolver.search({keys[i]: q.text() for i, q in queries.items()}, ROWS, searched_after)
     works: list[Lookup] = []
     for i, query in queries.items():
         answer = answers[keys[i]]

@@ -15,10 +15,10 @@ from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.watches import WatchStore, new_saved_search
 from tests.cli_helpers import json_out, run_cli
-from tests.conftest import assert_accounted
+from tests.conftest import assert_accounted, lookups_at
 from tests.crossref_search import search_answer
 from tests.fixture_server import FixtureServer
-from tests.test_doi_match import SREP, SREP_TITLE, WORKS, _record, _records
+from tests.test_doi_match import NO_DOI_RECORDS, SREP, SREP_TITLE, WORKS, _record, _records
 
 
 def _offline(settings: Settings) -> Settings:
@@ -123,3 +123,42 @@ def test_a_paper_joined_across_two_sources_moves_whole_when_one_of_them_is_match
     again = _ingest(lookups_off, english)  # the first source, without a DOI: it joins
     assert _counts(again) == (0, 1, 0)
     assert list(_documents(online)) == [SREP]
+
+
+def test_reenrich_searches_dois_for_papers_without_one_and_moves_those_it_finds(
+    prefect_harness: None,
+    online: Settings,
+    registry: FixtureServer,
+    flow_env: Any,
+    tmp_path: Path,
+):
+    from flows.reenrich import _table_rows, reenrich
+
+    feed = _records(tmp_path / "feed.jsonl", [NO_DOI_RECORDS[i] for i in (0, 3, 5, 6)])
+    _ingest(_offline(online), feed)  # deferred ×3 (no DOI found yet), skipped ×1
+    before = _documents(online)
+    assert len(before) == 4 and not any(d["doi"] for d in before.values())
+
+    registry.respond("/works", lambda query: search_answer(list(WORKS.values()), query))
+    registry.serve_work(SREP, "crossref_work_10.1038_srep16696_jats_abstract.json")
+    flow_env(**lookups_at(registry))
+    summary = reenrich()
+    assert summary["selected"] == 3  # a title too short to search by is not selected
+    assert summary["doi_matching"] == {"matched": 1, "refused": 1, "no_answer": 1}
+    assert (summary["matched"], summary["updated"], summary["moved_to_doi"]) == (1, 2, 1)
+    rows = dict(_table_rows(summary))
+    assert rows["matched"] == 1 and rows["doi search refused"] == 1
+    after = _documents(online)
+    assert len(after) == 4 and SREP in after and set(after[SREP]["former_ids"]) < set(before)
+    assert after[SREP]["enrichment"]["status"] == "enriched"
+    assert after[SREP]["journal"]["name"] == "Scientific Reports"
+    refused = next(d for d in after.values() if d["doi_match"]["status"] == "refused")
+    assert "year [2012] is not 2013" in refused["doi_match"]["reason"]
+    searches = len(registry.paths("/works"))
+
+    assert reenrich()["selected"] == 0  # answered searches wait for --older-than
+    older = reenrich(older_than_days=1e-6, statuses=[])
+    assert older["selected"] == 3  # the refused, the unanswered, and the DOI's answer
+    assert older["doi_matching"] == {"refused": 1, "no_answer": 1}
+    assert len(registry.paths("/works")) > searches  # asked again, not read from the cache
+    assert len(_documents(online)) == 4

@@ -52,11 +52,13 @@ class Resolver:
         fetch = self.client.fetch if self.client else None
         return self._answers(self.cache, fetch, dois, fetched_after)
 
-    def search(self, queries: dict[str, str], rows: int) -> dict[str, Lookup]:
+    def search(
+        self, queries: dict[str, str], rows: int, fetched_after: datetime | None = None
+    ) -> dict[str, Lookup]:
         """Crossref's candidates for bibliographic queries (key → query text), by key."""
         client = self.client
         fetch = (lambda key: client.search(key, queries[key], rows)) if client else None
-        return self._answers(self.searches, fetch, queries)
+        return self._answers(self.searches, fetch, queries, fetched_after)
 
     def _answers(
         self,
