@@ -6,8 +6,9 @@
 One embedded OpenSearch (this checkout's build) in a temporary home, the generated corpus's DOI
 answers imported into its cache; then each run ingests the whole corpus (`--full`, DOI lookups
 `cache-only`, as `make demo`) into an index of its own, in a fresh process whose code is either
-checkout's (the others run on this one's virtual environment). Runs alternate A, B, …, A, B,
-… after one unmeasured warm-up round, so the machine's other work falls on each alike.
+checkout's (the others run on this one's virtual environment). Runs alternate A, B, …, then
+B, …, A, and so on, after one unmeasured warm-up round, so the machine's other work and the
+engine's warming up fall on each alike.
 Each run reports, over the ingest alone: our process's CPU (every thread), the engine's, and
 what the rest of the machine used meanwhile ("others": the noise of a shared machine).
 """
@@ -109,8 +110,11 @@ def main() -> None:
             params = Params(corpus=corpus, records=args.records, seed=args.seed)
             _warm_cache(connect(settings), settings, params)
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
+            names = list(checkouts)
             for turn in range(args.rounds + 1):  # the first round warms up
-                for name, checkout in checkouts.items():
+                # Each round starts with the next checkout: none always runs first.
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    checkout = checkouts[name]
                     alias = f"ab-{name.lower()}-{turn}"
                     result = run_once(checkout, state.url, alias, corpus, state.pid)
                     connect(settings).indices.delete(index=f"{alias}-*")
