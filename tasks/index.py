@@ -55,8 +55,9 @@ _NOT_CONTENT = frozenset({"from_cache", "fetched_at", "detail"})
 # none (a restarted engine replays its translog before it serves the index).
 SHARDS_WAIT = 60
 # All that deciding a record's outcome reads of the stored document (`decide` and
-# `_other_source`): on a re-run every paper is unchanged, and whole documents would be most of
-# the bytes the lookup moves.
+# `_other_source`; the DOI, which a record without one never replaces; the ids a document had
+# before it moved to its DOI, kept when it is rewritten): on a re-run every paper is unchanged,
+# and whole documents would be most of the bytes the lookup moves.
 DECISION_FIELDS = [
     "record_hashes",
     "run_id",
