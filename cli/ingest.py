@@ -139,6 +139,12 @@ def _print_enrichment(out: Console, summary: dict[str, Any]) -> None:
     if summary.get("doi_matching"):
         found = ", ".join(f"{k} {v}" for k, v in summary["doi_matching"].items())
         out.print(f"  DOI search for records without one: {found}", highlight=False)
+    if summary.get("moved_to_doi"):
+        out.print(
+            f"  {summary['moved_to_doi']} documents without a DOI moved to the DOI found for "
+            "their paper",
+            highlight=False,
+        )
     lookups = summary["doi_lookup"]
     if lookups["lookups"]:
         out.print(

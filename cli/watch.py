@@ -26,16 +26,33 @@ watch_app = typer.Typer(
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The saved search's name.")]
 
 
-def _sync_live(client: Any, alias: str) -> None:
+def _sync_live(client: Any, alias: str) -> dict[str, str]:
     """Bring the live index's percolator store up to date now, so a saved search its mappings
-    refuse fails when added, not at the next ingest."""
+    refuse fails when added, not at the next ingest. On an engine without a percolator there is
+    no store: the answer's `warning` says, in one line, that saved searches are not matched."""
     from scholarflow.indices import live_index
-    from scholarflow.percolator import ensure_percolator, sync
+    from scholarflow.percolator import ensure_percolator, sync, unmatched_reason
     from scholarflow.watches import WatchStore
 
+    if why := unmatched_reason(client):
+        return {"warning": why}
     index = live_index(client, alias)
     if index is not None:
         sync(client, ensure_percolator(client, index), WatchStore(client).all())
+    return {}
+
+
+def _unmatched(client: Any) -> dict[str, str]:
+    """`{"warning": why}` on an engine that cannot match saved searches, else nothing."""
+    from scholarflow.percolator import unmatched_reason
+
+    why = unmatched_reason(client)
+    return {"warning": why} if why else {}
+
+
+def _print_warning(out: Console, shown: dict[str, Any]) -> None:
+    if shown.get("warning"):
+        out.print(f"[yellow]note: {escape(shown['warning'])}[/]", highlight=False)
 
 
 @watch_app.command("add")
@@ -61,38 +78,48 @@ def watch_add(
         client = checked_client(settings)
         WatchStore(client).add(search)
         try:
-            _sync_live(client, settings.alias)
+            unmatched = _sync_live(client, settings.alias)
         except Exception:
             WatchStore(client).remove(search.name)
             raise
         index = live_index(client, settings.alias)
         now = client.count(index=index, query=search.query())["count"] if index else 0
-        return {**search.as_source(), "matches_now": now}
+        return {**search.as_source(), "matches_now": now, **unmatched}
 
     added = run(body)
     if as_json:
         print_json(added)
         return
-    Console().print(
+    out = Console(soft_wrap=True)
+    announced = "" if added.get("warning") else "; each ingest announces the new ones"
+    out.print(
         f"saved search [bold]{added['name']}[/] added: {escape(added['text'])} "
-        f"({added['matches_now']} papers in the index match it now; each ingest announces "
-        "the new ones)",
+        f"({added['matches_now']} papers in the index match it now{announced})",
         highlight=False,
     )
+    _print_warning(out, added)
 
 
 @watch_app.command("list")
 def watch_list(as_json: JsonOption = False) -> None:
     """Every saved search, with its query and filters."""
-    from scholarflow.watches import WatchStore
+    from scholarflow.watches import SavedSearch, WatchStore
 
     settings = get_settings()
-    searches = run(lambda: WatchStore(checked_client(settings)).all())
+
+    def body() -> dict[str, Any]:
+        client = checked_client(settings)
+        searches = [s.as_source() for s in WatchStore(client).all()]
+        return {"searches": searches, **_unmatched(client)}
+
+    listed = run(body)
     if as_json:
-        print_json({"searches": [s.as_source() for s in searches]})
+        print_json(listed)
         return
+    searches = [SavedSearch.from_source(s) for s in listed["searches"]]
     out = Console(soft_wrap=True)
     out.print(f"[bold]{len(searches)}[/] saved searches", highlight=False)
+    _print_warning(out, listed)
     for search in searches:
         filters = search.describe_filters()
         narrowed = f"  [dim]({escape(filters)})[/]" if filters else ""
@@ -111,6 +138,7 @@ def watch_show(
 
     With --new, only runs since the last `show --new`, which then marks them seen.
     """
+    from scholarflow.moves import follow_moves
     from scholarflow.watch_hits import WatchHits
     from scholarflow.watches import WatchStore
 
@@ -121,9 +149,16 @@ def watch_show(
         store = WatchStore(client)
         search = store.get(name)
         runs = WatchHits(client).runs(search.name, search.seen_until if new else None)
+        # A paper found without a DOI may have moved to the DOI a later run found for it.
+        moved = follow_moves(client, settings.alias, (p for r in runs for p in r["papers"]))
+        for found in runs:
+            found["papers"] = [
+                {**p, **moved[p["id"]], "moved_from": p["id"]} if p.get("id") in moved else p
+                for p in found["papers"]
+            ]
         if new and runs:
             store.mark_seen(search.name, runs[0]["at"])
-        return {**search.as_source(), "new_only": new, "runs": runs}
+        return {**search.as_source(), "new_only": new, "runs": runs, **_unmatched(client)}
 
     shown = run(body)
     if as_json:
@@ -131,6 +166,7 @@ def watch_show(
         return
     out = Console(soft_wrap=True)
     out.print(f"[bold]{shown['name']}[/]: {escape(shown['text'])}", highlight=False)
+    _print_warning(out, shown)
     if not shown["runs"]:
         out.print("  nothing new" if new else "  no ingest has matched it yet", highlight=False)
     for found in shown["runs"]:

@@ -317,6 +317,7 @@ def load_records(
         result = _index(client, write, index, prepared.papers, summary.run_id, orchestrated)
         summary.seconds["index"] += time.perf_counter() - begun
         summary.outcomes.update(result.outcomes)
+        summary.moved_to_doi += result.moved
         rejected = prepared.rejections + result.rejections
         summary.add_rejections(rejected)
         summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
@@ -407,6 +408,12 @@ def publish_summary(summary: RunSummary) -> None:
         {"measure": f"enrichment {status}", "value": count}
         for status, count in data["enrichment"].items()
     ]
+    rows += [
+        {"measure": f"doi search {status}", "value": count}
+        for status, count in data["doi_matching"].items()
+    ]
+    if data["moved_to_doi"]:
+        rows.append({"measure": "documents moved to their DOI", "value": data["moved_to_doi"]})
     rows += [{"measure": f"doi lookup {k}", "value": v} for k, v in data["doi_lookup"].items()]
     rows += [
         {"measure": f"seconds {stage}", "value": seconds}

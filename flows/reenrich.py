@@ -31,11 +31,20 @@ from scholarflow.indices import live_index
 from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.writer import WriterRun
-from tasks.reenrich import DEFAULT_STATUSES, count_corrections, reenrich_batch, selection
+from tasks.reenrich import (
+    DEFAULT_STATUSES,
+    count_corrections,
+    move_matched,
+    reenrich_batch,
+    selection,
+)
 from tasks.updates import stale_documents, write_updates
 
-# What can become of a selected document; each gets exactly one.
-OUTCOMES = ("updated", "unchanged", "kept", "conflicts", "moved", "refused")
+# What can become of a selected document; each gets exactly one. `matched`: a document without
+# a DOI whose DOI a search found, moved to it.
+OUTCOMES = ("updated", "matched", "unchanged", "kept", "conflicts", "moved", "refused")
+# Taken and released once a batch: routine, so quieter than waiting for it or losing it.
+ROUTINE_LOCK_EVENTS = frozenset({"lock taken", "lock released"})
 
 
 class LookupsOff(ScholarflowError):
@@ -54,6 +63,8 @@ class ReenrichSummary:
     enrichment: Counter[str] = field(default_factory=Counter)
     corrections: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    doi_matching: Counter[str] = field(default_factory=Counter)
+    moved_to_doi: int = 0
     doi_lookup: LookupStats = field(default_factory=LookupStats)
     seconds: float = 0.0
 
@@ -77,6 +88,8 @@ class ReenrichSummary:
             "errors": dict(self.errors),
             "enrichment": dict(self.enrichment.most_common()),
             "corrections": dict(self.corrections.most_common()),
+            "doi_matching": dict(self.doi_matching.most_common()),
+            "moved_to_doi": self.moved_to_doi,
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": round(self.seconds, 3),
         }
@@ -151,17 +164,21 @@ def _reenrich(
     for hits in stale_documents(client, settings.alias, query, batch_size):
         summary.selected += len(hits)
         result = reenrich_batch(settings, hits, run_id, older_than)
-        if result.updates:
+        if result.updates or result.matched:
             with run.locked():
                 count_corrections(result, write_updates(run, settings.alias, result))
+                move_matched(run, settings.alias, result)
         summary.outcomes.update(result.outcomes)
         summary.enrichment.update(result.enrichment)
         summary.corrections.update(result.corrections)
         summary.errors.update(result.errors)
+        summary.doi_matching.update(result.doi_matching)
+        summary.moved_to_doi += result.moved_to_doi
         summary.doi_lookup.add(result.stats)
     summary.seconds = time.perf_counter() - started
     # Nothing to save when nothing was written: no update, and no answer put in the DOI cache.
-    run.finish(summary, persist=bool(summary.outcomes["updated"] or summary.doi_lookup.requests))
+    written = summary.outcomes["updated"] or summary.outcomes["matched"]
+    run.finish(summary, summary.index, persist=bool(written or summary.doi_lookup.requests))
     counts = ", ".join(f"{summary.outcomes[outcome]} {outcome}" for outcome in OUTCOMES)
     logger.info("re-enrichment: %d selected, %s", summary.selected, counts)
     if summary.doi_lookup.breaker_open:
@@ -173,5 +190,7 @@ def _table_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [(k, data[k]) for k in ("selected", *OUTCOMES)]
     rows += [(f"enrichment {k}", v) for k, v in data["enrichment"].items()]
     rows += [(f"corrections now {k}", v) for k, v in data["corrections"].items()]
+    rows += [(f"doi search {k}", v) for k, v in data["doi_matching"].items()]
+    rows += [("documents moved to their DOI", data["moved_to_doi"])] if data["moved_to_doi"] else []
     rows += [(f"doi lookup {k}", v) for k, v in data["doi_lookup"].items()]
     return rows

@@ -19,6 +19,11 @@ way takes its id, and the duplicate rules (tasks/index.py, scholarflow/merge.py)
 for a shared DOI: counted `merged`, nothing lost. Records with a DOI are never joined this way;
 a DOI is the stronger key, and records that should share one are the DOI search's to find.
 What the rule accepts to miss and refuse is measured in docs/dedupe.md.
+
+A document that moved to the DOI a later search found (scholarflow/moves.py) stays what the
+paper's records without a DOI meet: it keeps its key, and lists the ids it had (`former_ids`),
+so a record of it that comes again without its DOI (an offline run) joins it instead of
+making the old document anew.
 """
 
 from __future__ import annotations
@@ -37,19 +42,32 @@ from scholarflow.names import same_person
 from scholarflow.per_run import PerRun
 
 MATCH_FIELD = "match_key"
+# The ids a document had before it moved to the DOI a search found (scholarflow/moves.py).
+FORMER_IDS = "former_ids"
 AUTHORS_COMPARED = 5
 # Keys of documents written by a run, remembered per run: its later batches find them before
 # a refresh makes them searchable (a replay re-index loads with refreshes off).
 RUN_KEYS = 200_000
 
 
-def match_key(paper: Paper) -> str | None:
-    """`year|folded English title` for a paper without a DOI; None when it cannot be joined."""
-    if paper.doi or not paper.title_en or paper.published is None:
+def title_key(paper: Paper) -> str | None:
+    """`year|folded English title`, or None for a paper without both."""
+    if not paper.title_en or paper.published is None:
         return None
     folded = unicodedata.normalize("NFKC", paper.title_en).casefold()
     title = re.sub(r"[\W_]+", "", folded)
     return f"{paper.published.year}|{title}" if title else None
+
+
+def match_key(paper: Paper) -> str | None:
+    """The key a record without a DOI joins by; None when it cannot be joined."""
+    return None if paper.doi else title_key(paper)
+
+
+def document_key(paper: Paper) -> str | None:
+    """The key a document is joined by: a paper's without a DOI, or whose DOI only a search
+    found (its records without one still meet it)."""
+    return title_key(paper) if paper.doi is None or paper.doi_source == "matched" else None
 
 
 def authors_agree(mine: list[str], theirs: list[str]) -> bool:
@@ -106,20 +124,42 @@ class RunKeys:
 _runs: PerRun[RunKeys] = PerRun(8)
 
 
+def run_keys(run_id: str) -> RunKeys:
+    """The keys of the documents the run wrote so far."""
+    return _runs.get(run_id, RunKeys)
+
+
+def names_of(paper: Paper) -> tuple[str, ...]:
+    return tuple(author.name for author in paper.authors)
+
+
 def join_same_papers(
     client: Elasticsearch, index: str, papers: list[Paper], run_id: str
 ) -> list[Paper]:
     """The papers, each record without a DOI that is a paper already indexed (or met earlier
-    in the run) carrying that document's id."""
-    keyed = [(i, key) for i, paper in enumerate(papers) if (key := match_key(paper))]
-    if not keyed:
+    in the run) carrying that document's id: the document its own moved to, or one of the
+    same key and authors. A paper whose DOI a search found is remembered for the run's later
+    records."""
+    seen = run_keys(run_id)
+    for paper in papers:
+        if paper.former_id and (key := document_key(paper)):
+            seen.add(key, Known(paper.id, names_of(paper)))
+    loose = [i for i, paper in enumerate(papers) if not paper.doi]
+    if not loose:
         return papers
-    seen = _runs.get(run_id, RunKeys)
-    stored = _stored(client, index, sorted({key for _, key in keyed}))
+    keyed = {i: key for i in loose if (key := match_key(papers[i]))}
+    stored, moved = _stored(
+        client, index, sorted(set(keyed.values())), [papers[i].id for i in loose]
+    )
     joined = list(papers)
-    for i, key in keyed:
+    for i in loose:
         paper = papers[i]
-        names = tuple(author.name for author in paper.authors)
+        if paper.id in moved:
+            joined[i] = paper.model_copy(update={"id": moved[paper.id]})
+            continue  # its own document moved to the DOI found for it
+        if (key := keyed.get(i)) is None:
+            continue
+        names = names_of(paper)
         known = [*seen.get(key), *stored.get(key, [])]
         if any(k.id == paper.id for k in known):
             continue  # its own document: it stays where it is
@@ -131,22 +171,36 @@ def join_same_papers(
     return joined
 
 
-def _stored(client: Elasticsearch, index: str, keys: list[str]) -> dict[str, list[Known]]:
-    """The indexed documents without a DOI that carry these keys."""
+def stored_by_key(client: Elasticsearch, index: str, keys: list[str]) -> dict[str, list[Known]]:
+    """The indexed documents that carry these keys."""
+    return _stored(client, index, keys, [])[0]
+
+
+def _stored(
+    client: Elasticsearch, index: str, keys: list[str], ids: list[str]
+) -> tuple[dict[str, list[Known]], dict[str, str]]:
+    """The indexed documents that carry these keys (key → documents), and those that were
+    under these ids before they moved to a DOI (former id → the document's id): one search."""
+    should: list[dict[str, Any]] = []
+    if keys:
+        should.append({"terms": {MATCH_FIELD: keys}})
+    if ids:
+        should.append({"terms": {FORMER_IDS: ids}})
+    if not should:
+        return {}, {}
     response = client.search(
         index=index,
-        query={
-            "bool": {
-                "filter": [{"terms": {MATCH_FIELD: keys}}],
-                "must_not": [{"exists": {"field": "doi"}}],
-            }
-        },
-        source_includes=["id", "authors.name", MATCH_FIELD],
-        size=min(10_000, len(keys) * 4),
+        query={"bool": {"should": should, "minimum_should_match": 1}},
+        source_includes=["authors.name", MATCH_FIELD, FORMER_IDS],
+        size=min(10_000, (len(keys) + len(ids)) * 4),
     )
     found: dict[str, list[Known]] = {}
+    moved: dict[str, str] = {}
+    wanted = set(ids)
     for hit in response["hits"]["hits"]:
         source: dict[str, Any] = hit["_source"]
         names = tuple(a.get("name", "") for a in source.get("authors") or [])
-        found.setdefault(source[MATCH_FIELD], []).append(Known(hit["_id"], names))
-    return found
+        if key := source.get(MATCH_FIELD):
+            found.setdefault(key, []).append(Known(hit["_id"], names))
+        moved.update((old, hit["_id"]) for old in source.get(FORMER_IDS) or () if old in wanted)
+    return found, moved

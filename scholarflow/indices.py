@@ -110,6 +110,18 @@ def add_new_fields(
     return refused
 
 
+def stored_documents(
+    client: Elasticsearch, index: str, ids: list[str], **options: Any
+) -> dict[str, dict[str, Any]]:
+    """id → `_source` of the documents of `ids` that `index` holds; none while it does not
+    exist (a store is created by its first write: reads cost no request to check for it)."""
+    try:
+        docs = client.mget(index=index, ids=ids, **options)["docs"]
+    except NotFoundError:
+        return {}
+    return {d["_id"]: d["_source"] for d in docs if d.get("found")}
+
+
 def index_template(alias: str) -> dict[str, Any]:
     """The index template for `<alias>-*` (the file is written for the default alias)."""
     body = dict(load_mapping_file(INDEX_TEMPLATE))

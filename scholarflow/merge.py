@@ -3,7 +3,8 @@
 Duplicates (records with the same normalised DOI): the record read first is the base; it keeps
 every value it has, and the other record only fills the gaps. Lists that describe provenance or
 coverage (languages, flags, subjects, provenance, conflicts) are united. A DOI that any of the
-records carries is the document's `source` DOI, even where another record's search matched it.
+records carries is the document's `source` DOI, even where another record's search matched it;
+a DOI only a search found comes with that search's evidence (`doi_match`).
 """
 
 from __future__ import annotations
@@ -51,4 +52,6 @@ def merge_duplicates(base: Paper, other: Paper) -> Paper:
     merged["enrichment"] = better.model_dump()
     if "source" in (base.doi_source, other.doi_source):
         merged["doi_source"] = "source"  # a record carries the DOI: it was not only matched
+    elif base.doi is None and other.doi is not None:
+        merged["doi_match"] = theirs["doi_match"]  # the evidence goes with the DOI it found
     return Paper.model_validate(merged)

@@ -226,6 +226,10 @@ class Paper(Strict):
     doi_source: Literal["source", "matched"] | None = None
     doi_match: DoiMatch | None = None
     correction: Correction | None = None
+    # The id the record had before a search matched its DOI: carried through the run (never
+    # part of the paper's JSON form), so the index stage moves the document it had to the DOI
+    # (scholarflow/moves.py).
+    former_id: str | None = Field(None, exclude=True)
 
 
 class Outcome(StrEnum):
@@ -290,6 +294,9 @@ class RunSummary:
     dead_lettered: int = 0
     # What the saved searches found among the papers the run wrote (tasks/percolate.py).
     watches: dict[str, Any] = field(default_factory=dict)
+    # Documents without a DOI folded into the document of the DOI a search found for their
+    # paper, and deleted (scholarflow/moves.py); their records are among the merged.
+    moved_to_doi: int = 0
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -342,6 +349,7 @@ class RunSummary:
             "sources_skipped": self.sources_skipped,
             "enrichment": dict(self.enrichment.most_common()),
             "doi_matching": dict(self.doi_matching.most_common()),
+            "moved_to_doi": self.moved_to_doi,
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
             "watches": self.watches,

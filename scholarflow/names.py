@@ -16,8 +16,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin, pinyin
-
 from scholarflow.text import has_han
 
 # Two-character family names: read as one family name, not a family name and a given one.
@@ -61,6 +59,10 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _han_readings(name: str) -> frozenset[Reading]:
+    # pypinyin loads its dictionaries on import (0.5 s of CPU): only a run that compares a name
+    # in Han characters pays for them.
+    from pypinyin import Style, lazy_pinyin, pinyin
+
     if not name:
         return frozenset()
     cut = 2 if name[:2] in COMPOUND_FAMILY_NAMES and len(name) > 2 else 1
@@ -75,6 +77,8 @@ def _han_readings(name: str) -> frozenset[Reading]:
 
 
 def _pinyin_joined(text: str) -> str:
+    from pypinyin import Style, lazy_pinyin
+
     return "".join(lazy_pinyin(text, style=Style.NORMAL)).replace("v", "u")
 
 

@@ -12,6 +12,11 @@ dropped.
 `sync` brings a store up to date with the definitions: a stored query carries the hash of the
 query the builder makes today, so a changed definition, builder or mapping is re-indexed, and a
 removed saved search is deleted.
+
+An engine without a percolator (the in-memory fallback, osmem) keeps the saved searches but
+cannot match them: `unmatched_reason` says so in one line, which the ingest summary, the `watch`
+commands and `status` print. The papers are indexed all the same, and the saved searches are
+matched once the index lives on an engine with a percolator (`scholarflow engine migrate`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ QUERY_FIELD = "saved_query"
 SKIPPED_TYPES = frozenset({"knn_vector", "dense_vector", "sparse_vector"})
 # Saved searches asked for per percolate request (paged by name).
 SEARCHES_PAGE = 1000
+# The fallback engine names itself in its build hash; it accepts a percolator mapping, and
+# refuses the percolate query.
+_NO_PERCOLATOR_BUILDS = {"osmem": "the in-memory fallback engine osmem has no percolator"}
+UNMATCHED = "saved searches cannot be matched on this engine"
 
 
 class PercolatorError(ScholarflowError):
@@ -49,6 +58,15 @@ class SyncResult:
     stored: int = 0  # saved searches in the store after the sync
     written: int = 0  # added or rebuilt
     removed: int = 0
+
+
+def unmatched_reason(client: Elasticsearch) -> str | None:
+    """One line saying why this engine cannot match saved searches; None when it can."""
+    build = str(client.info()["version"].get("build_hash", ""))
+    why = _NO_PERCOLATOR_BUILDS.get(build)
+    if why is None:
+        return None
+    return f"{UNMATCHED}: {why} (papers are indexed; alerts need OpenSearch or Elasticsearch)"
 
 
 def percolator_index(papers_index: str) -> str:

@@ -14,6 +14,7 @@ from scholarflow.engine import embedded_engine
 from scholarflow.hybrid import Hybrid
 from scholarflow.indices import generations, live_index, profile_of
 from scholarflow.lock import EXPIRED, Lease, read_lease
+from scholarflow.percolator import unmatched_reason
 from scholarflow.query import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -25,6 +26,7 @@ from scholarflow.query import (
 from scholarflow.redact import redact_url
 from scholarflow.search_client import check, connect
 from scholarflow.settings import EngineKind, HybridMode, Settings
+from scholarflow.watches import WatchStore
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,8 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """What an operator checks first: which engine and index serve the alias, when a run last
-    wrote to it, how its papers' enrichment stands, who may write now, what was rejected."""
+    wrote to it, how its papers' enrichment stands, who may write now, what was rejected, and
+    whether saved searches alert on this engine."""
     client = connect(settings)
     info = check(client, settings.es_url or "embedded engine")
     engine = _describe_engine(settings, info["version"], client)
@@ -129,6 +132,8 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "generations": generations(client, settings.alias),
         "writer_lock": _lock_state(lease),
         "dead_letters": DeadLetterStore(client).page(limit=0).total,
+        "saved_searches": WatchStore(client).count(),
+        "alerts": unmatched_reason(client) or "saved searches matched after each ingest",
     }
 
 

@@ -203,6 +203,11 @@ class WatchStore:
             sources = [hit["_source"] for hit in hits]
         return sorted((SavedSearch.from_source(s) for s in sources), key=lambda s: s.name)
 
+    def count(self) -> int:
+        if not self.client.indices.exists(index=WATCHES_INDEX):
+            return 0
+        return int(self.client.count(index=WATCHES_INDEX)["count"])
+
     def remove(self, name: str) -> None:
         search = self.get(name)
         self.client.delete(index=WATCHES_INDEX, id=search.name, refresh=True)

@@ -4,14 +4,18 @@ A record with a title, a first author and a year is searched by them (`query.bib
 through the run's resolver: the same cache, lookup mode (`cache-only` reads only the search
 cache, `off` never gets here), rate limiter, retries and circuit breaker as DOI lookups. The
 candidates are judged by the acceptance rule (scholarflow/registry/matching.py). An accepted
-DOI becomes the paper's DOI and id (`doi_source: matched`), so the paper then merges, by the
-duplicate rules, with any other record of that DOI; the accepted work is stored as the DOI's
+DOI becomes the paper's DOI and id (`doi_source: matched`; the id it had is kept as `former_id`,
+so a document indexed under it by an earlier run moves to the DOI: scholarflow/moves.py), and
+the paper then merges, by the duplicate rules, with any other record of that DOI; the accepted
+work is stored as the DOI's
 cache entry, so enriching the paper costs no second request. Every searched paper keeps the
 evidence (`doi_match`), matched or not. A DOI from the record itself is never searched for or
 replaced.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from scholarflow.models import DoiMatch, Paper
 from scholarflow.registry import Lookup, Resolver
@@ -49,8 +53,11 @@ def search_query(paper: Paper) -> Query | str:
     return Query(title, paper.authors[0].name, paper.published.year)
 
 
-def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
-    """The papers, those without a DOI searched for one (see the module docstring)."""
+def match_dois(
+    papers: list[Paper], resolver: Resolver, searched_after: datetime | None = None
+) -> list[Paper]:
+    """The papers, those without a DOI searched for one (see the module docstring); a search
+    answered before `searched_after` is made again (re-enrichment), not read from the cache."""
     queries: dict[int, Query] = {}
     matched = list(papers)
     for i, paper in enumerate(papers):
@@ -66,7 +73,7 @@ def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
     if not queries:
         return matched
     keys = {i: search_key(q.text(), ROWS) for i, q in queries.items()}
-    answers = resolver.search({keys[i]: q.text() for i, q in queries.items()}, ROWS)
+    answers = resolver.search({keys[i]: q.text() for i, q in queries.items()}, ROWS, searched_after)
     works: list[Lookup] = []
     for i, query in queries.items():
         answer = answers[keys[i]]
@@ -75,7 +82,13 @@ def match_dois(papers: list[Paper], resolver: Resolver) -> list[Paper]:
             matched[i] = papers[i].model_copy(update={"doi_match": evidence})
             continue
         doi = evidence.doi
-        update = {"id": doi, "doi": doi, "doi_source": "matched", "doi_match": evidence}
+        update = {
+            "id": doi,
+            "doi": doi,
+            "doi_source": "matched",
+            "doi_match": evidence,
+            "former_id": papers[i].id,
+        }
         matched[i] = papers[i].model_copy(update=update)
         works.append(Lookup(doi, "found", "crossref", {"message": work}, answer.fetched_at))
     resolver.cache.put_many(works)

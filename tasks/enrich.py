@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -84,11 +85,14 @@ def open_resolver(settings: Settings, run_id: str) -> Iterator[Resolver | None]:
             client.close()
 
 
-def enrich_papers(papers: list[Paper], resolver: Resolver | None) -> list[Paper]:
+def enrich_papers(
+    papers: list[Paper], resolver: Resolver | None, searched_after: datetime | None = None
+) -> list[Paper]:
     """Papers with their enrichment applied; without a resolver lookups are disabled (and no
-    DOI is searched for the papers without one)."""
+    DOI is searched for the papers without one). DOI searches answered before
+    `searched_after` are made again."""
     if resolver is not None:
-        papers = match_dois(papers, resolver)
+        papers = match_dois(papers, resolver, searched_after)
     dois = [p.doi for p in papers if p.doi]
     answers = resolver.resolve(dois) if resolver and dois else {}
     enriched = []

@@ -28,7 +28,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from scholarflow.percolator import ensure_percolator, fields_read, percolate, sync
+from scholarflow.bulk import item_error
+from scholarflow.percolator import (
+    ensure_percolator,
+    fields_read,
+    percolate,
+    sync,
+    unmatched_reason,
+)
 from scholarflow.watch_hits import PAPER_FIELDS, RunMatches, WatchHits
 from scholarflow.watches import SavedSearch, WatchStore
 
@@ -73,11 +80,15 @@ def percolate_run(
 ) -> WatchReport:
     """Match the run's papers in `index` against every saved search; store and `announce`
     (publish events for) what each found. `between_pages` runs before each page (a writer run
-    renews its lease there). An engine that cannot percolate leaves the report's `error` set:
-    the papers are indexed whatever the alerts make of them."""
+    renews its lease there). An engine that cannot percolate leaves the report's `error` set,
+    one line saying why: the papers are indexed whatever the alerts make of them."""
     searches = WatchStore(client).all()
     report = WatchReport(searches=len(searches))
     if not searches:
+        return report
+    if why := unmatched_reason(client):
+        report.error = why
+        logger.warning("%s (run %s)", why, run_id)
         return report
     try:
         store = ensure_percolator(client, index)
@@ -92,7 +103,9 @@ def percolate_run(
                 for slot in slots:
                     found[name].add(page[slot])
     except ApiError as exc:
-        report.error = f"saved searches not percolated: {exc.message}"
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        _, reason, _ = item_error({"status": exc.meta.status, "error": error or exc.message})
+        report.error = f"saved searches not matched: {reason}"
         logger.warning("%s (run %s)", report.error, run_id)
         return report
     report.by_search = [m for m in found.values() if m.matched]

@@ -4,6 +4,15 @@ Which documents: those whose enrichment is in one of the given statuses (by defa
 that had no answer: deferred, failed, cache_miss), and, with an age, those whose registry
 answer was fetched longer ago than that (the cache is bypassed for answers that old).
 
+Documents without a DOI are searched for one (tasks/doi_match.py: the same acceptance rule,
+client, cache, limiter and lookup mode as an ingest): those whose search ended in one of the
+given statuses, those never searched (indexed with lookups off, or before the search existed)
+while a status of no answer is asked for, all that a search could still match with `no_doi`,
+and with an age those whose search was answered (refused, no answer) longer ago than that.
+A document whose DOI is found moves to it as in an ingest (scholarflow/moves.py): it is folded
+into the DOI's document and deleted, through the index stage, under the writer lock, unless
+it changed since it was read (a conflict).
+
 How: the lookups first, with no lock held (they take as long as the registry does); then, under
 the alias's writer lock taken for that batch alone, a bulk `update` with a partial `doc` holding
 only the fields that changed (tasks/updates.py: guarded by the hit's sequence number, counted as
@@ -29,6 +38,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from prefect import task
@@ -36,12 +46,14 @@ from prefect.cache_policies import NO_CACHE
 
 from scholarflow.embedding.mapping import INFO_FIELD
 from scholarflow.embedding.passages import PASSAGE_FIELDS
-from scholarflow.models import EnrichmentStatus, LookupStats, Paper
+from scholarflow.indices import live_index
+from scholarflow.models import EnrichmentStatus, LookupStats, Outcome, Paper
 from scholarflow.ranking import citations
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.settings import Settings
-from tasks.enrich import apply_lookup, open_resolver
-from tasks.index import paper_fields
+from scholarflow.writer import WriterRun
+from tasks.enrich import apply_lookup, enrich_papers, open_resolver
+from tasks.index import index_papers, paper_fields
 from tasks.updates import guarded_update
 
 DEFAULT_STATUSES = (
@@ -51,6 +63,9 @@ DEFAULT_STATUSES = (
 )
 # Statuses that are a registry's answer: a lookup without an answer never replaces them.
 _ANSWERED = frozenset({EnrichmentStatus.ENRICHED, EnrichmentStatus.NOT_FOUND})
+# A DOI search's outcomes with no answer, and with one (a search could still match either).
+_UNANSWERED_SEARCH = ("deferred", "cache_miss", "failed")
+_ANSWERED_SEARCH = ("refused", "no_answer")
 
 
 @dataclass
@@ -62,22 +77,48 @@ class ReenrichResult:
     errors: Counter[str] = field(default_factory=Counter)  # reasons of refused updates
     # Documents whose corrections an update changed, by their new status (`none`: no notice).
     corrections: Counter[str] = field(default_factory=Counter)
+    doi_matching: Counter[str] = field(default_factory=Counter)  # DOI searches by outcome
     stats: LookupStats = field(default_factory=LookupStats)
     updates: list[dict[str, Any]] = field(default_factory=list)  # bulk actions not yet written
+    # Documents whose DOI a search found, not yet moved to it: (hit, paper with its DOI).
+    matched: list[tuple[dict[str, Any], Paper]] = field(default_factory=list)
+    moved_to_doi: int = 0  # documents without a DOI folded into a DOI's document
 
 
 def selection(statuses: list[EnrichmentStatus], older_than: timedelta | None) -> dict[str, Any]:
-    """Documents with a DOI whose enrichment is in `statuses` or older than `older_than`."""
+    """Documents with a DOI whose enrichment is in `statuses` or older than `older_than`, and
+    documents without one to search a DOI for (see the module docstring)."""
     should: list[dict[str, Any]] = []
     if statuses:
         should.append({"terms": {"enrichment.status": [s.value for s in statuses]}})
     if older_than is not None:
         cutoff = (datetime.now(UTC) - older_than).isoformat()
         should.append({"range": {"enrichment.fetched_at": {"lt": cutoff}}})
-    return {
+    with_doi = {
         "bool": {
             "filter": [{"exists": {"field": "doi"}}],
             "should": should or [{"match_none": {}}],
+            "minimum_should_match": 1,
+        }
+    }
+    return {"bool": {"should": [with_doi, _without_doi(statuses, older_than)]}}
+
+
+def _without_doi(statuses: list[EnrichmentStatus], older_than: timedelta | None) -> dict[str, Any]:
+    """Documents without a DOI whose search for one the selection asks to make again."""
+    names = {s.value for s in statuses}
+    everything = EnrichmentStatus.NO_DOI.value in names
+    searches = {s for s in _UNANSWERED_SEARCH if everything or s in names}
+    if everything or older_than is not None:
+        searches.update(_ANSWERED_SEARCH)  # the search cache tells which answers are old
+    should: list[dict[str, Any]] = [{"terms": {"doi_match.status": sorted(searches)}}]
+    if everything or names & set(_UNANSWERED_SEARCH):
+        should.append({"bool": {"must_not": [{"exists": {"field": "doi_match.status"}}]}})
+    return {
+        "bool": {
+            "filter": [{"term": {"enrichment.status": EnrichmentStatus.NO_DOI.value}}],
+            "must_not": [{"exists": {"field": "doi"}}],
+            "should": should,
             "minimum_should_match": 1,
         }
     }
@@ -86,13 +127,26 @@ def selection(statuses: list[EnrichmentStatus], older_than: timedelta | None) ->
 def plan_updates(
     hits: list[dict[str, Any]], resolver: Resolver, older_than: timedelta | None
 ) -> ReenrichResult:
-    """Look the hits' DOIs up again; the partial updates for what changed, not yet written."""
+    """Look the hits' DOIs up again, and search DOIs for the hits without one; the partial
+    updates for what changed, and the papers whose DOI was found, not yet written."""
     result = ReenrichResult()
     papers = [Paper.model_validate(paper_fields(hit["_source"])) for hit in hits]
     cutoff = datetime.now(UTC) - older_than if older_than is not None else None
     answers = resolver.resolve([p.doi for p in papers if p.doi], fetched_after=cutoff)
-    for hit, paper in zip(hits, papers, strict=True):
-        outcome, updated = _refreshed(paper, answers[paper.doi])
+    loose = [i for i, paper in enumerate(papers) if not paper.doi]
+    found = enrich_papers([papers[i] for i in loose], resolver, cutoff)
+    searched = dict(zip(loose, found, strict=True))
+    for i, (hit, paper) in enumerate(zip(hits, papers, strict=True)):
+        if i in searched:
+            outcome, updated = "unchanged", searched[i]
+            if updated.doi_match:
+                result.doi_matching[updated.doi_match.status] += 1
+            if updated.doi:
+                result.enrichment[updated.enrichment.status.value] += 1
+                result.matched.append((hit, updated))
+                continue
+        else:
+            outcome, updated = _refreshed(paper, answers[paper.doi])
         result.enrichment[updated.enrichment.status.value] += 1
         changes = _changed_fields(paper, updated)
         if not changes:
@@ -109,6 +163,37 @@ def count_corrections(result: ReenrichResult, written: list[dict[str, Any]]) -> 
         if "correction" in action["doc"]:
             correction = action["doc"]["correction"] or {}
             result.corrections[correction.get("status") or "none"] += 1
+
+
+def move_matched(run: WriterRun, alias: str, result: ReenrichResult) -> None:
+    """Move the documents whose DOI was found to it, through the index stage (fold, write,
+    delete). The caller holds the writer lock: a document unchanged since it was read stays
+    so until the move is written; one changed meanwhile is left (a conflict) for the next run."""
+    matched, result.matched = result.matched, []
+    live = live_index(run.client, alias)
+    current = [(hit, paper) for hit, paper in matched if hit["_index"] == live]
+    result.outcomes["moved"] += len(matched) - len(current)
+    if not current:
+        return
+    docs = run.client.mget(index=live, ids=[hit["_id"] for hit, _ in current], source=False)
+    versions = {d["_id"]: (d.get("_seq_no"), d.get("_primary_term")) for d in docs["docs"]}
+    still = [
+        paper
+        for hit, paper in current
+        if versions.get(hit["_id"]) == (hit["_seq_no"], hit["_primary_term"])
+    ]
+    result.outcomes["conflicts"] += len(current) - len(still)
+    if not still:
+        return
+    moved = index_papers(
+        run.client, str(live), still, run.run_id, write=partial(run.write, in_flight=1)
+    )
+    # One outcome per paper (the index stage counts each): written under its DOI, or refused.
+    result.outcomes["matched"] += moved.outcomes[Outcome.MERGED] + moved.outcomes[Outcome.INDEXED]
+    result.outcomes["unchanged"] += moved.outcomes[Outcome.UNCHANGED]
+    result.outcomes["refused"] += len(moved.rejections)
+    result.errors.update(r.reason for r in moved.rejections)
+    result.moved_to_doi += moved.moved
 
 
 @task(name="reenrich", cache_policy=NO_CACHE)

@@ -114,10 +114,13 @@ def test_unreachable_registry_then_reenrich_in_place(
     use(offline.model_copy(update=lookups_at(registry)))
     summary = reenrich_cli()
 
-    assert summary["selected"] == with_doi
-    assert summary["updated"] == with_doi
+    # The three papers without a DOI are searched for one too (their search was deferred);
+    # Crossref's search has nothing for them here.
+    assert summary["selected"] == with_doi + 3
+    assert summary["updated"] == with_doi + 3
+    assert summary["doi_matching"] == {"no_answer": 3}
     assert summary["doi_lookup"]["breaker_open"] is False
-    assert summary["enrichment"] == {"not_found": with_doi - 6, "enriched": 6}
+    assert summary["enrichment"] == {"not_found": with_doi - 6, "enriched": 6, "no_doi": 3}
     after = docs(es)
     jclinpath = after["10.1136/jclinpath-2020-206745"]
     assert jclinpath["enrichment"]["status"] == "enriched"
@@ -135,9 +138,8 @@ def test_unreachable_registry_then_reenrich_in_place(
     files = len(list(SEED_RECORDS.iterdir()))
     assert (skipped["records_read"], skipped["sources_skipped"]) == (0, files)
     again = ingest([str(SEED_RECORDS)], full=True)  # … read in full, they are rebuilt once …
-    # Only the three records without a DOI try the registry (a search for their DOI), until
-    # the breaker opens; every DOI is answered by the cache.
-    assert again["doi_matching"] == {"deferred": 3}
+    # Every DOI, and the search for the three records without one, is answered by the cache.
+    assert again["doi_matching"] == {"no_answer": 3}
     assert again["doi_lookup"]["requests"] < 3 * offline.doi_attempts
     assert again["doi_lookup"]["cache_hits"] >= len(SEED_DOIS)
     assert again["enrichment"] == {"not_found": 24, "enriched": 6, "no_doi": 3}
@@ -182,7 +184,7 @@ def test_reenrich_writes_under_the_lock_and_never_into_a_replaced_index(
 
     [moved] = outcome
     assert isinstance(moved, dict), moved
-    assert moved["selected"] == moved["moved"] == len(SEED_DOIS)
+    assert moved["selected"] == moved["moved"] == len(SEED_DOIS) + 3  # 3 without a DOI
     assert moved["updated"] == moved["conflicts"] == 0
     assert statuses(docs(es, old)) == statuses(docs(es, plan.target)) == {"deferred"}
     taken = [r for r in caplog.records if getattr(r, "event", None) == "lock taken"]
@@ -191,7 +193,7 @@ def test_reenrich_writes_under_the_lock_and_never_into_a_replaced_index(
 
     again = reenrich_cli()
     assert live_index(es, "papers") == plan.target
-    assert again["selected"] == again["updated"] == len(SEED_DOIS) and again["moved"] == 0
+    assert again["selected"] == again["updated"] == len(SEED_DOIS) + 3 and again["moved"] == 0
     assert statuses(docs(es)) == {"enriched", "not_found"}
 
 

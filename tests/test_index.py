@@ -159,7 +159,8 @@ def test_rerun_reads_only_what_the_decision_needs_and_duplicates_still_merge_who
     ((fields, docs),) = mgets  # one lookup, and no whole document
     assert fields is not None
     answered = {key for doc in docs for key in doc["_source"]}
-    assert answered == {"record_hashes", "run_id", "provenance"}
+    # (and `former_ids`, which only a document that moved to its DOI has)
+    assert answered == {"record_hashes", "run_id", "provenance", "doi"}
     provenances = [p for d in docs for p in d["_source"].get("provenance", [])]
     assert provenances and all(set(p) == {"source", "location"} for p in provenances)
 

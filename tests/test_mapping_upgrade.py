@@ -13,7 +13,7 @@ from scholarflow.models import Outcome
 from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 
-NEW_FIELDS = ["doi_match", "doi_source", "match_key"]
+NEW_FIELDS = ["doi_match", "doi_source", "match_key", "former_ids"]
 
 
 def test_an_ingest_adds_the_fields_an_older_index_lacks(

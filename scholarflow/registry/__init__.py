@@ -6,7 +6,10 @@
 - breaker.py: stop calling an unreachable registry for the rest of a run.
 - cache.py: the persistent DOI cache, an index in the engine, and the cached notices that
   update a DOI.
-- resolver.py: a batch of DOIs through the cache and the registries.
+- search_cache.py: Crossref's answers to bibliographic searches, kept like DOI answers.
+- matching.py: which searched work, if any, is a record that came without a DOI.
+- resolver.py: a batch of DOIs (or searches) through the caches and the registries, one read
+  of each cache per batch.
 """
 
 from scholarflow.registry.breaker import CircuitBreaker

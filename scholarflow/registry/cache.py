@@ -28,7 +28,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.bulk import Fate, expanded, send
 from scholarflow.corrections import updated_dois
-from scholarflow.indices import ensure_index, load_mapping_file
+from scholarflow.indices import ensure_index, load_mapping_file, stored_documents
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 
@@ -161,27 +161,26 @@ class DoiCache:
         ids = list(dict.fromkeys(dois))
         if not ids:
             return {}
-        self.ensure()
         return usable_lookups(self._works(ids), "work", fetched_after, stale_ok)
 
     def _works(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The works entries of `ids` that exist, carrying forward (cut, and stored cut) the
         answers stored before the works index existed or cut with fewer `WORK_FIELDS`."""
-        response = self.client.mget(index=WORKS_INDEX, ids=ids)
         entries = {
-            d["_id"]: d["_source"]
-            for d in response["docs"]
-            if d.get("found") and d["_source"].get("cut", 1) >= CUT
+            doi: source
+            for doi, source in stored_documents(self.client, WORKS_INDEX, ids).items()
+            if source.get("cut", 1) >= CUT
         }
         missing = [doi for doi in ids if doi not in entries]
         if not missing:
             return entries
-        older = self.client.mget(
-            index=CACHE_INDEX, ids=missing, source_includes=LEGACY_LOOKUP_FIELDS
+        older = stored_documents(
+            self.client, CACHE_INDEX, missing, source_includes=LEGACY_LOOKUP_FIELDS
         )
-        carried = {d["_id"]: works_entry(d["_source"]) for d in older["docs"] if d.get("found")}
+        carried = {doi: works_entry(source) for doi, source in older.items()}
         if carried:
             # A work not stored cut is cut again next time: nothing is lost.
+            self.ensure()
             send(self.client, expanded(_work_action(e) for e in carried.values()))
         return entries | carried
 
@@ -267,12 +266,14 @@ def usable_lookups(
     stale_ok: bool = False,
 ) -> dict[str, Lookup]:
     """The stored entries as answers, the answer in the entry's field `body`; expired ones
-    (unless `stale_ok`) and those fetched before `fetched_after` are left out."""
+    (unless `stale_ok`: then marked `expired`) and those fetched before `fetched_after` are
+    left out."""
     now = datetime.now(UTC)
     found: dict[str, Lookup] = {}
     for key, entry in entries.items():
         fetched_at = datetime.fromisoformat(entry["fetched_at"])
-        if not stale_ok and datetime.fromisoformat(entry["expires_at"]) <= now:
+        expired = datetime.fromisoformat(entry["expires_at"]) <= now
+        if expired and not stale_ok:
             continue
         if fetched_after and fetched_at < fetched_after:
             continue
@@ -283,6 +284,7 @@ def usable_lookups(
             body=entry.get(body),
             fetched_at=fetched_at,
             from_cache=True,
+            expired=expired,
         )
     return found
 

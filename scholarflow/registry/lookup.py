@@ -22,6 +22,7 @@ class Lookup:
     body: dict[str, Any] | None = None
     fetched_at: datetime | None = None
     from_cache: bool = False
+    expired: bool = False  # a cached answer past its time to live (read with `stale_ok`)
     detail: str | None = None
     requests: int = 0  # HTTP requests sent for this DOI (retries and redirects included)
     retries: int = 0

@@ -57,11 +57,13 @@ class Resolver:
             answers[doi].notices = notices
         return answers
 
-    def search(self, queries: dict[str, str], rows: int) -> dict[str, Lookup]:
+    def search(
+        self, queries: dict[str, str], rows: int, fetched_after: datetime | None = None
+    ) -> dict[str, Lookup]:
         """Crossref's candidates for bibliographic queries (key → query text), by key."""
         client = self.client
         fetch = (lambda key: client.search(key, queries[key], rows)) if client else None
-        return self._answers(self.searches, fetch, queries)
+        return self._answers(self.searches, fetch, queries, fetched_after)
 
     def _answers(
         self,
@@ -71,12 +73,15 @@ class Resolver:
         fetched_after: datetime | None = None,
     ) -> dict[str, Lookup]:
         wanted = list(dict.fromkeys(keys))
-        answers = store.get_many(wanted, fetched_after)
+        # One read: the fresh answers, and the expired ones kept for when no registry answers.
+        cached = store.get_many(wanted, fetched_after, stale_ok=True)
+        answers = {key: lookup for key, lookup in cached.items() if not lookup.expired}
+        stale = {key: lookup for key, lookup in cached.items() if lookup.expired}
         self.stats.lookups += len(wanted)
         self.stats.cache_hits += len(answers)
         missing = [key for key in wanted if key not in answers]
         if self.settings.doi_lookup is DoiLookup.CACHE_ONLY or fetch is None:
-            answers.update(self._stale(store, missing, fetched_after, "lookups are cache-only"))
+            answers.update(self._stale(stale, missing, "lookups are cache-only"))
             answers.update(
                 {
                     d: Lookup(d, "cache_miss", detail="not in the DOI cache")
@@ -92,7 +97,7 @@ class Resolver:
             store.put_many(fetched)
             answers.update({lookup.doi: lookup for lookup in fetched})
             unreachable = [f.doi for f in fetched if f.status == "unreachable"]
-            answers.update(self._stale(store, unreachable, fetched_after, "registry unreachable"))
+            answers.update(self._stale(stale, unreachable, "registry unreachable"))
             for lookup in fetched:
                 logger.log(
                     logging.INFO if lookup.retries else logging.DEBUG,
@@ -113,13 +118,11 @@ class Resolver:
             self.stats.breaker_open = self.stats.breaker_open or self.client.breaker.open
         return answers
 
-    def _stale(
-        self, store: AnswerStore, keys: list[str], fetched_after: datetime | None, why: str
-    ) -> dict[str, Lookup]:
+    def _stale(self, stale: dict[str, Lookup], keys: list[str], why: str) -> dict[str, Lookup]:
         """Expired cached answers for DOIs nobody can answer now: an old answer beats none, and
         keeps a run during an outage from un-enriching papers enriched before."""
-        stale = store.get_many(keys, fetched_after, stale_ok=True) if keys else {}
-        for lookup in stale.values():
+        used = {key: stale[key] for key in keys if key in stale}
+        for lookup in used.values():
             lookup.detail = f"{why}: cached answer past its time to live"
-        self.stats.cache_hits += len(stale)
-        return stale
+        self.stats.cache_hits += len(used)
+        return used

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from elasticsearch import Elasticsearch
 
 from scholarflow.bulk import Fate, expanded, send
-from scholarflow.indices import ensure_index, load_mapping_file
+from scholarflow.indices import ensure_index, load_mapping_file, stored_documents
 from scholarflow.registry.cache import cache_entry, usable_lookups
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
@@ -45,9 +45,7 @@ class SearchCache:
         ids = list(dict.fromkeys(keys))
         if not ids:
             return {}
-        self.ensure()
-        docs = self.client.mget(index=SEARCH_INDEX, ids=ids)["docs"]
-        entries = {d["_id"]: d["_source"] for d in docs if d.get("found")}
+        entries = stored_documents(self.client, SEARCH_INDEX, ids)
         return usable_lookups(entries, "body", fetched_after, stale_ok)
 
     def put_many(self, lookups: Iterable[Lookup]) -> int:
