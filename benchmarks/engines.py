@@ -74,10 +74,11 @@ def _into_engine(kind: EngineKind, p: Params, key: str, *, raw: bool) -> dict[st
                 client.indices.delete(index=f"{_WARMUP_ALIAS}-*")
 
             capture.index = ensure_live_index(client, settings.alias, settings.analysis_profile)
-            usage = _Usage(state.pid)
+            usage = _Usage(state.pid, client if raw else None)
             title = "pipeline → " + ("embedded engine" if raw else "osmem (fallback)")
             row = timed_ingest(title, p, settings, repeat=1)
             row.cpu = usage.done()
+            row.engine_work = usage.work
             rows = {key: row}
             if raw:
                 client.indices.delete(index=capture.index)
@@ -116,7 +117,7 @@ def _raw_bulk(
             raise RuntimeError(f"the engine refused raw bulk items: {answer['items'][:1]}")
         return len(answer["items"])
 
-    usage = _Usage(pid)
+    usage = _Usage(pid, client)
     started = time.perf_counter()
     with ThreadPoolExecutor(BULK_IN_FLIGHT) as pool:
         documents = sum(pool.map(send, bodies))
@@ -128,7 +129,9 @@ def _raw_bulk(
         f"{BULK_IN_FLIGHT} in flight"
     )
     name = "raw bulk → embedded engine"
-    return Row(name, p.records, seconds, "wall", mbytes(p.corpus), detail=detail, cpu=cpu)
+    row = Row(name, p.records, seconds, "wall", mbytes(p.corpus), detail=detail, cpu=cpu)
+    row.engine_work = usage.work
+    return row
 
 
 class _Capture:
@@ -163,17 +166,46 @@ class _Capture:
 
 class _Usage:
     """CPU seconds since made: this process's (every thread), the engine's, and the rest of the
-    machine's."""
+    machine's; and, given the engine's client, what the engine did meanwhile (`work`)."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pid: int, client: Elasticsearch | None = None) -> None:
+        self.pid, self.engine_client = pid, client
+        self.work: dict[str, float] = {}
+        self.before = _engine_work(client) if client is not None else {}
         self.client, self.engine, self.machine = time.process_time(), _cpu(pid), _busy()
 
     def done(self) -> dict[str, float]:
         client = time.process_time() - self.client
         engine = _cpu(self.pid) - self.engine
         others = max(0.0, _busy() - self.machine - client - engine)
+        if self.engine_client is not None:
+            after = _engine_work(self.engine_client)
+            self.work = {k: round(after[k] - self.before.get(k, 0), 2) for k in after}
         return {"client": round(client, 2), "engine": round(engine, 2), "others": round(others, 2)}
+
+
+# What the node's statistics say it did, every index together: (section, figure) → key.
+_WORK = {
+    "index_s": ("indexing", "index_time_in_millis"),
+    "indexed": ("indexing", "index_total"),
+    "get_s": ("get", "time_in_millis"),
+    "gets": ("get", "total"),
+    "refresh_s": ("refresh", "total_time_in_millis"),
+    "refreshes": ("refresh", "total"),
+    "merge_s": ("merges", "total_time_in_millis"),
+    "merges": ("merges", "total"),
+}
+
+
+def _engine_work(client: Elasticsearch) -> dict[str, float]:
+    """The node's counters: documents indexed, gets, refreshes and merges, with the seconds each
+    took (summed over the threads that did them, so they may exceed the wall clock)."""
+    stats = client.nodes.stats(node_id="_local", metric="indices")
+    indices = next(iter(stats["nodes"].values()))["indices"]
+    return {
+        key: indices[section][figure] / (1000 if key.endswith("_s") else 1)
+        for key, (section, figure) in _WORK.items()
+    }
 
 
 def _cpu(pid: int) -> float:

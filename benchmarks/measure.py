@@ -42,6 +42,9 @@ class Row:
     # CPU seconds during the timed run, into an engine: client, engine, others (the machine's
     # other work on the shared cores, which makes a run noisy).
     cpu: dict[str, float] = field(default_factory=dict)
+    # Into the real engine: what its node statistics say it did during the timed run (documents
+    # indexed, gets, refreshes, merges, and the seconds of each).
+    engine_work: dict[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:

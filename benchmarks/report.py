@@ -212,3 +212,24 @@ def _print_engines(
             row["detail"],
         )
     console.print(table)
+    _print_engine_work(console, rows, keys)
+
+
+def _print_engine_work(console: Console, rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
+    """What the real engine's node statistics say it did during each timed run: where the
+    pipeline costs the engine more than the same documents sent raw."""
+    worked = [key for key in keys if rows[key].get("engine_work")]
+    if not worked:
+        return
+    table = Table(
+        title="What the engine did (node statistics; seconds summed over its threads)",
+        title_justify="left",
+    )
+    columns = ("indexed", "index_s", "gets", "get_s", "refreshes", "refresh_s", "merges", "merge_s")
+    table.add_column("case", no_wrap=True)
+    for column in columns:
+        table.add_column(column.replace("_s", " s"), justify="right")
+    for key in worked:
+        work = rows[key]["engine_work"]
+        table.add_row(rows[key]["case"], *(f"{work.get(c, 0):,.1f}" for c in columns))
+    console.print(table)

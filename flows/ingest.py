@@ -17,7 +17,7 @@ import logging
 import pickle
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -45,7 +44,6 @@ from scholarflow.models import (
     EnrichmentStatus,
     LookupStats,
     Outcome,
-    Paper,
     RawRecord,
     Rejection,
     RunSummary,
@@ -56,7 +54,8 @@ from scholarflow.writer import WriterRun
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import IndexResult, Writer, index_batch, plain_writer
+from tasks.index import Documents, IndexResult, plain_writer, prepare_documents, report_retries
+from tasks.index_run import IndexRun, index_batch
 
 ProgressListener = Callable[[RunSummary], None]
 _Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
@@ -75,23 +74,26 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
 
 @dataclass
 class PreparedBatch:
-    """One batch after decode + enrich, with the seconds each stage took."""
+    """One batch after decode + enrich: its documents ready to write (bytes, cheap to send back
+    from a worker process), its rejections, its papers by enrichment status, what the lookups
+    cost, and the seconds each stage took."""
 
-    papers: list[Paper]
+    documents: Documents
     rejections: list[Rejection]
     lookups: LookupStats
+    enrichment: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Callable[..., PreparedBatch], tuple[Any, ...]]:
-        # From a worker process: one C pickle of the papers (see `Batch`).
-        state = (self.papers, self.rejections, self.lookups, self.seconds)
+        # From a worker process: one C pickle (see `Batch`).
+        state = (self.documents, self.rejections, self.lookups, self.enrichment, self.seconds)
         return _unpickled, (PreparedBatch, pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
 
     def release(self) -> None:
-        """Drop the papers once indexed. A task run's future sits in a reference cycle with its
-        done-callback, so the batch it returned would otherwise live on, papers and all, until
-        the next full garbage collection: tens of thousands of papers in a long run."""
-        self.papers = []
+        """Drop the documents once indexed. A task run's future sits in a reference cycle with
+        its done-callback, so the batch it returned would otherwise live on, documents and all,
+        until the next full garbage collection: tens of thousands of them in a long run."""
+        self.documents = Documents([])
         self.rejections = []
 
 
@@ -124,13 +126,16 @@ def _unpickled(kind: Callable[..., Any], state: bytes) -> Any:
 
 @task(name="decode+enrich", cache_policy=NO_CACHE)
 def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatch:
-    """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
+    """Decode and enrich one batch, and make its documents: the CPU- and lookup-bound part,
+    safe to run anywhere."""
     started = time.perf_counter()
     papers, rejections = decode_records(batch.records)
     decoded = time.perf_counter()
     enriched = enrich_batch.fn(settings, papers, run_id)
+    enrichment = enrichment_counts(enriched.papers)
+    documents = prepare_documents(enriched.papers, run_id)  # the index stage's CPU-bound half
     seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
-    return PreparedBatch(enriched.papers, rejections, enriched.stats, seconds)
+    return PreparedBatch(documents, rejections, enriched.stats, enrichment, seconds)
 
 
 @flow(name="ingest", log_prints=False)
@@ -293,20 +298,16 @@ def load_records(
     orchestrated = flow_run.get_id() is not None
     client = run.client if run else dead_letters.client
     write = run.write if run else plain_writer(client, BulkRetry.from_settings(settings))
+    # Batches handed to the index stage and not yet written, in order, with their records.
+    writing: deque[tuple[list[RawRecord], PreparedBatch]] = deque()
 
-    def finish(batch: list[RawRecord], future: _Prepared) -> None:
-        prepared = future.result()
-        summary.enrichment.update(enrichment_counts(prepared.papers))
-        summary.doi_lookup.add(prepared.lookups)
-        for stage, seconds in prepared.seconds.items():
-            summary.seconds[stage] += seconds
-        begun = time.perf_counter()
-        result = _index(client, write, index, prepared.papers, summary.run_id, orchestrated)
-        summary.seconds["index"] += time.perf_counter() - begun
+    def account(result: IndexResult) -> None:
+        batch, prepared = writing.popleft()
         summary.outcomes.update(result.outcomes)
         rejected = prepared.rejections + result.rejections
         summary.add_rejections(rejected)
         summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
+        report_retries(result, logger)
         prepared.release()
         collect_garbage()
         if on_batch:
@@ -315,8 +316,25 @@ def load_records(
         for listener in _listeners:
             listener(summary)
 
+    def finish(batch: list[RawRecord], future: _Prepared) -> None:
+        prepared = future.result()
+        summary.enrichment.update(prepared.enrichment)
+        summary.doi_lookup.add(prepared.lookups)
+        for step, seconds in prepared.seconds.items():
+            summary.seconds[step] += seconds
+        writing.append((batch, prepared))
+        begun = time.perf_counter()
+        written = _index(stage, prepared.documents, orchestrated)
+        summary.seconds["index"] += time.perf_counter() - begun
+        for result in written:
+            account(result)
+
     pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
-    with load_heap() as collect_garbage, stage_runner(settings, orchestrated) as runner:
+    with (
+        load_heap() as collect_garbage,
+        stage_runner(settings, orchestrated) as runner,
+        IndexRun(client, index, summary.run_id, write) as stage,
+    ):
         batches = batched(records, batch_size)
         while batch := _timed(summary, "fetch", batches):
             summary.records_read += len(batch)
@@ -326,21 +344,20 @@ def load_records(
                 finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
+        begun = time.perf_counter()
+        written = stage.finish()
+        summary.seconds["index"] += time.perf_counter() - begun
+        for result in written:
+            account(result)
 
 
-def _index(
-    client: Elasticsearch,
-    write: Writer,
-    index: str,
-    papers: list[Paper],
-    run_id: str,
-    orchestrated: bool,
-) -> IndexResult:
-    """The index stage, in the run's process with the run's client: a task run inside a flow
-    run (the papers quoted, so Prefect does not walk them), a plain call outside one."""
+def _index(stage: IndexRun, documents: Documents, orchestrated: bool) -> list[IndexResult]:
+    """The index stage's step for one batch, in the run's process with the run's client: a task
+    run inside a flow run (its inputs quoted, so Prefect does not walk them), a plain call
+    outside one."""
     if orchestrated:
-        return index_batch(quote(client), index, quote(papers), run_id, quote(write))
-    return index_batch.fn(client, index, papers, run_id, write)
+        return index_batch(quote(stage), quote(documents))
+    return stage.submit(documents)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -5,11 +5,14 @@ document), `unchanged` (its content is already in the index: nothing is written)
 (the engine refused the document). Each document remembers the hashes of the records it was built
 from, which is what makes a re-run of the same input write nothing.
 
-The steps, each a function: group the batch's records by document id (`group_batch`), decide
-each document's outcome from the stored hashes (`decide`), fold the new records into the stored
-documents they merge with (`documents_to_write`), send them through the bulk policy
-(scholarflow/bulk.py: transient refusals retried, permanent ones refused with the engine's
-reason), and account for each record (`account`).
+The steps, each a function. Where the batch is prepared (a stage thread, a worker process):
+`prepare_documents` groups the batch's records by document id, merging duplicates, hashes each
+record and serialises each document once, so what travels to the index stage is bytes. There:
+`decide` gives each document its outcome from the stored hashes, `documents_to_write` folds the
+documents that merge into stored ones (the only papers the index stage rebuilds), the bulk policy
+sends them (scholarflow/bulk.py: transient refusals retried, permanent ones refused with the
+engine's reason), and `account` gives each record its outcome. `tasks/index_run.py` runs these
+steps for a whole run, one batch written while the next is decided.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -25,19 +28,8 @@ from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 
-from scholarflow.bulk import (
-    BULK_IN_FLIGHT,
-    Action,
-    BulkResult,
-    BulkRetry,
-    Fate,
-    item_error,
-    send,
-)
+from scholarflow.bulk import BULK_IN_FLIGHT, Action, BulkResult, BulkRetry, Fate, item_error, send
 from scholarflow.merge import merge_duplicates
 from scholarflow.models import Outcome, Paper, Rejection, Stage
 from scholarflow.search_client import EngineError
@@ -66,15 +58,36 @@ class IndexResult:
     retried: Counter[int] = field(default_factory=Counter)
 
 
-@dataclass
-class _Group:
-    """Records of one batch that share an id, merged into one document; `members` are the
-    (source, location) of each record, so a refused document rejects each record by name."""
+@dataclass(slots=True)
+class Document:
+    """One document to write: the records of a batch that share its id, merged; the content
+    hash of each; where each came from (source, location), so a refused document rejects each
+    record by name; and the document as JSON."""
 
-    paper: Paper
+    id: str
     hashes: list[str]
     members: list[tuple[str, str]]
-    dump: dict[str, Any] | None  # the paper's JSON form, until a merge changes the paper
+    body: bytes
+
+    def paper(self) -> Paper:
+        """The paper again: for the few documents the index stage merges with stored ones."""
+        return Paper.model_validate(paper_fields(orjson.loads(self.body)))
+
+
+@dataclass
+class Documents:
+    """A batch's documents, and how many of its records merged into another of its records."""
+
+    items: list[Document]
+    merged: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Plain tuples: the runners' pickling of a slotted object per document costs more.
+        return _documents, ([(d.id, d.hashes, d.members, d.body) for d in self.items], self.merged)
+
+
+def _documents(items: list[tuple[Any, ...]], merged: int) -> Documents:
+    return Documents([Document(*item) for item in items], merged)
 
 
 def record_hash(doc: dict[str, Any]) -> str:
@@ -107,6 +120,41 @@ def to_document(
     return doc
 
 
+def prepare_documents(papers: Iterable[Paper], run_id: str) -> Documents:
+    """The batch's documents: records that share an id merged (the one read first wins), each
+    record hashed, each document serialised once. `indexed_at` is when the batch was prepared."""
+    groups: dict[str, tuple[Paper, list[str], list[tuple[str, str]], dict[str, Any] | None]] = {}
+    merged = 0
+    for paper in papers:
+        dump = paper.model_dump(mode="json")
+        digest = record_hash(dump)
+        origin = paper.provenance[0] if paper.provenance else None
+        member = (origin.source, origin.location) if origin else ("?", "?")
+        group = groups.get(paper.id)
+        if group is None:
+            groups[paper.id] = (paper, [digest], [member], dump)
+        else:
+            first, hashes, members, _ = group
+            groups[paper.id] = (merge_duplicates(first, paper), hashes, members, None)
+            hashes.append(digest)
+            members.append(member)
+            merged += 1
+    now = datetime.now(UTC).isoformat()
+    return Documents(
+        [
+            Document(doc_id, hashes, members, _serialised(paper, hashes, run_id, now, dump))
+            for doc_id, (paper, hashes, members, dump) in groups.items()
+        ],
+        merged,
+    )
+
+
+def _serialised(
+    paper: Paper, hashes: list[str], run_id: str, now: str, dump: dict[str, Any] | None = None
+) -> bytes:
+    return orjson.dumps(to_document(paper, hashes, run_id, now, dump))
+
+
 def index_papers(
     client: Elasticsearch,
     index: str,
@@ -115,18 +163,21 @@ def index_papers(
     retry: BulkRetry | None = None,
     write: Writer | None = None,
 ) -> IndexResult:
-    """Index one batch; `write` sends the documents (default: the bulk policy on `client`,
-    two requests in flight, with `retry`)."""
+    """Index one batch on its own (seeding, a replay, tests); `write` sends the documents
+    (default: the bulk policy on `client`, two requests in flight, with `retry`). What is stored
+    is read in real time: nothing is assumed about what was written before."""
+    documents = prepare_documents(papers, run_id)
     result = IndexResult()
-    groups, merged = group_batch(papers)
-    if not groups:
+    if not documents.items:
+        result.outcomes += Counter({Outcome.MERGED: documents.merged})
         return result
-    outcomes, unchanged = decide(client, index, groups, run_id)
-    result.outcomes += Counter({Outcome.MERGED: merged, Outcome.UNCHANGED: unchanged})  # no 0s
-    to_write = documents_to_write(client, index, groups, outcomes, run_id)
-    write = write or plain_writer(client, retry)
-    sent = write([_action(index, doc_id, doc) for doc_id, (doc, _) in to_write.items()])
-    account(result, groups, to_write, sent)
+    ids = [d.id for d in documents.items]
+    outcomes = decided(result, documents, read_stored(client, index, ids, DECISION_FIELDS), run_id)
+    merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
+    bases = read_stored(client, index, merging) if merging else {}
+    to_write = documents_to_write(documents.items, outcomes, bases, run_id)
+    sent = (write or plain_writer(client, retry))(bulk_actions(index, to_write))
+    account(result, to_write, sent)
     return result
 
 
@@ -136,126 +187,124 @@ def plain_writer(client: Elasticsearch, retry: BulkRetry | None = None) -> Write
     return partial(send, client, retry=retry, in_flight=BULK_IN_FLIGHT)
 
 
-def group_batch(papers: list[Paper]) -> tuple[dict[str, _Group], int]:
-    """The batch's records by document id, duplicates merged; and how many were merged."""
-    groups: dict[str, _Group] = {}
-    merged = 0
-    for paper in papers:
-        dump = paper.model_dump(mode="json")
-        digest = record_hash(dump)
-        origin = paper.provenance[0] if paper.provenance else None
-        member = (origin.source, origin.location) if origin else ("?", "?")
-        group = groups.get(paper.id)
-        if group is None:
-            groups[paper.id] = _Group(paper, [digest], [member], dump)
-        else:
-            group.paper, group.dump = merge_duplicates(group.paper, paper), None
-            group.hashes.append(digest)
-            group.members.append(member)
-            merged += 1
-    return groups, merged
+def decided(
+    result: IndexResult, documents: Documents, stored: dict[str, dict[str, Any]], run_id: str
+) -> dict[str, Outcome]:
+    """`decide`, with the batch's own merges and the unchanged records counted in `result`."""
+    outcomes, unchanged = decide(stored, documents.items, run_id)
+    result.outcomes += Counter({Outcome.MERGED: documents.merged, Outcome.UNCHANGED: unchanged})
+    return outcomes
 
 
 def decide(
-    client: Elasticsearch, index: str, groups: dict[str, _Group], run_id: str
+    stored: dict[str, dict[str, Any]], documents: Iterable[Document], run_id: str
 ) -> tuple[dict[str, Outcome], int]:
-    """Each document to write with its outcome, from the stored hashes; and how many are
-    unchanged (not written)."""
-    stored = _existing(client, index, list(groups), DECISION_FIELDS)
+    """Each document to write with its outcome, from what is stored under its id (at least
+    `DECISION_FIELDS`); and how many are unchanged (not written)."""
     outcomes: dict[str, Outcome] = {}
     unchanged = 0
-    for doc_id, group in groups.items():
-        current = stored.get(doc_id)
+    for document in documents:
+        current = stored.get(document.id)
         if current is None:
-            outcomes[doc_id] = Outcome.INDEXED
-        elif set(group.hashes) <= set(current.get("record_hashes") or []):
+            outcomes[document.id] = Outcome.INDEXED
+        elif set(document.hashes) <= set(current.get("record_hashes") or []):
             unchanged += 1
-        elif current.get("run_id") == run_id or _other_source(current, group.paper):
-            outcomes[doc_id] = Outcome.MERGED  # another record already made this document
+        elif current.get("run_id") == run_id or _other_source(current, document.members):
+            outcomes[document.id] = Outcome.MERGED  # another record already made this document
         else:
-            outcomes[doc_id] = Outcome.INDEXED  # the same record, changed at its source
+            outcomes[document.id] = Outcome.INDEXED  # the same record, changed at its source
     return outcomes, unchanged
 
 
 def documents_to_write(
-    client: Elasticsearch,
-    index: str,
-    groups: dict[str, _Group],
+    documents: Iterable[Document],
     outcomes: dict[str, Outcome],
+    bases: dict[str, dict[str, Any]],
     run_id: str,
-) -> dict[str, tuple[dict[str, Any], Outcome]]:
-    """id → (document, outcome once written); the papers that merge into a stored document
-    are folded into it (whole documents are read for those alone)."""
-    merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
-    bases = _existing(client, index, merging) if merging else {}
-    now = datetime.now(UTC).isoformat()
-    to_write: dict[str, tuple[dict[str, Any], Outcome]] = {}
-    for doc_id in outcomes:
-        group = groups[doc_id]
-        current = bases.get(doc_id)  # None too for a document gone since the first look
-        if current is not None:
-            base = Paper.model_validate(paper_fields(current))
-            group.paper, group.dump = merge_duplicates(base, group.paper), None
-            group.hashes = list(dict.fromkeys([*current["record_hashes"], *group.hashes]))
-        doc = to_document(group.paper, group.hashes, run_id, now, group.dump)
-        to_write[doc_id] = (doc, Outcome.INDEXED if current is None else Outcome.MERGED)
+) -> list[tuple[Document, Outcome]]:
+    """The documents to send, each with its outcome once written; those that merge into a
+    stored document (`bases`: whole stored documents by id) are folded into it first."""
+    to_write: list[tuple[Document, Outcome]] = []
+    for document in documents:
+        if document.id not in outcomes:
+            continue  # unchanged
+        base = bases.get(document.id)  # None too for a document gone since the first look
+        if base is None:
+            to_write.append((document, Outcome.INDEXED))
+        else:
+            to_write.append((merged_into(base, document, run_id), Outcome.MERGED))
     return to_write
 
 
+def merged_into(stored: dict[str, Any], document: Document, run_id: str) -> Document:
+    """`document` folded into the stored one (the stored record wins conflicts)."""
+    paper = merge_duplicates(Paper.model_validate(paper_fields(stored)), document.paper())
+    hashes = list(dict.fromkeys([*stored["record_hashes"], *document.hashes]))
+    body = _serialised(paper, hashes, run_id, datetime.now(UTC).isoformat())
+    return Document(document.id, hashes, document.members, body)
+
+
+def bulk_actions(index: str, to_write: list[tuple[Document, Outcome]]) -> list[Action]:
+    """`index` actions, expanded; each document is JSON already (serialised once)."""
+    return [({"index": {"_id": d.id, "_index": index}}, d.body) for d, _ in to_write]
+
+
 def account(
-    result: IndexResult,
-    groups: dict[str, _Group],
-    to_write: dict[str, tuple[dict[str, Any], Outcome]],
-    sent: BulkResult,
+    result: IndexResult, to_write: list[tuple[Document, Outcome]], sent: BulkResult
 ) -> None:
     """Each written document counts once; a refused one rejects every record it was built
     from (the merges into it are undone)."""
     result.retried.update(sent.retried)
-    for (doc_id, (doc, outcome)), item in zip(to_write.items(), sent.items, strict=True):
+    for (document, outcome), item in zip(to_write, sent.items, strict=True):
         if item.fate is not Fate.WRITTEN:
-            members = groups[doc_id].members
-            result.outcomes[Outcome.MERGED] -= len(members) - 1
+            result.outcomes[Outcome.MERGED] -= len(document.members) - 1
+            doc = orjson.loads(document.body)
             result.rejections.extend(
                 Rejection(Stage.INDEX, item.reason, source, location, doc, item.detail)
-                for source, location in members
+                for source, location in document.members
             )
         else:
             result.outcomes[outcome] += 1
             result.written += 1
 
 
-@task(name="index", cache_policy=NO_CACHE)
-def index_batch(
-    client: Elasticsearch,
-    index: str,
-    papers: list[Paper],
-    run_id: str,
-    write: Writer,
-) -> IndexResult:
-    """The index stage of a run: reads with the run's client, writes through its `write`."""
-    result = index_papers(client, index, papers, run_id, write=write)
+def report_retries(
+    result: IndexResult, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """One warning line when the engine was busy and items were sent again."""
     if result.retried:
-        logger = get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
         statuses = ", ".join(f"{n} after {status}" for status, n in sorted(result.retried.items()))
         logger.warning("engine busy: bulk items sent again (%s)", statuses)
-    return result
 
 
-def _existing(
-    client: Elasticsearch, index: str, ids: list[str], fields: list[str] | None = None
+def read_stored(
+    client: Elasticsearch,
+    index: str,
+    ids: list[str],
+    fields: list[str] | None = None,
+    *,
+    realtime: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """The stored documents for these ids, or only `fields` of them (one round trip, realtime).
+    """The stored documents for these ids, or only `fields` of them (one round trip). Real-time
+    reads see every write; the others what the last refresh made visible, and cost the engine
+    no refresh of its own (a real-time read of a document written since the last refresh makes
+    the engine refresh first).
 
     An item the engine could not read (no primary shard yet, as right after a restart) is not
     a document that does not exist: taken for one, its record would overwrite what other records
     merged into the document. Such a batch waits for the index's primaries and asks again.
     """
-    docs = client.mget(index=index, ids=ids, source_includes=fields)["docs"]
+    if not ids:
+        return {}
+    options: dict[str, Any] = {"source_includes": fields} if fields else {}
+    if not realtime:
+        options["realtime"] = False
+    docs = client.mget(index=index, ids=ids, **options)["docs"]
     if any("error" in d for d in docs):
         client.options(ignore_status=408, request_timeout=SHARDS_WAIT + 30).cluster.health(
             index=index, wait_for_status="yellow", timeout=f"{SHARDS_WAIT}s"
         )
-        docs = client.mget(index=index, ids=ids, source_includes=fields)["docs"]
+        docs = client.mget(index=index, ids=ids, **options)["docs"]
         unread = next((d for d in docs if "error" in d), None)
         if unread is not None:
             _, reason, _ = item_error({"status": 503, "error": unread["error"]})
@@ -266,16 +315,11 @@ def _existing(
     return {d["_id"]: d["_source"] for d in docs if d.get("found")}
 
 
-def _other_source(current: dict[str, Any], paper: Paper) -> bool:
+def _other_source(current: dict[str, Any], members: list[tuple[str, str]]) -> bool:
     seen = {(p["source"], p["location"]) for p in current.get("provenance") or []}
-    return not any((p.source, p.location) in seen for p in paper.provenance)
+    return not any(member in seen for member in members)
 
 
 def paper_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """The Paper fields of a stored document (without the index's own bookkeeping)."""
     return {name: doc[name] for name in Paper.model_fields if name in doc}
-
-
-def _action(index: str, doc_id: str, doc: dict[str, Any]) -> Action:
-    """An `index` action, expanded; the document is JSON already (orjson, once)."""
-    return {"index": {"_id": doc_id, "_index": index}}, orjson.dumps(doc)

@@ -9,6 +9,7 @@ import re
 import sys
 import unicodedata
 import weakref
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,6 +193,7 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     from scholarflow.models import LookupStats
     from tasks.decode import decode_records
     from tasks.fetch import read_records
+    from tasks.index import prepare_documents
     from tests.conftest import SEED_RECORDS
 
     bad = tmp_path / "bad.jsonl"
@@ -205,11 +207,14 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     papers, rejections = decode_records(shipped)
     assert (papers, rejections) == decode_records(records)
 
-    prepared = PreparedBatch(papers, rejections, LookupStats(lookups=3), {"decode": 0.5})
+    documents = prepare_documents(papers, "run-1")
+    counts = Counter({"no_doi": 2})
+    prepared = PreparedBatch(documents, rejections, LookupStats(lookups=3), counts, {"decode": 0.5})
     back = cloudpickle.loads(cloudpickle.dumps(prepared))
-    assert (back.papers, back.rejections, back.lookups, back.seconds) == (
-        papers,
+    assert (back.documents, back.rejections, back.lookups, back.enrichment, back.seconds) == (
+        documents,
         rejections,
         LookupStats(lookups=3),
+        counts,
         {"decode": 0.5},
     )

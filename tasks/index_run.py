@@ -1,0 +1,130 @@
+"""The index stage of a run: each batch is decided while the batch before it is being written.
+
+Written one batch at a time, the engine would wait between two batches while the run reads the
+next batch's stored documents and decides it. Here the next batch's stored documents are read
+while the previous batch's bulk requests are in flight, so the engine always has work.
+
+A decision must still see every earlier write of the run: a duplicate across two batches is
+merged into the document the first one wrote, never written over it. Reading in real time would
+see them, but a real-time read of a document written since the last refresh makes the engine
+refresh the index first (a small segment, and a merge later) on nearly every batch. So:
+
+- the run refreshes the index once when it starts: everything written before it (the writer
+  lock keeps every other writer out while the run holds it) is visible to ordinary reads;
+- it remembers the documents it wrote itself since its last refresh (`recent`), and decides a
+  document it wrote from that memory, never from the engine;
+- a batch waits for the write in flight before it decides its documents that the write carries;
+- the memory is bounded (`RECENT_BYTES`): past it, the run refreshes the index and forgets.
+
+Batches finish (written, their results back) in the order they were given.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Self
+
+import orjson
+from elasticsearch import Elasticsearch
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from scholarflow.bulk import BulkResult, Fate
+from scholarflow.models import Outcome
+from tasks.index import (
+    DECISION_FIELDS,
+    Document,
+    Documents,
+    IndexResult,
+    Writer,
+    account,
+    bulk_actions,
+    decided,
+    documents_to_write,
+    read_stored,
+)
+
+# The documents the run remembers it wrote (their JSON) before it refreshes the index and
+# forgets them: about 5,000 papers.
+RECENT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class _Writing:
+    result: IndexResult
+    to_write: list[tuple[Document, Outcome]]
+    sent: Future[BulkResult]
+
+
+class IndexRun:
+    """A run's index stage on one index, as a context manager (which waits for the last write
+    before the run goes on, so nothing is written after the run let go of its writer lock)."""
+
+    def __init__(self, client: Elasticsearch, index: str, run_id: str, write: Writer) -> None:
+        self.client, self.index, self.run_id, self.write = client, index, run_id, write
+        self.recent: dict[str, bytes] = {}
+        self._recent_bytes = 0
+        self._writing: _Writing | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="index-write")
+
+    def __enter__(self) -> Self:
+        self.refresh()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def submit(self, documents: Documents) -> list[IndexResult]:
+        """Decide a batch and start writing it; returns the results of the batches whose writes
+        finished meanwhile (the one before, if any), in order."""
+        if self._recent_bytes > RECENT_BYTES:
+            self.refresh()  # a write in flight is not remembered yet: it stays remembered
+        ids = [d.id for d in documents.items]
+        unseen = [doc_id for doc_id in ids if doc_id not in self.recent]
+        stored = read_stored(self.client, self.index, unseen, DECISION_FIELDS, realtime=False)
+        finished = self._written()  # the batch in flight: now remembered
+        mine = {
+            doc_id: orjson.loads(self.recent[doc_id]) for doc_id in ids if doc_id in self.recent
+        }
+        result = IndexResult()
+        outcomes = decided(result, documents, stored | mine, self.run_id)
+        merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
+        bases = {doc_id: mine[doc_id] for doc_id in merging if doc_id in mine}
+        if elsewhere := [doc_id for doc_id in merging if doc_id not in mine]:
+            bases |= read_stored(self.client, self.index, elsewhere, realtime=False)
+        to_write = documents_to_write(documents.items, outcomes, bases, self.run_id)
+        if not to_write:
+            return [*finished, result]
+        sent = self._pool.submit(self.write, bulk_actions(self.index, to_write))
+        self._writing = _Writing(result, to_write, sent)
+        return finished
+
+    def finish(self) -> list[IndexResult]:
+        """The result of the last batch, once its write has finished."""
+        return self._written()
+
+    def refresh(self) -> None:
+        """Make every finished write visible to ordinary reads, and forget them."""
+        self.client.indices.refresh(index=self.index)
+        self.recent.clear()
+        self._recent_bytes = 0
+
+    def _written(self) -> list[IndexResult]:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return []
+        sent = writing.sent.result()
+        account(writing.result, writing.to_write, sent)
+        for (document, _), item in zip(writing.to_write, sent.items, strict=True):
+            if item.fate is Fate.WRITTEN:
+                self.recent[document.id] = document.body
+                self._recent_bytes += len(document.body)
+        return [writing.result]
+
+
+@task(name="index", cache_policy=NO_CACHE)
+def index_batch(stage: IndexRun, documents: Documents) -> list[IndexResult]:
+    """One batch of a flow run's index stage: decided, its write started; the results of the
+    batches written meanwhile come back."""
+    return stage.submit(documents)
