@@ -102,7 +102,7 @@ def _raw_bulk(
     stage's requests in flight into a fresh index from the same templates, then a refresh."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scholarflow.bulk import BULK_IN_FLIGHT
+    from scholarflow.bulk import BULK_FILTER, BULK_IN_FLIGHT
     from scholarflow.indices import ensure_live_index
 
     assert capture.index is not None
@@ -112,7 +112,7 @@ def _raw_bulk(
     size = sum(map(len, bodies))
 
     def send(body: bytes) -> int:
-        answer = client.bulk(operations=body)
+        answer = client.bulk(operations=body, filter_path=BULK_FILTER)  # as the pipeline asks
         if answer["errors"]:
             raise RuntimeError(f"the engine refused raw bulk items: {answer['items'][:1]}")
         return len(answer["items"])
