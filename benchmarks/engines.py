@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from benchmarks.corpus import Corpus
 from benchmarks.measure import Params, Row, bench_settings, mbytes, timed_ingest
 
@@ -99,7 +101,9 @@ def _raw_bulk(
     client: Elasticsearch, settings: Settings, capture: _Capture, p: Params, pid: int
 ) -> Row:
     """The bulk bodies the pipeline sent, chunked as it chunked them, sent again with the index
-    stage's requests in flight into a fresh index from the same templates, then a refresh."""
+    stage's requests in flight into a fresh index from the same templates, then a refresh. The
+    index settings the pipeline changed on its index (the refresh interval of a big load) are
+    changed on this one at the same point of the stream."""
     from concurrent.futures import ThreadPoolExecutor
 
     from scholarflow.bulk import BULK_FILTER, BULK_IN_FLIGHT
@@ -119,8 +123,13 @@ def _raw_bulk(
 
     usage = _Usage(pid, client)
     started = time.perf_counter()
+    documents, sent = 0, 0
     with ThreadPoolExecutor(BULK_IN_FLIGHT) as pool:
-        documents = sum(pool.map(send, bodies))
+        for position, changed in [*capture.settings, (len(bodies), None)]:
+            documents += sum(pool.map(send, bodies[sent:position]))
+            sent = position
+            if changed is not None:
+                client.indices.put_settings(index=index, settings=orjson.loads(changed))
     client.indices.refresh(index=index)
     seconds = time.perf_counter() - started
     cpu = usage.done()
@@ -128,6 +137,9 @@ def _raw_bulk(
         f"{documents} documents, {size / 1e6:.1f} MB in {len(bodies)} requests, "
         f"{BULK_IN_FLIGHT} in flight"
     )
+    if capture.settings:
+        changes = "; ".join(f"{c.decode()} after {n} requests" for n, c in capture.settings)
+        detail += f"; index settings as the pipeline set them: {changes}"
     name = "raw bulk → embedded engine"
     row = Row(name, p.records, seconds, "wall", mbytes(p.corpus), detail=detail, cpu=cpu)
     row.engine_work = usage.work
@@ -135,11 +147,13 @@ def _raw_bulk(
 
 
 class _Capture:
-    """The bulk bodies the index stage sends to `index` (None: capture nothing)."""
+    """The bulk bodies the index stage sends to `index` (None: capture nothing), and the index
+    settings it changes, each with how many bodies were sent before."""
 
     def __init__(self) -> None:
         self.index: str | None = None
         self.bodies: list[bytes] = []
+        self.settings: list[tuple[int, bytes]] = []
 
     def node_class(self) -> type:
         from scholarflow.transport import EngineNode
@@ -155,10 +169,13 @@ class _Capture:
                 headers: Any = None,
                 **kwargs: Any,
             ) -> Any:
-                if capture.index and body and target.partition("?")[0].endswith("/_bulk"):
+                path = target.partition("?")[0]
+                if capture.index and body and path.endswith("/_bulk"):
                     action = body[: body.find(b"\n")]
                     if b'"_index":"%s"' % capture.index.encode() in action:
                         capture.bodies.append(body)
+                elif capture.index and body and path == f"/{capture.index}/_settings":
+                    capture.settings.append((len(capture.bodies), body))
                 return super().perform_request(method, target, body, headers, **kwargs)
 
         return CapturingNode

@@ -16,6 +16,12 @@ refresh the index first (a small segment, and a merge later) on nearly every bat
 - a batch waits for the write in flight before it decides its documents that the write carries;
 - the memory is bounded (`RECENT_BYTES`): past it, the run refreshes the index and forgets.
 
+A run of more than one batch is a load, and the engine's own refresh every second (on the
+embedded engine, 40% of what indexing a document costs it) gives way to the run's refreshes:
+from the second batch on, the index's refresh interval is `INGEST_REFRESH` until the run ends,
+so searches still see the load progress, a few thousand documents at a time. An index being
+built (refresh off already) is left as it is.
+
 Batches finish (written, their results back) in the order they were given.
 """
 
@@ -31,6 +37,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from scholarflow.bulk import BulkResult, Fate
+from scholarflow.indices import (
+    INGEST_REFRESH,
+    LOAD_SETTINGS,
+    refresh_interval,
+    serving_settings,
+    set_refresh_interval,
+)
 from scholarflow.models import Outcome
 from tasks.index import (
     DECISION_FIELDS,
@@ -67,17 +80,31 @@ class IndexRun:
         self._recent_bytes = 0
         self._writing: _Writing | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="index-write")
+        self._interval: str | None = None  # the index's refresh interval before the run
+        self._relaxed = False
 
     def __enter__(self) -> Self:
+        self._interval = refresh_interval(self.client, self.index)
+        if self._interval == INGEST_REFRESH:  # left by a run that died during a load
+            self._interval = serving_settings()["refresh_interval"]
+            set_refresh_interval(self.client, self.index, self._interval)
         self.refresh()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
         self._pool.shutdown(wait=True)
+        if self._relaxed:
+            try:
+                set_refresh_interval(self.client, self.index, self._interval)
+            except Exception:
+                if failed is None:
+                    raise  # else the run's own error says more; the next run puts it back
 
     def submit(self, documents: Documents) -> list[IndexResult]:
         """Decide a batch and start writing it; returns the results of the batches whose writes
         finished meanwhile (the one before, if any), in order."""
+        if self._writing is not None:
+            self._relax()  # a second batch: this is a load
         if self._recent_bytes > RECENT_BYTES:
             self.refresh()  # a write in flight is not remembered yet: it stays remembered
         ids = [d.id for d in documents.items]
@@ -109,6 +136,12 @@ class IndexRun:
         self.client.indices.refresh(index=self.index)
         self.recent.clear()
         self._recent_bytes = 0
+
+    def _relax(self) -> None:
+        """A load: from now on the run refreshes the index, not the engine each second."""
+        if not self._relaxed and self._interval != LOAD_SETTINGS["refresh_interval"]:
+            set_refresh_interval(self.client, self.index, INGEST_REFRESH)
+            self._relaxed = True
 
     def _written(self) -> list[IndexResult]:
         writing, self._writing = self._writing, None

@@ -1,7 +1,7 @@
 """A run's index stage (tasks/index_run.py) against the real engine: one batch is decided while
 the one before it is written, yet a duplicate across the two still merges into the document the
 first one wrote; stored documents are read without real-time refreshes; what the run remembers
-is bounded."""
+is bounded; a load refreshes the index itself and gives the index its refresh back."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from scholarflow.bulk import Action, BulkResult, send
-from scholarflow.indices import ensure_live_index
+from scholarflow.indices import (
+    INGEST_REFRESH,
+    create_for_load,
+    ensure_live_index,
+    is_loading,
+    refresh_interval,
+    set_refresh_interval,
+)
 from scholarflow.models import Outcome, Paper, Provenance
 from scholarflow.settings import Settings
 from scholarflow.transport import EngineNode
@@ -149,3 +156,46 @@ def test_a_failed_write_stops_the_run_after_the_write_ended(settings: Settings) 
         stage.submit(prepare_documents([paper("10.1000/a", "one.jsonl")], "run-1"))
         stage.submit(prepare_documents([paper("10.1000/b", "one.jsonl")], "run-1"))
     assert ended == ["write"]  # the second batch was never written
+
+
+def test_a_load_trades_the_engines_refresh_for_its_own_and_restores_it(
+    settings: Settings,
+) -> None:
+    client, _ = recording(str(settings.es_url))
+    index = ensure_live_index(client, settings.alias)
+    assert refresh_interval(client, index) == "1s"  # the live index serves with the template's
+    seen: list[str | None] = []
+
+    def noting(actions: Sequence[Action]) -> BulkResult:
+        seen.append(refresh_interval(client, index))
+        return send(client, actions)
+
+    with IndexRun(client, index, "run-1", noting) as stage:
+        for n in range(3):
+            stage.submit(prepare_documents([paper(f"10.1000/{n}", "one.jsonl")], "run-1"))
+        stage.finish()
+    assert seen == ["1s", INGEST_REFRESH, INGEST_REFRESH]  # from its second batch on
+    assert refresh_interval(client, index) == "1s"
+
+
+def test_a_refresh_interval_left_by_a_run_that_died_is_put_back(settings: Settings) -> None:
+    client, _ = recording(str(settings.es_url))
+    index = ensure_live_index(client, settings.alias)
+    set_refresh_interval(client, index, INGEST_REFRESH)
+    with IndexRun(client, index, "run-2", Writer(client, [])) as stage:
+        assert refresh_interval(client, index) == "1s"
+        stage.submit(prepare_documents([paper("10.1000/a", "one.jsonl")], "run-2"))
+        stage.finish()
+    assert refresh_interval(client, index) == "1s"
+
+
+def test_an_index_being_built_keeps_its_refresh_off(settings: Settings) -> None:
+    client, _ = recording(str(settings.es_url))
+    ensure_live_index(client, settings.alias)
+    create_for_load(client, "papers-000002")
+    with IndexRun(client, "papers-000002", "run-1", Writer(client, [])) as stage:
+        for n in range(3):
+            stage.submit(prepare_documents([paper(f"10.1000/{n}", "one.jsonl")], "run-1"))
+        stage.finish()
+    assert refresh_interval(client, "papers-000002") == "-1"
+    assert is_loading(client, "papers-000002")
