@@ -59,8 +59,9 @@ from tasks.index import (
 )
 
 # The documents the run remembers it wrote (their JSON) before it refreshes the index and
-# forgets them: about 5,000 papers.
-RECENT_BYTES = 16 * 1024 * 1024
+# forgets them: about 20,000 papers. Each refresh makes a segment, and many small ones make the
+# engine merge them during the load (at 16 MB, four merges in a 100k-record load).
+RECENT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
