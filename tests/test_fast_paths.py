@@ -11,6 +11,7 @@ import unicodedata
 import weakref
 from collections import Counter
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,9 +185,10 @@ def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -
 
 
 def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> None:
-    """Through the runners' cloudpickle, as a process pool or Dask worker receives it: parsed
-    records travel without their raw lines, unparsed ones whole, and what comes back (the
-    prepared batch) equals what was sent."""
+    """Through the runners' cloudpickle, as a process pool or Dask worker receives it: records
+    parsed from a JSON line travel as that line and are parsed again, unparsed ones whole; the
+    batch decodes as the run's own copy does, and what comes back (the prepared batch) equals
+    what was sent."""
     import cloudpickle
 
     from flows.ingest import Batch, PreparedBatch
@@ -199,9 +201,13 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"title": "truncated\n')
     records = list(read_records([str(SEED_RECORDS), str(bad)]))
-    shipped = cloudpickle.loads(cloudpickle.dumps(Batch(records))).records
+    lines = [r for r in records if r.line is not None]
+    assert lines and all(r.payload == orjson.loads(r.line) for r in lines)
+    sent = cloudpickle.dumps(Batch(records))
+    assert all(r.line in sent for r in lines)  # the line's own bytes, not the objects
+    shipped = cloudpickle.loads(sent).records
     assert [(r.source, r.location) for r in shipped] == [(r.source, r.location) for r in records]
-    assert all(r.raw is None for r in shipped if r.payload is not None)
+    assert [r.payload for r in shipped] == [r.payload for r in records]
     unparsed = [r for r in shipped if r.payload is None]
     assert unparsed and all(r.raw for r in unparsed)
     papers, rejections = decode_records(shipped)
