@@ -1,9 +1,11 @@
 """The ingest flow: sources → raw records → papers → enriched papers → the live index.
 
-Records stream through in batches. Decode + enrich run as one task per batch on the stage
-runner (threads, or a Dask cluster), a bounded number of batches ahead; the index stage writes
-the batches in read order, so the result is the same however many workers prepared them. A task
-run costs ~10 ms, a record a few microseconds, so the orchestration stays a rounding error.
+Records stream through in batches. Decode + enrich (and the documents) run as one task per batch
+on the stage runner (threads; worker processes or a Dask cluster, a few batches a task), a
+bounded number of batches ahead (flows/batches.py); the index stage writes the batches in read
+order, each while the next is decided (tasks/index_run.py), so the result is the same however
+many workers prepared them. A task run costs ~10 ms, a record a few microseconds, so the
+orchestration stays a rounding error.
 
 Every record ends indexed, merged, unchanged or rejected; rejections go to the dead-letter store
 after each batch, and the run fails loudly when the counts do not add up. Files the source
@@ -14,10 +16,9 @@ once its last record has been through the whole pipeline.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -25,14 +26,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import orjson
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from flows.batches import Batch, PreparedBatch, batches_per_task, prepare_batch
 from flows.credentials import flow_settings
 from flows.heap import load_heap
 from flows.observe import RunProgress, log_event
@@ -43,23 +43,19 @@ from scholarflow.indices import ensure_live_index
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.models import (
     EnrichmentStatus,
-    LookupStats,
     Outcome,
     RawRecord,
-    Rejection,
     RunSummary,
 )
 from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
 from scholarflow.writer import WriterRun
-from tasks.decode import decode_records
-from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import Documents, IndexResult, plain_writer, prepare_documents, report_retries
+from tasks.index import Documents, IndexResult, plain_writer, report_retries
 from tasks.index_run import IndexRun, index_batch
 
 ProgressListener = Callable[[RunSummary], None]
-_Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
+_Prepared = PrefectFuture[list[PreparedBatch]] | Future[list[PreparedBatch]]
 _listeners: list[ProgressListener] = []
 
 
@@ -71,83 +67,6 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
-
-
-@dataclass
-class PreparedBatch:
-    """One batch after decode + enrich: its documents ready to write (bytes, cheap to send back
-    from a worker process), its rejections, its papers by enrichment status, what the lookups
-    cost, and the seconds each stage took."""
-
-    documents: Documents
-    rejections: list[Rejection]
-    lookups: LookupStats
-    enrichment: Counter[str] = field(default_factory=Counter)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def __reduce__(self) -> tuple[Callable[..., PreparedBatch], tuple[Any, ...]]:
-        # From a worker process: one C pickle (see `Batch`).
-        state = (self.documents, self.rejections, self.lookups, self.enrichment, self.seconds)
-        return _unpickled, (PreparedBatch, pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
-
-    def release(self) -> None:
-        """Drop the documents once indexed. A task run's future sits in a reference cycle with
-        its done-callback, so the batch it returned would otherwise live on, documents and all,
-        until the next full garbage collection: tens of thousands of them in a long run."""
-        self.documents = Documents([])
-        self.rejections = []
-
-
-class Batch:
-    """Records as a task parameter Prefect does not walk: it searches parameters for futures
-    item by item, which for a thousand records with their payloads costs more than decoding
-    them. (`quote` does the same, but does not survive Dask's argument packing.)
-
-    Sent to a worker process, a batch is one C pickle (the runners' cloudpickle visits every
-    object in Python) in which a record parsed from a JSON line is that line: bytes cost next
-    to nothing to pickle, and parsing them again in the worker costs less than pickling the
-    payload's objects there and back. Other records (repaired, or not parsed) travel whole."""
-
-    __slots__ = ("records",)
-
-    def __init__(self, records: list[RawRecord]) -> None:
-        self.records = records
-
-    def __reduce__(self) -> tuple[Callable[..., Batch], tuple[Any, ...]]:
-        shipped = [
-            (r.source, r.location, r.line) if r.line is not None else r for r in self.records
-        ]
-        return _received, (pickle.dumps(shipped, pickle.HIGHEST_PROTOCOL),)
-
-
-def _received(state: bytes) -> Batch:
-    """A batch as a worker process receives it: each JSON line parsed again."""
-    return Batch(
-        [
-            RawRecord(item[0], item[1], payload=orjson.loads(item[2]))
-            if isinstance(item, tuple)
-            else item
-            for item in pickle.loads(state)
-        ]
-    )
-
-
-def _unpickled(kind: Callable[..., Any], state: bytes) -> Any:
-    return kind(*pickle.loads(state))
-
-
-@task(name="decode+enrich", cache_policy=NO_CACHE)
-def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatch:
-    """Decode and enrich one batch, and make its documents: the CPU- and lookup-bound part,
-    safe to run anywhere."""
-    started = time.perf_counter()
-    papers, rejections = decode_records(batch.records)
-    decoded = time.perf_counter()
-    enriched = enrich_batch.fn(settings, papers, run_id)
-    enrichment = enrichment_counts(enriched.papers)
-    documents = prepare_documents(enriched.papers, run_id)  # the index stage's CPU-bound half
-    seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
-    return PreparedBatch(documents, rejections, enriched.stats, enrichment, seconds)
 
 
 @flow(name="ingest", log_prints=False)
@@ -300,11 +219,12 @@ def load_records(
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
-    At most `stage_workers` batches are being prepared while one is indexed, so memory stays
-    bounded; `on_batch` hears of each indexed batch with its last record. The writer `run`
-    writes each batch with its one client, renewing its lock right before: a run that lost it
-    (frozen past its lease while another run took it over) stops before writing, not after.
-    Without one, batches are written straight through the bulk policy (the stores' client).
+    At most `stage_workers` tasks (a batch each, or a few on a runner of worker processes,
+    flows/batches.py) are being prepared while one batch is indexed, so memory stays bounded;
+    `on_batch` hears of each indexed batch with its last record. The writer `run` writes each
+    batch with its one client, renewing its lock right before: a run that lost it (frozen past
+    its lease while another run took it over) stops before writing, not after. Without one,
+    batches are written straight through the bulk policy (the stores' client).
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None
@@ -328,32 +248,43 @@ def load_records(
         for listener in _listeners:
             listener(summary)
 
-    def finish(batch: list[RawRecord], future: _Prepared) -> None:
-        prepared = future.result()
-        summary.enrichment.update(prepared.enrichment)
-        summary.doi_lookup.add(prepared.lookups)
-        for step, seconds in prepared.seconds.items():
-            summary.seconds[step] += seconds
-        writing.append((batch, prepared))
-        begun = time.perf_counter()
-        written = _index(stage, prepared.documents, orchestrated)
-        summary.seconds["index"] += time.perf_counter() - begun
-        for result in written:
-            account(result)
+    def finish(batches: list[list[RawRecord]], future: _Prepared) -> None:
+        for batch, prepared in zip(batches, future.result(), strict=True):
+            summary.enrichment.update(prepared.enrichment)
+            summary.doi_lookup.add(prepared.lookups)
+            for step, seconds in prepared.seconds.items():
+                summary.seconds[step] += seconds
+            writing.append((batch, prepared))
+            begun = time.perf_counter()
+            written = _index(stage, prepared.documents, orchestrated)
+            summary.seconds["index"] += time.perf_counter() - begun
+            for result in written:
+                account(result)
 
-    pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
+    per_task = batches_per_task(settings, batch_size, orchestrated)
+    pending: deque[tuple[list[list[RawRecord]], _Prepared]] = deque()
     with (
         load_heap() as collect_garbage,
         stage_runner(settings, orchestrated) as runner,
         IndexRun(client, index, summary.run_id, write) as stage,
     ):
-        batches = batched(records, batch_size)
-        while batch := _timed(summary, "fetch", batches):
-            summary.records_read += len(batch)
-            parameters = {"settings": settings, "batch": Batch(batch), "run_id": summary.run_id}
-            pending.append((batch, runner.submit(prepare_batch, parameters)))
+
+        def submit(group: list[list[RawRecord]]) -> None:
+            parameters = {"settings": settings, "batch": Batch(group), "run_id": summary.run_id}
+            pending.append((group, runner.submit(prepare_batch, parameters)))
             if len(pending) > settings.stage_workers:
                 finish(*pending.popleft())
+
+        batches = batched(records, batch_size)
+        group: list[list[RawRecord]] = []
+        while batch := _timed(summary, "fetch", batches):
+            summary.records_read += len(batch)
+            group.append(batch)
+            if len(group) == per_task:
+                submit(group)
+                group = []
+        if group:
+            submit(group)
         while pending:
             finish(*pending.popleft())
         begun = time.perf_counter()

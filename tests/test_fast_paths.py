@@ -191,7 +191,7 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     what was sent."""
     import cloudpickle
 
-    from flows.ingest import Batch, PreparedBatch
+    from flows.batches import Batch, PreparedBatch
     from scholarflow.models import LookupStats
     from tasks.decode import decode_records
     from tasks.fetch import read_records
@@ -203,9 +203,10 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     records = list(read_records([str(SEED_RECORDS), str(bad)]))
     lines = [r for r in records if r.line is not None]
     assert lines and all(r.payload == orjson.loads(r.line) for r in lines)
-    sent = cloudpickle.dumps(Batch(records))
+    sent = cloudpickle.dumps(Batch([records[:9], records[9:]]))
     assert all(r.line in sent for r in lines)  # the line's own bytes, not the objects
-    shipped = cloudpickle.loads(sent).records
+    first, second = cloudpickle.loads(sent).parts
+    shipped = first + second
     assert [(r.source, r.location) for r in shipped] == [(r.source, r.location) for r in records]
     assert [r.payload for r in shipped] == [r.payload for r in records]
     unparsed = [r for r in shipped if r.payload is None]
