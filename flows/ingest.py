@@ -30,7 +30,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.utilities.annotations import quote
 
 from flows.batches import Batch, PreparedBatch, batches_per_task, prepare_batch
 from flows.credentials import flow_settings
@@ -51,8 +50,8 @@ from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
 from scholarflow.writer import WriterRun
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import Documents, IndexResult, plain_writer, report_retries
-from tasks.index_run import IndexRun, index_batch
+from tasks.index import IndexResult, plain_writer, report_retries
+from tasks.index_run import IndexRun
 
 ProgressListener = Callable[[RunSummary], None]
 _Prepared = PrefectFuture[list[PreparedBatch]] | Future[list[PreparedBatch]]
@@ -256,7 +255,7 @@ def load_records(
                 summary.seconds[step] += seconds
             writing.append((batch, prepared))
             begun = time.perf_counter()
-            written = _index(stage, prepared.documents, orchestrated)
+            written = stage.submit(prepared.documents)
             summary.seconds["index"] += time.perf_counter() - begun
             for result in written:
                 account(result)
@@ -292,15 +291,6 @@ def load_records(
         summary.seconds["index"] += time.perf_counter() - begun
         for result in written:
             account(result)
-
-
-def _index(stage: IndexRun, documents: Documents, orchestrated: bool) -> list[IndexResult]:
-    """The index stage's step for one batch, in the run's process with the run's client: a task
-    run inside a flow run (its inputs quoted, so Prefect does not walk them), a plain call
-    outside one."""
-    if orchestrated:
-        return index_batch(quote(stage), quote(documents))
-    return stage.submit(documents)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -33,8 +33,6 @@ from typing import Self
 
 import orjson
 from elasticsearch import Elasticsearch
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from scholarflow.bulk import BulkResult, Fate
 from scholarflow.indices import (
@@ -157,10 +155,3 @@ class IndexRun:
                 self.recent[document.id] = document.body
                 self._recent_bytes += len(document.body)
         return [writing.result]
-
-
-@task(name="index", cache_policy=NO_CACHE)
-def index_batch(stage: IndexRun, documents: Documents) -> list[IndexResult]:
-    """One batch of a flow run's index stage: decided, its write started; the results of the
-    batches written meanwhile come back."""
-    return stage.submit(documents)
