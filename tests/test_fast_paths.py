@@ -15,7 +15,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.heap import COLLECT_EVERY_BATCHES, load_heap
+from flows.heap import COLLECT_EVERY_BATCHES, batch_heap, load_heap
 from scholarflow.coerce import _BLANKS, blank_to_none
 from scholarflow.models import RawRecord
 from scholarflow.text import (
@@ -182,6 +182,31 @@ def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -
         assert alive() is None
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_worker_prepares_a_batch_with_the_collector_off_and_collects_after() -> None:
+    """In a worker process a batch is prepared with the heap frozen and collection off, and
+    its cycles collected once it is done; in the load's own process (collection off already)
+    the batch leaves the collector alone."""
+
+    class Node:
+        pass
+
+    with batch_heap():
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+        assert alive() is not None
+    assert alive() is None
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    with load_heap():
+        frozen = gc.get_freeze_count()
+        with batch_heap():
+            assert not gc.isenabled() and gc.get_freeze_count() == frozen
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen  # the load's, untouched
 
 
 def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> None:
