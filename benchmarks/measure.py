@@ -42,6 +42,9 @@ class Row:
     # CPU seconds during the timed run, into an engine: client, engine, others (the machine's
     # other work on the shared cores, which makes a run noisy).
     cpu: dict[str, float] = field(default_factory=dict)
+    # Into the real engine: what its node statistics say it did during the timed run (documents
+    # indexed, gets, refreshes, merges, and the seconds of each).
+    engine_work: dict[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -141,12 +144,27 @@ class http_sink:
 
     def cpu_seconds(self) -> float:
         """CPU the sink has used so far (user + system), from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _process_cpu(self.process.pid)
 
     def __exit__(self, *_exc: object) -> None:
         self.process.terminate()  # not EOF on stdin: forked workers hold that pipe open too
         self.process.wait(timeout=30)
+
+
+def prefect_server_cpu() -> Callable[[], float]:
+    """The CPU seconds so far of the Prefect API server this process started (the test
+    harness's uvicorn child), as a function to call before and after a run."""
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    for pid in children:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"uvicorn" in cmdline and b"prefect" in cmdline:
+            return lambda: _process_cpu(int(pid))
+    return lambda: 0.0
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

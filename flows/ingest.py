@@ -1,9 +1,11 @@
 """The ingest flow: sources → raw records → papers → enriched papers → the live index.
 
-Records stream through in batches. Decode + enrich run as one task per batch on the stage
-runner (threads, or a Dask cluster), a bounded number of batches ahead; the index stage writes
-the batches in read order, so the result is the same however many workers prepared them. A task
-run costs ~10 ms, a record a few microseconds, so the orchestration stays a rounding error.
+Records stream through in batches. Decode + enrich (and the documents) run as one task per batch
+on the stage runner (threads; worker processes or a Dask cluster, a few batches a task), a
+bounded number of batches ahead (flows/batches.py); the index stage writes the batches in read
+order, each while the next is decided (tasks/index_run.py), so the result is the same however
+many workers prepared them. A task run costs ~10 ms, a record a few microseconds, so the
+orchestration stays a rounding error.
 
 Every record ends indexed, merged, unchanged or rejected; rejections go to the dead-letter store
 after each batch, and the run fails loudly when the counts do not add up. Files the source
@@ -14,25 +16,23 @@ once its last record has been through the whole pipeline.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from elasticsearch import Elasticsearch
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from flows.batches import Batch, PreparedBatch, batches_per_task, prepare_batch
 from flows.credentials import flow_settings
 from flows.heap import load_heap
 from flows.observe import RunProgress, log_event
@@ -43,24 +43,20 @@ from scholarflow.indices import ensure_live_index
 from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.models import (
     EnrichmentStatus,
-    LookupStats,
     Outcome,
-    Paper,
     RawRecord,
-    Rejection,
     RunSummary,
 )
 from scholarflow.settings import Settings
 from scholarflow.sources import SourceRegistry
 from scholarflow.writer import WriterRun
-from tasks.decode import decode_records
-from tasks.enrich import enrich_batch, enrichment_counts
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
-from tasks.index import IndexResult, Writer, index_batch, plain_writer
+from tasks.index import IndexResult, plain_writer, report_retries
+from tasks.index_run import IndexRun
 from tasks.percolate import WatchReport, percolate_run, percolate_task
 
 ProgressListener = Callable[[RunSummary], None]
-_Prepared = PrefectFuture["PreparedBatch"] | Future["PreparedBatch"]
+_Prepared = PrefectFuture[list[PreparedBatch]] | Future[list[PreparedBatch]]
 _listeners: list[ProgressListener] = []
 
 
@@ -72,66 +68,6 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
-
-
-@dataclass
-class PreparedBatch:
-    """One batch after decode + enrich, with the seconds each stage took."""
-
-    papers: list[Paper]
-    rejections: list[Rejection]
-    lookups: LookupStats
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def __reduce__(self) -> tuple[Callable[..., PreparedBatch], tuple[Any, ...]]:
-        # From a worker process: one C pickle of the papers (see `Batch`).
-        state = (self.papers, self.rejections, self.lookups, self.seconds)
-        return _unpickled, (PreparedBatch, pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
-
-    def release(self) -> None:
-        """Drop the papers once indexed. A task run's future sits in a reference cycle with its
-        done-callback, so the batch it returned would otherwise live on, papers and all, until
-        the next full garbage collection: tens of thousands of papers in a long run."""
-        self.papers = []
-        self.rejections = []
-
-
-class Batch:
-    """Records as a task parameter Prefect does not walk: it searches parameters for futures
-    item by item, which for a thousand records with their payloads costs more than decoding
-    them. (`quote` does the same, but does not survive Dask's argument packing.)
-
-    Sent to a worker process, a batch is one C pickle (the runners' cloudpickle visits every
-    object in Python, which costs more than the worker's decoding of some records) of its records
-    without the raw lines of those that were parsed: decoding reads their payload, and the
-    dead-letter store takes raw lines from the run's own copy of the batch."""
-
-    __slots__ = ("records",)
-
-    def __init__(self, records: list[RawRecord]) -> None:
-        self.records = records
-
-    def __reduce__(self) -> tuple[Callable[..., Batch], tuple[Any, ...]]:
-        lean = [
-            replace(r, raw=None, raw_bytes=None) if r.payload is not None else r
-            for r in self.records
-        ]
-        return _unpickled, (Batch, pickle.dumps((lean,), pickle.HIGHEST_PROTOCOL))
-
-
-def _unpickled(kind: Callable[..., Any], state: bytes) -> Any:
-    return kind(*pickle.loads(state))
-
-
-@task(name="decode+enrich", cache_policy=NO_CACHE)
-def prepare_batch(settings: Settings, batch: Batch, run_id: str) -> PreparedBatch:
-    """Decode and enrich one batch: the CPU- and lookup-bound half, safe to run anywhere."""
-    started = time.perf_counter()
-    papers, rejections = decode_records(batch.records)
-    decoded = time.perf_counter()
-    enriched = enrich_batch.fn(settings, papers, run_id)
-    seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
-    return PreparedBatch(enriched.papers, rejections, enriched.stats, seconds)
 
 
 @flow(name="ingest", log_prints=False)
@@ -295,32 +231,28 @@ def load_records(
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
-    At most `stage_workers` batches are being prepared while one is indexed, so memory stays
-    bounded; `on_batch` hears of each indexed batch with its last record. The writer `run`
-    writes each batch with its one client, renewing its lock right before: a run that lost it
-    (frozen past its lease while another run took it over) stops before writing, not after.
-    Without one, batches are written straight through the bulk policy (the stores' client).
+    At most `stage_workers` tasks (a batch each, or a few on a runner of worker processes,
+    flows/batches.py) are being prepared while one batch is indexed, so memory stays bounded;
+    `on_batch` hears of each indexed batch with its last record. The writer `run` writes each
+    batch with its one client, renewing its lock right before: a run that lost it (frozen past
+    its lease while another run took it over) stops before writing, not after. Without one,
+    batches are written straight through the bulk policy (the stores' client).
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None
     client = run.client if run else dead_letters.client
     write = run.write if run else plain_writer(client, BulkRetry.from_settings(settings))
+    # Batches handed to the index stage and not yet written, in order, with their records.
+    writing: deque[tuple[list[RawRecord], PreparedBatch]] = deque()
 
-    def finish(batch: list[RawRecord], future: _Prepared) -> None:
-        prepared = future.result()
-        summary.enrichment.update(enrichment_counts(prepared.papers))
-        summary.doi_matching.update(p.doi_match.status for p in prepared.papers if p.doi_match)
-        summary.doi_lookup.add(prepared.lookups)
-        for stage, seconds in prepared.seconds.items():
-            summary.seconds[stage] += seconds
-        begun = time.perf_counter()
-        result = _index(client, write, index, prepared.papers, summary.run_id, orchestrated)
-        summary.seconds["index"] += time.perf_counter() - begun
+    def account(result: IndexResult) -> None:
+        batch, prepared = writing.popleft()
         summary.outcomes.update(result.outcomes)
         summary.moved_to_doi += result.moved
         rejected = prepared.rejections + result.rejections
         summary.add_rejections(rejected)
         summary.dead_lettered += dead_letters.add(rejected, batch, summary.run_id)
+        report_retries(result, logger)
         prepared.release()
         collect_garbage()
         if on_batch:
@@ -329,32 +261,51 @@ def load_records(
         for listener in _listeners:
             listener(summary)
 
-    pending: deque[tuple[list[RawRecord], _Prepared]] = deque()
-    with load_heap() as collect_garbage, stage_runner(settings, orchestrated) as runner:
-        batches = batched(records, batch_size)
-        while batch := _timed(summary, "fetch", batches):
-            summary.records_read += len(batch)
-            parameters = {"settings": settings, "batch": Batch(batch), "run_id": summary.run_id}
-            pending.append((batch, runner.submit(prepare_batch, parameters)))
+    def finish(batches: list[list[RawRecord]], future: _Prepared) -> None:
+        for batch, prepared in zip(batches, future.result(), strict=True):
+            summary.enrichment.update(prepared.enrichment)
+            summary.doi_matching.update(prepared.doi_matching)
+            summary.doi_lookup.add(prepared.lookups)
+            for step, seconds in prepared.seconds.items():
+                summary.seconds[step] += seconds
+            writing.append((batch, prepared))
+            begun = time.perf_counter()
+            written = stage.submit(prepared.documents, prepared.loose)
+            summary.seconds["index"] += time.perf_counter() - begun
+            for result in written:
+                account(result)
+
+    per_task = batches_per_task(settings, batch_size, orchestrated)
+    pending: deque[tuple[list[list[RawRecord]], _Prepared]] = deque()
+    with (
+        load_heap() as collect_garbage,
+        stage_runner(settings, orchestrated) as runner,
+        IndexRun(client, index, summary.run_id, write) as stage,
+    ):
+
+        def submit(group: list[list[RawRecord]]) -> None:
+            parameters = {"settings": settings, "batch": Batch(group), "run_id": summary.run_id}
+            pending.append((group, runner.submit(prepare_batch, parameters)))
             if len(pending) > settings.stage_workers:
                 finish(*pending.popleft())
+
+        batches = batched(records, batch_size)
+        group: list[list[RawRecord]] = []
+        while batch := _timed(summary, "fetch", batches):
+            summary.records_read += len(batch)
+            group.append(batch)
+            if len(group) == per_task:
+                submit(group)
+                group = []
+        if group:
+            submit(group)
         while pending:
             finish(*pending.popleft())
-
-
-def _index(
-    client: Elasticsearch,
-    write: Writer,
-    index: str,
-    papers: list[Paper],
-    run_id: str,
-    orchestrated: bool,
-) -> IndexResult:
-    """The index stage, in the run's process with the run's client: a task run inside a flow
-    run (the papers quoted, so Prefect does not walk them), a plain call outside one."""
-    if orchestrated:
-        return index_batch(quote(client), index, quote(papers), run_id, quote(write))
-    return index_batch.fn(client, index, papers, run_id, write)
+        begun = time.perf_counter()
+        written = stage.finish()
+        summary.seconds["index"] += time.perf_counter() - begun
+        for result in written:
+            account(result)
 
 
 def _percolate(settings: Settings, run: WriterRun, index: str) -> WatchReport:

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+import orjson
+from elasticsearch import ApiError, Elasticsearch, helpers
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
 
 from scholarflow.redact import redact_text
@@ -40,6 +43,8 @@ BULK_CHUNK_DOCS = 250
 BULK_CHUNK_BYTES = 8 * 1024 * 1024
 BULK_IN_FLIGHT = 2
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+# What is read of a bulk answer: whether anything failed, and each item's status and error.
+BULK_FILTER = "errors,items.*.status,items.*.error"
 NO_ANSWER = 408  # the status of an item whose request the engine did not answer in time
 # (header, body) as the bulk helpers expand an action: the body is None for a delete, and may be
 # JSON bytes already (the helpers pass bytes through).
@@ -203,31 +208,71 @@ def send(
 
 def _stream(
     client: Elasticsearch,
-    actions: list[Any],
+    actions: list[Action],
     in_flight: int,
     chunk_size: int,
     request: dict[str, Any],
-) -> Iterable[tuple[bool, dict[str, Any]]]:
-    """The helpers' (ok, item) per action, in order; `in_flight` requests at once. `actions`
-    are expanded already (`Action`s), which the helpers' annotations do not foresee."""
-    options: dict[str, Any] = {
-        "expand_action_callback": _as_given,
-        "chunk_size": chunk_size,
-        "max_chunk_bytes": BULK_CHUNK_BYTES,
-        "raise_on_error": False,
-        "raise_on_exception": False,
-        **request,
-    }
-    if in_flight > 1:
-        return helpers.parallel_bulk(
-            client, actions, thread_count=in_flight, queue_size=in_flight, **options
+) -> Iterator[tuple[bool, dict[str, Any]]]:
+    """(ok, item) per action, in order; `in_flight` requests at once. A request the engine
+    refuses as a whole refuses each of its actions with its status; one it does not answer
+    raises (RequestTimeout) where its first action would have come."""
+    chunks = list(_chunks(actions, chunk_size, BULK_CHUNK_BYTES))
+    if in_flight <= 1 or len(chunks) <= 1:
+        yield from _outcomes(_post(client, chunk, request) for chunk in chunks)
+        return
+    with ThreadPoolExecutor(min(in_flight, len(chunks)), thread_name_prefix="bulk") as pool:
+        yield from _outcomes(pool.map(partial(_post, client, request=request), chunks))
+
+
+@dataclass
+class _Chunk:
+    lines: list[bytes]  # NDJSON: each action's header, and its body unless a delete
+    operations: list[str]  # each action's operation (index, create, update, delete)
+
+
+def _chunks(actions: list[Action], docs: int, max_bytes: int) -> Iterator[_Chunk]:
+    """The actions in chunks of at most `docs` actions and `max_bytes` bytes (a larger action
+    goes alone). Bodies given as JSON bytes go as they are."""
+    chunk = _Chunk([], [])
+    size = 0
+    for header, body in actions:
+        lines = [orjson.dumps(header)]
+        if body is not None:
+            lines.append(body if isinstance(body, bytes) else orjson.dumps(body))
+        length = sum(map(len, lines)) + len(lines)
+        if chunk.operations and (len(chunk.operations) >= docs or size + length > max_bytes):
+            yield chunk
+            chunk, size = _Chunk([], []), 0
+        chunk.lines += lines
+        chunk.operations.append(next(iter(header)))
+        size += length
+    if chunk.operations:
+        yield chunk
+
+
+def _post(client: Elasticsearch, chunk: _Chunk, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """One bulk request: each action's item, with only its status and error (`filter_path`:
+    the rest of an answer is most of its bytes)."""
+    try:
+        # NDJSON lines, as the client's own helpers send them (its annotation expects dicts)
+        lines: Any = chunk.lines
+        answer = client.bulk(operations=lines, filter_path=BULK_FILTER, **request)
+    except ApiError as exc:
+        refusal = {"status": exc.status_code, "error": str(exc)}
+        return [{operation: refusal} for operation in chunk.operations]
+    items: list[dict[str, Any]] = answer.get("items") or []
+    if len(items) != len(chunk.operations):
+        raise EngineError(
+            f"bulk: the engine answered {len(items)} of {len(chunk.operations)} actions"
         )
-    return helpers.streaming_bulk(client, actions, **options)
+    return items
 
 
-def _as_given(action: Action) -> Action:
-    """The helpers' expansion step for actions expanded already (it would copy each one)."""
-    return action
+def _outcomes(answers: Iterable[list[dict[str, Any]]]) -> Iterator[tuple[bool, dict[str, Any]]]:
+    for items in answers:
+        for item in items:
+            status = next(iter(item.values())).get("status", 500)
+            yield 200 <= status < 300, item
 
 
 def item_outcome(info: dict[str, Any]) -> ItemOutcome:

@@ -26,7 +26,9 @@ class RawRecord:
     `payload` is None, `error` says why (a short reason that groups well) and `detail` where, so
     the record is still counted and dead-lettered. `raw_bytes` keeps a line that is not text in
     any encoding byte for byte, so a replay sees exactly what the source held. `flags` names
-    what reading had to repair (an encoding guessed, control characters tolerated).
+    what reading had to repair (an encoding guessed, control characters tolerated). `line` is
+    the JSON line a payload was parsed from as it was, with nothing to repair: a batch travels
+    to a worker process as these bytes, parsed again there, not as the objects they became.
     """
 
     source: str
@@ -38,6 +40,7 @@ class RawRecord:
     detail: str | None = None
     raw_bytes: bytes | None = None
     flags: list[str] = field(default_factory=list)
+    line: bytes | None = None
 
     @property
     def where(self) -> str:

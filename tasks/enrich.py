@@ -232,7 +232,7 @@ def _conflicts(paper: Paper, registry_texts: dict[str, str]) -> list[FieldConfli
     conflicts = list(paper.conflicts)
     for name in CONFLICT_FIELDS:
         mine, theirs = attrgetter(name)(paper), registry_texts.get(name)
-        if mine and theirs and _comparable(mine) != _comparable(theirs):
+        if mine and theirs and mine != theirs and _comparable(mine) != _comparable(theirs):
             conflict = FieldConflict(field=name, source_value=mine, registry_value=theirs)
             if conflict not in conflicts:
                 conflicts.append(conflict)

@@ -269,7 +269,7 @@ def _line_record(source: str, location: str, raw: bytes, decoder: _LineDecoder) 
         pass  # not UTF-8, a byte-order mark, control characters, or not JSON: read with care
     else:
         if isinstance(value, dict):
-            return RawRecord(source, location, payload=value)
+            return RawRecord(source, location, payload=value, line=raw)
     text, encoding, problem = decoder.decode(raw)
     if text is None:
         return _undecodable(source, location, raw, problem)

@@ -52,8 +52,9 @@ from scholarflow.ranking import citations
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.settings import Settings
 from scholarflow.writer import WriterRun
+from tasks.documents import paper_fields
 from tasks.enrich import apply_lookup, enrich_papers, open_resolver
-from tasks.index import index_papers, paper_fields
+from tasks.index import index_papers
 from tasks.updates import guarded_update
 
 DEFAULT_STATUSES = (

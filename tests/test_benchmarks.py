@@ -204,6 +204,9 @@ def test_the_prefect_target_is_judged_on_a_full_size_run_only() -> None:
     full = summary(rows, scale=1.0, sizes=sizes, seconds=1.0)
     assert full["prefect_overhead_pct"] == 4.2
     assert full["targets"]["Prefect overhead ≤ 5%"] is True
+    assert full["prefect_cpu_overhead_pct"] is None  # no CPU figures in the row
+    rows["prefect"]["cpu"] = {"plain": 40.0, "flow": 41.0}
+    assert summary(rows, scale=1.0, sizes=sizes, seconds=1.0)["prefect_cpu_overhead_pct"] == 2.5
     rows["prefect"]["detail"] = "plain 2,400 rec/s; Prefect overhead 48.1%"
     assert (
         summary(rows, scale=1.0, sizes=sizes, seconds=1.0)["targets"]["Prefect overhead ≤ 5%"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
+from scholarflow import bulk
 from scholarflow.bulk import NO_ANSWER, BulkRetry, Fate, WriteRefused, expanded, send
 from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterError, DeadLetterStore
 from scholarflow.manifest import MANIFEST_INDEX, Completed, Fingerprint, SourceManifest
@@ -81,6 +83,39 @@ def test_an_engine_that_never_answers_in_time_leaves_the_items_unwritten_with_th
         "no answer from the engine after 2 attempts: PUT /_bulk got no answer within 0.64 s"
     ), reason
     assert "SCHOLARFLOW_ES_TIMEOUT" in reason
+
+
+def test_requests_end_at_a_count_or_a_size_with_bodies_sent_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document serialised already (bytes) goes as it is; a request ends at
+    `BULK_CHUNK_DOCS` actions or `BULK_CHUNK_BYTES` bytes, whichever comes first, and a single
+    larger action goes alone."""
+    monkeypatch.setattr(bulk, "BULK_CHUNK_DOCS", 3)
+    monkeypatch.setattr(bulk, "BULK_CHUNK_BYTES", 200)
+    small = [({"index": {"_index": "papers-1", "_id": i}}, b'{"n":1}') for i in "abcd"]
+    large = ({"index": {"_index": "papers-1", "_id": "big"}}, orjson.dumps({"text": "x" * 300}))
+    with BulkServer() as server:
+        client = connect(Settings(_env_file=None, es_url=server.url, home=tmp_path))
+        result = send(client, [*small, large, small[0]], in_flight=2)
+    assert result.written == 6
+    assert [r.ids for r in server.rounds] == [["a", "b", "c"], ["d"], ["big"], ["a"]]
+
+
+def test_answers_are_read_as_filtered_with_each_action_in_order(es: Elasticsearch) -> None:
+    """Against the real engine: index actions with bodies as bytes and as objects, a delete
+    (no body line) among them; each answer's item read with only its status and error."""
+    actions = [
+        ({"index": {"_index": "scratch", "_id": "a"}}, b'{"n": 1}'),
+        ({"index": {"_index": "scratch", "_id": "b"}}, {"n": 2}),
+        ({"delete": {"_index": "scratch", "_id": "a"}}, None),
+        ({"index": {"_index": "scratch", "_id": "c"}}, b'{"n": "not a number"}'),
+    ]
+    es.indices.create(index="scratch", mappings={"properties": {"n": {"type": "integer"}}})
+    result = send(es, actions, refresh=True)
+    assert [item.fate for item in result.items] == [Fate.WRITTEN] * 3 + [Fate.REFUSED]
+    assert result.items[3].kind == "mapper_parsing_exception"
+    assert sorted(hit["_id"] for hit in es.search(index="scratch")["hits"]["hits"]) == ["b"]
 
 
 @pytest.fixture

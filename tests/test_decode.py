@@ -204,3 +204,14 @@ def test_journal_names_in_both_languages_from_either_key(
 ) -> None:
     paper = decode({"title": "A title", "journal": journal, "PeriodicalName": periodical})
     assert (paper.journal.name, paper.journal.name_zh) == expected
+
+
+def test_author_names_are_folded_to_simplified_one_by_one() -> None:
+    """All of a record's names are converted at once: each stays a name of its own, also one
+    that spans two lines of the source."""
+    names = ["張偉", "Li Ming", "陳靜\n王芳", "劉洋"]
+    paper = decode_record(RawRecord("f.jsonl", "line 1", payload={"title": "T", "authors": names}))
+    assert [a.name for a in paper.authors] == ["张伟", "Li Ming", "陈静\n王芳", "刘洋"]
+    listed = {"title": "T", "authors": "張偉, Li Ming, 劉洋"}
+    paper = decode_record(RawRecord("f.jsonl", "line 1", payload=listed))
+    assert [a.name for a in paper.authors] == ["张伟", "Li Ming", "刘洋"]

@@ -9,11 +9,13 @@ import re
 import sys
 import unicodedata
 import weakref
+from collections import Counter
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.heap import COLLECT_EVERY_BATCHES, load_heap
+from flows.heap import COLLECT_EVERY_BATCHES, batch_heap, load_heap
 from scholarflow.coerce import _BLANKS, blank_to_none
 from scholarflow.models import RawRecord
 from scholarflow.text import (
@@ -182,34 +184,75 @@ def test_a_load_collects_cycles_every_few_batches_and_restores_the_collector() -
     assert gc.get_freeze_count() == 0
 
 
+def test_a_worker_prepares_a_batch_with_the_collector_off_and_collects_after() -> None:
+    """In a worker process a batch is prepared with the heap frozen and collection off, and
+    its cycles collected once it is done; in the load's own process (collection off already)
+    the batch leaves the collector alone."""
+
+    class Node:
+        pass
+
+    with batch_heap():
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+        assert alive() is not None
+    assert alive() is None
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    with load_heap():
+        frozen = gc.get_freeze_count()
+        with batch_heap():
+            assert not gc.isenabled() and gc.get_freeze_count() == frozen
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen  # the load's, untouched
+
+
 def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> None:
-    """Through the runners' cloudpickle, as a process pool or Dask worker receives it: parsed
-    records travel without their raw lines, unparsed ones whole, and what comes back (the
-    prepared batch) equals what was sent."""
+    """Through the runners' cloudpickle, as a process pool or Dask worker receives it: records
+    parsed from a JSON line travel as that line and are parsed again, unparsed ones whole; the
+    batch decodes as the run's own copy does, and what comes back (the prepared batch) equals
+    what was sent."""
     import cloudpickle
 
-    from flows.ingest import Batch, PreparedBatch
+    from flows.batches import Batch, PreparedBatch
     from scholarflow.models import LookupStats
     from tasks.decode import decode_records
+    from tasks.documents import prepare_documents
     from tasks.fetch import read_records
     from tests.conftest import SEED_RECORDS
 
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"title": "truncated\n')
     records = list(read_records([str(SEED_RECORDS), str(bad)]))
-    shipped = cloudpickle.loads(cloudpickle.dumps(Batch(records))).records
+    lines = [r for r in records if r.line is not None]
+    assert lines and all(r.payload == orjson.loads(r.line) for r in lines)
+    sent = cloudpickle.dumps(Batch([records[:9], records[9:]]))
+    assert all(r.line in sent for r in lines)  # the line's own bytes, not the objects
+    first, second = cloudpickle.loads(sent).parts
+    shipped = first + second
     assert [(r.source, r.location) for r in shipped] == [(r.source, r.location) for r in records]
-    assert all(r.raw is None for r in shipped if r.payload is not None)
+    assert [r.payload for r in shipped] == [r.payload for r in records]
     unparsed = [r for r in shipped if r.payload is None]
     assert unparsed and all(r.raw for r in unparsed)
     papers, rejections = decode_records(shipped)
     assert (papers, rejections) == decode_records(records)
 
-    prepared = PreparedBatch(papers, rejections, LookupStats(lookups=3), {"decode": 0.5})
+    documents = prepare_documents([p for p in papers if p.doi], "run-1")
+    loose = [p for p in papers if not p.doi]
+    assert documents.items and loose
+    counts, matching = Counter({"no_doi": 2}), Counter({"deferred": 1})
+    lookups = LookupStats(lookups=3)
+    seconds = {"decode": 0.5}
+    prepared = PreparedBatch(documents, loose, rejections, lookups, counts, matching, seconds)
     back = cloudpickle.loads(cloudpickle.dumps(prepared))
-    assert (back.papers, back.rejections, back.lookups, back.seconds) == (
-        papers,
-        rejections,
-        LookupStats(lookups=3),
-        {"decode": 0.5},
-    )
+    assert (
+        back.documents,
+        back.loose,
+        back.rejections,
+        back.lookups,
+        back.enrichment,
+        back.doi_matching,
+        back.seconds,
+    ) == (documents, loose, rejections, lookups, counts, matching, seconds)

@@ -15,6 +15,7 @@ from elasticsearch import Elasticsearch, helpers
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import ProcessPoolTaskRunner
 
+from flows.batches import batches_per_task
 from flows.deployments import deploy_to_pool
 from flows.ingest import ingest, run_ingest
 from flows.runners import PlainRunner, stage_runner
@@ -52,6 +53,15 @@ def reference(engine: SharedEngine, flow_env, settings: Settings) -> dict:
     return documents
 
 
+def test_tasks_on_worker_processes_take_several_batches():
+    threads = Settings(_env_file=None, stage_workers=3)
+    assert batches_per_task(threads, 500, orchestrated=True) == 1
+    processes = Settings(_env_file=None, task_runner="processes", remote_task_records=2000)
+    assert batches_per_task(processes, 500, orchestrated=True) == 4
+    assert batches_per_task(processes, 5000, orchestrated=True) == 1  # never part of a batch
+    assert batches_per_task(processes, 500, orchestrated=False) == 1  # plain calls, threads
+
+
 def test_stage_runner_is_a_bounded_pool_or_a_local_dask_cluster():
     threads = stage_runner(Settings(_env_file=None, stage_workers=3))
     assert threads._max_workers == 3
@@ -87,7 +97,12 @@ def test_two_dask_workers_give_the_same_index_as_one_thread(settings, flow_env, 
         ) as cluster,
         Client(cluster) as dask,
     ):
-        flow_env(task_runner="dask", dask_address=cluster.scheduler_address, batch_size=4)
+        flow_env(
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+            batch_size=4,
+            remote_task_records=4,
+        )
         summary = ingest(paths=[str(SEED_RECORDS)])
         executed = dask.run(lambda dask_worker: dask_worker.state.executed_count)
     assert summary["records_read"] == 33

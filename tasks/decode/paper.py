@@ -191,8 +191,12 @@ def _authors(value: Any) -> list[str]:
         names = [_author_name(item) for item in value]
     else:
         return []
-    # Names are folded to Simplified like every other Chinese text, so either script finds them.
-    return [to_simplified(name) for name in names if name]
+    # Names are folded to Simplified like every other Chinese text, so either script finds them:
+    # all of a record's names at once (a line each), one conversion instead of one a name.
+    names = [name for name in names if name]
+    if any("\n" in name for name in names):
+        return [to_simplified(name) for name in names]
+    return to_simplified("\n".join(names)).split("\n") if names else []
 
 
 def _author_name(item: Any) -> str:
