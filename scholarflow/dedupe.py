@@ -105,11 +105,13 @@ class Known:
 
 
 class RunKeys:
-    """The keys of the documents a run wrote, bounded (oldest forgotten first)."""
+    """The keys of the documents a run wrote, and the documents it moved to a DOI (old id →
+    DOI), each bounded (oldest forgotten first): until a refresh, searches see neither."""
 
     def __init__(self, limit: int = RUN_KEYS) -> None:
         self.limit = limit
         self._known: OrderedDict[str, list[Known]] = OrderedDict()
+        self._moved: OrderedDict[str, str] = OrderedDict()
 
     def get(self, key: str) -> list[Known]:
         return self._known.get(key, [])
@@ -119,6 +121,14 @@ class RunKeys:
         self._known.move_to_end(key)
         while len(self._known) > self.limit:
             self._known.popitem(last=False)
+
+    def moved_to(self, doc_id: str) -> str | None:
+        return self._moved.get(doc_id)
+
+    def add_moved(self, doc_id: str, doi: str) -> None:
+        self._moved[doc_id] = doi
+        while len(self._moved) > self.limit:
+            self._moved.popitem(last=False)
 
 
 _runs: PerRun[RunKeys] = PerRun(8)
@@ -151,6 +161,7 @@ def join_same_papers(
     stored, moved = _stored(
         client, index, sorted(set(keyed.values())), [papers[i].id for i in loose]
     )
+    moved |= {papers[i].id: to for i in loose if (to := seen.moved_to(papers[i].id))}
     joined = list(papers)
     for i in loose:
         paper = papers[i]
@@ -167,7 +178,7 @@ def join_same_papers(
         if target is None:
             seen.add(key, Known(paper.id, names))
         else:
-            joined[i] = paper.model_copy(update={"id": target.id})
+            joined[i] = paper.model_copy(update={"id": seen.moved_to(target.id) or target.id})
     return joined
 
 

@@ -66,6 +66,8 @@ def find_moves(
         if doc.get("found") and not doc["_source"].get("doi"):
             moves.setdefault(owner[doc["_id"]], []).append((doc["_id"], doc["_source"]))
     moved = {old: doi for doi, olds in moves.items() for old, _ in olds}
+    for old, doi in moved.items():
+        seen.add_moved(old, doi)  # the run's later records of it join the DOI's document
     papers = [
         p.model_copy(update={"id": moved[p.id]}) if not p.doi and p.id in moved else p
         for p in papers

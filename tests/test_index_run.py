@@ -65,7 +65,7 @@ class Writer:
     def __call__(self, actions: Sequence[Action]) -> BulkResult:
         if self.hold and not self.batches:
             wait_for(lambda: any(self.hold in ids for *_, ids in self.asked) or None, 10, "read")
-        self.batches.append([header["index"]["_id"] for header, _ in actions])
+        self.batches.append([next(iter(header.values()))["_id"] for header, _ in actions])
         return send(self.client, actions)
 
 
@@ -200,3 +200,49 @@ def test_an_index_being_built_keeps_its_refresh_off(settings: Settings) -> None:
         stage.finish()
     assert refresh_interval(client, "papers-000002") == "-1"
     assert is_loading(client, "papers-000002")
+
+
+def test_a_paper_without_a_doi_joins_and_moves_within_one_run(settings: Settings) -> None:
+    """Papers whose id the run settles (tasks/documents.py) are settled batch after batch: a
+    record without a DOI is written under its own id; a later batch's record whose DOI a search
+    found waits for that write, moves the document to the DOI and deletes it; a third batch's
+    record without a DOI joins the DOI's document, not the deleted one (ordinary reads still
+    see that until the next refresh)."""
+    client, mgets = recording(str(settings.es_url))
+    index = ensure_live_index(client, settings.alias)
+    fields: dict[str, Any] = {
+        "id": "sf-silk",
+        "title_en": "Silk proteins of orb-weaving spiders",
+        "published": {"value": "2015-01-01", "precision": "year"},
+        "authors": [{"name": "Ann Lee"}, {"name": "Bo Chen"}],
+        "languages": ["en"],
+    }
+
+    def record(source: str, **more: Any) -> Paper:
+        origin = [Provenance(source=source, location="line 1")]
+        return Paper.model_validate({**fields, **more, "provenance": origin})
+
+    loose = record("one.jsonl")
+    found = record(
+        "two.jsonl",
+        id="10.1000/silk",
+        doi="10.1000/silk",
+        doi_source="matched",
+        former_id="sf-silk",
+    )
+    again = record("three.jsonl", abstract_en="Dragline.")
+    writer = Writer(client, mgets)
+    with IndexRun(client, index, "run-1", writer) as stage:
+        done = stage.submit(prepare_documents([], "run-1"), [loose])
+        done += stage.submit(prepare_documents([], "run-1"), [found])
+        done += stage.submit(prepare_documents([], "run-1"), [again])
+        done += stage.finish()
+    # Written, moved (then deleted), joined.
+    assert writer.batches == [["sf-silk"], ["10.1000/silk"], ["sf-silk"], ["10.1000/silk"]]
+    assert sum(r.moved for r in done) == 1
+    assert outcomes(done) == {Outcome.INDEXED: 1, Outcome.MERGED: 2}
+    client.indices.refresh(index=index)
+    assert not client.exists(index=index, id="sf-silk")
+    moved = client.get(index=index, id="10.1000/silk")["_source"]
+    assert moved["former_ids"] == ["sf-silk"] and moved["abstract_en"] == "Dragline."
+    assert [p["source"] for p in moved["provenance"]] == ["two.jsonl", "one.jsonl", "three.jsonl"]
