@@ -113,16 +113,17 @@ def record_hash(doc: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def to_document(
+def serialised(
     paper: Paper,
     hashes: list[str],
     run_id: str,
     now: str,
     dump: dict[str, Any] | None = None,
     former_ids: Iterable[str] = (),
-) -> dict[str, Any]:
-    """`dump`: the paper's JSON form when the caller has made it already (it becomes the
-    document); `former_ids`: the ids the document had before it moved to its DOI."""
+) -> bytes:
+    """The paper's document, as the JSON the bulk request carries. `dump`: the paper's JSON form
+    when the caller has made it already (it becomes the document); `former_ids`: the ids the
+    document had before it moved to its DOI."""
     doc = dump if dump is not None else paper.model_dump(mode="json")
     doc["year"] = paper.published.year if paper.published else None
     doc["citations"] = citations(paper)
@@ -137,19 +138,7 @@ def to_document(
     doc["record_hashes"] = hashes
     doc["run_id"] = run_id
     doc["indexed_at"] = now
-    return doc
-
-
-def serialised(
-    paper: Paper,
-    hashes: list[str],
-    run_id: str,
-    now: str,
-    dump: dict[str, Any] | None = None,
-    former_ids: Iterable[str] = (),
-) -> bytes:
-    """`to_document` as the JSON the bulk request carries."""
-    return orjson.dumps(to_document(paper, hashes, run_id, now, dump, former_ids))
+    return orjson.dumps(doc)
 
 
 def prepare_documents(papers: Iterable[Paper], run_id: str) -> Documents:

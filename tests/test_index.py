@@ -225,3 +225,29 @@ def test_status_reports_alias_index_and_count(settings: Settings) -> None:
         "papers-000001",
         32,
     )
+
+
+def test_a_record_whose_doi_was_found_merges_with_one_that_carries_it(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Two records of one DOI in a batch, one carrying it and one whose DOI a search found: the
+    first is a document prepared where the batch was, the second is settled by the index stage;
+    they become one document, the carried DOI's record read first, and the id the found one had
+    without its DOI kept."""
+    index = ensure_live_index(es, settings.alias)
+    origin = [Provenance(source="a.jsonl", location="line 1")]
+    carried = paper(provenance=origin, doi_source="source")
+    found = paper(
+        provenance=[Provenance(source="b.jsonl", location="line 7")],
+        title_en="Spiders (matched)",
+        abstract_en="Eight legs.",
+        doi_source="matched",
+        former_id="sf-spiders",
+    )
+    result = index_papers(es, index, [found, carried], "run")
+    assert result.outcomes == {Outcome.INDEXED: 1, Outcome.MERGED: 1}
+    stored = es.get(index=index, id="10.1000/x")["_source"]
+    assert (stored["title_en"], stored["abstract_en"]) == ("Spiders", "Eight legs.")
+    assert stored["doi_source"] == "source" and stored["former_ids"] == ["sf-spiders"]
+    assert {p["source"] for p in stored["provenance"]} == {"a.jsonl", "b.jsonl"}
+    assert len(stored["record_hashes"]) == 2
