@@ -1,11 +1,11 @@
 """The ingest flow: sources → raw records → papers → enriched papers → the live index.
 
-Records stream through in batches. Decode + enrich (and the documents) run as one task per batch
-on the stage runner (threads; worker processes or a Dask cluster, a few batches a task), a
-bounded number of batches ahead (flows/batches.py); the index stage writes the batches in read
-order, each while the next is decided (tasks/index_run.py), so the result is the same however
-many workers prepared them. A task run costs ~10 ms, a record a few microseconds, so the
-orchestration stays a rounding error.
+Records stream through in batches. Decode + enrich (and the documents) run as tasks of a few
+batches each on the stage runner (threads, worker processes or a Dask cluster), a bounded
+number of tasks ahead (flows/batches.py); the index stage writes the batches in read order,
+each while the next is decided (tasks/index_run.py), so the result is the same however many
+workers prepared them. A task run costs ~10 ms on a thread, and takes 2,000 records or more,
+so the orchestration stays a few per cent of a run.
 
 Every record ends indexed, merged, unchanged or rejected; rejections go to the dead-letter store
 after each batch, and the run fails loudly when the counts do not add up. Files the source

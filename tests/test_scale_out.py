@@ -15,7 +15,7 @@ from elasticsearch import Elasticsearch, helpers
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.batches import batches_per_task
+from flows.batches import THREAD_TASK_RECORDS, batches_per_task
 from flows.deployments import deploy_to_pool
 from flows.ingest import ingest, run_ingest
 from flows.runners import PlainRunner, stage_runner
@@ -53,9 +53,10 @@ def reference(engine: SharedEngine, flow_env, settings: Settings) -> dict:
     return documents
 
 
-def test_tasks_on_worker_processes_take_several_batches():
+def test_a_task_takes_several_batches_in_a_flow_run():
     threads = Settings(_env_file=None, stage_workers=3)
-    assert batches_per_task(threads, 500, orchestrated=True) == 1
+    assert batches_per_task(threads, 500, orchestrated=True) == THREAD_TASK_RECORDS // 500 > 1
+    assert batches_per_task(threads, 5000, orchestrated=True) == 1
     processes = Settings(_env_file=None, task_runner="processes", remote_task_records=2000)
     assert batches_per_task(processes, 500, orchestrated=True) == 4
     assert batches_per_task(processes, 5000, orchestrated=True) == 1  # never part of a batch
