@@ -231,7 +231,7 @@ def load_records(
     every rejection goes to the dead-letter store before the next batch starts.
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
-    At most `stage_workers` tasks (a batch each, or a few on a runner of worker processes,
+    At most `stage_workers` tasks (a batch each outside a flow run, a few in one,
     flows/batches.py) are being prepared while one batch is indexed, so memory stays bounded;
     `on_batch` hears of each indexed batch with its last record. The writer `run` writes each
     batch with its one client, renewing its lock right before: a run that lost it (frozen past
