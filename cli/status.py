@@ -16,7 +16,8 @@ lock_app = typer.Typer(help="The writer lock: which run may write behind the ali
 def status(as_json: JsonOption = False) -> None:
     """Where to look first: the engine, the live index, the writer lock, the dead letters.
 
-    The live index with its size, its last write and its papers by enrichment status.
+    The live index with its size, its last write, its papers by enrichment status and the
+    retracted, withdrawn and corrected ones.
     """
     from scholarflow.search import index_status
 

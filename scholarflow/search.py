@@ -110,13 +110,18 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """What an operator checks first: which engine and index serve the alias, when a run last
-    wrote to it, how its papers' enrichment stands, who may write now, what was rejected, and
-    whether saved searches alert on this engine."""
+    wrote to it, how its papers' enrichment stands, how many are retracted or corrected, who may
+    write now, what was rejected, and whether saved searches alert on this engine."""
     client = connect(settings)
     info = check(client, settings.es_url or "embedded engine")
     engine = _describe_engine(settings, info["version"], client)
     index = live_index(client, settings.alias)
-    contents: dict[str, Any] = {"documents": 0, "last_indexed": None, "enrichment": {}}
+    contents: dict[str, Any] = {
+        "documents": 0,
+        "last_indexed": None,
+        "enrichment": {},
+        "corrections": {},
+    }
     profile = None
     if index:
         contents = _contents(client, index)
@@ -159,7 +164,8 @@ def _lock_state(lease: Lease | None) -> str:
 
 
 def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:
-    """Documents, the newest `indexed_at` and the papers by enrichment status, in one request."""
+    """Documents, the newest `indexed_at`, the papers by enrichment status and by what their
+    publisher's updates say (retracted, corrected …), in one request."""
     response = client.search(
         index=index,
         size=0,
@@ -167,6 +173,7 @@ def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:
         aggs={
             "last": {"max": {"field": "indexed_at"}},
             "enrichment": {"terms": {"field": "enrichment.status", "size": 20}},
+            "corrections": {"terms": {"field": "correction.status", "size": 20}},
         },
     )
     aggregations = response["aggregations"]
@@ -174,8 +181,13 @@ def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:
     return {
         "documents": response["hits"]["total"]["value"],
         "last_indexed": last.get("value_as_string") or last.get("value"),
-        "enrichment": {b["key"]: b["doc_count"] for b in aggregations["enrichment"]["buckets"]},
+        "enrichment": _counts(aggregations["enrichment"]),
+        "corrections": _counts(aggregations["corrections"]),
     }
+
+
+def _counts(terms: dict[str, Any]) -> dict[str, int]:
+    return {b["key"]: b["doc_count"] for b in terms["buckets"]}
 
 
 def _hit(hit: dict[str, Any]) -> dict[str, Any]:

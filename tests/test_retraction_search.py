@@ -112,6 +112,15 @@ def test_the_cli_marks_retracted_papers_and_names_the_notice(cli_env: None) -> N
     assert f"retracted 2019-05 by {RETRACTED}.notice" in result.output
 
 
+def test_status_counts_them(cli_env: None) -> None:
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if "corrections:" in line]
+    assert sorted(line.split(": ")[1].split(", ")) == ["corrected 1", "retracted 1", "withdrawn 1"]
+    status = json.loads(CliRunner().invoke(app, ["status", "--json"]).output)
+    assert status["corrections"] == {"retracted": 1, "withdrawn": 1, "corrected": 1}
+
+
 def test_the_cli_refuses_an_unknown_status(cli_env: None) -> None:
     result = CliRunner().invoke(app, ["search", "x", "--correction", "rectracted"])
     assert result.exit_code != 0
