@@ -36,9 +36,13 @@ def make_lock(
 
 
 def expire(es: Elasticsearch) -> None:
-    """Make the stored lease look as if its holder stopped renewing it long ago (a crash)."""
+    """Make the stored lease look as if its holder stopped renewing it long ago (a crash). The
+    holder may be renewing it at that moment (a run writes its next batch while it reports the
+    last): the update is applied again over the renewal."""
     past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    es.update(index=LOCK_INDEX, id="papers", doc={"expires_at": past}, refresh=True)
+    es.update(
+        index=LOCK_INDEX, id="papers", doc={"expires_at": past}, refresh=True, retry_on_conflict=5
+    )
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
