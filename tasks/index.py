@@ -110,8 +110,10 @@ def settle(
     """The batch's documents with those of its unsettled papers (`loose`) added, each under the
     id it settles on; and the documents without a DOI that move to a DOI found for them. The
     run's memory of what it met (scholarflow/dedupe.py) lives in this process: this runs in
-    the run's process, batch after batch in their order. Costs nothing for a batch in which
-    every paper has its DOI from its source."""
+    the run's process, batch after batch in their order. A settled paper's document and an
+    unsettled one's of the same id merge with the settled record read first, whatever their
+    order in the batch (a record carrying its DOI wins over one whose DOI a search found).
+    Costs nothing for a batch in which every paper has its DOI from its source."""
     if not loose:
         return documents, {}
     papers = join_same_papers(client, index, loose, run_id)
