@@ -28,7 +28,7 @@ from flows.heap import batch_heap
 from scholarflow.models import LookupStats, Paper, RawRecord, Rejection
 from scholarflow.settings import Settings
 from tasks.decode import decode_records
-from tasks.documents import Documents, prepare_documents, unsettled
+from tasks.documents import Documents, prepare_documents, split_unsettled
 from tasks.enrich import enrich_batch, enrichment_counts
 
 # Records a decode + enrich task takes on threads. 100,000 records through the ingest flow
@@ -154,9 +154,8 @@ def _prepared(settings: Settings, records: list[RawRecord], run_id: str) -> Prep
     papers = enriched.papers
     enrichment = enrichment_counts(papers)
     doi_matching = Counter(p.doi_match.status for p in papers if p.doi_match)
-    # The index stage's CPU half, for the papers whose id is settled.
-    documents = prepare_documents((p for p in papers if not unsettled(p)), run_id)
-    loose = [p for p in papers if unsettled(p)]
+    settled, loose = split_unsettled(papers)
+    documents = prepare_documents(settled, run_id)  # the index stage's CPU half
     seconds = {"decode": decoded - started, "enrich": time.perf_counter() - decoded}
     return PreparedBatch(
         documents, loose, rejections, enriched.stats, enrichment, doi_matching, seconds

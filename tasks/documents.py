@@ -8,7 +8,7 @@ index stage rebuilds a paper only for the few documents it folds into stored one
 A paper whose id is not settled yet goes to the index stage as a paper instead: one without a
 DOI (it may join the document of the same paper in another language) and one whose DOI a search
 found (the document it had without one moves to it). Both are decided against the run's
-memory, which lives in the run's process (`unsettled`).
+memory, which lives in the run's process (`split_unsettled`).
 """
 
 from __future__ import annotations
@@ -94,10 +94,15 @@ def _documents(items: list[tuple[Any, ...]], merged: int) -> Documents:
     return Documents([Document(*item) for item in items], merged)
 
 
-def unsettled(paper: Paper) -> bool:
-    """Whether the paper's document id is decided in the run's process: it has no DOI (it may
-    join another document), or a search found its DOI (its old document may move to it)."""
-    return not paper.doi or paper.former_id is not None
+def split_unsettled(papers: Iterable[Paper]) -> tuple[list[Paper], list[Paper]]:
+    """The papers whose document id is settled, and those whose id is decided in the run's
+    process: without a DOI (it may join another document), or with one a search found (the
+    document it had without one may move to it)."""
+    settled: list[Paper] = []
+    loose: list[Paper] = []
+    for paper in papers:
+        (loose if not paper.doi or paper.former_id is not None else settled).append(paper)
+    return settled, loose
 
 
 def record_hash(doc: dict[str, Any]) -> str:

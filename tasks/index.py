@@ -36,7 +36,7 @@ from scholarflow.dedupe import FORMER_IDS, join_same_papers
 from scholarflow.models import Outcome, Paper, Rejection, Stage
 from scholarflow.moves import Moves, find_moves
 from scholarflow.search_client import EngineError
-from tasks.documents import Document, Documents, folded, prepare_documents, unsettled
+from tasks.documents import Document, Documents, folded, prepare_documents, split_unsettled
 
 # How long (seconds) a batch waits for the index's primary shards after the engine said it has
 # none (a restarted engine replays its translog before it serves the index).
@@ -80,18 +80,16 @@ def index_papers(
     """Index one batch on its own (seeding, a replay, a re-enrichment, tests); `write` sends the
     documents (default: the bulk policy on `client`, two requests in flight, with `retry`). What
     is stored is read in real time: nothing is assumed about what was written before."""
-    ready = prepare_documents([p for p in papers if not unsettled(p)], run_id)
-    loose = [p for p in papers if unsettled(p)]
-    documents, moves = settle(client, index, ready, loose, run_id)
+    settled, loose = split_unsettled(papers)
+    documents, moves = settle(client, index, prepare_documents(settled, run_id), loose, run_id)
     result = IndexResult()
     if not documents.items:
         result.outcomes += Counter({Outcome.MERGED: documents.merged})
         return result
     stored = read_stored(client, index, [d.id for d in documents.items], DECISION_FIELDS)
-    outcomes = decided(result, documents, stored, run_id, moves)
-    merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
-    bases = read_stored(client, index, merging) if merging else {}
-    to_write = documents_to_write(documents.items, outcomes, stored, bases, run_id, moves)
+    to_write = to_send(
+        result, documents, stored, partial(read_stored, client, index), run_id, moves
+    )
     write = write or plain_writer(client, retry)
     written = account(result, to_write, write(bulk_actions(index, to_write)))
     delete_moved(result, index, moves, written, write)
@@ -121,17 +119,23 @@ def settle(
     return documents.joined(prepare_documents(papers, run_id), run_id), moves
 
 
-def decided(
+def to_send(
     result: IndexResult,
     documents: Documents,
     stored: dict[str, dict[str, Any]],
+    read_whole: Callable[[list[str]], dict[str, dict[str, Any]]],
     run_id: str,
     moves: Moves,
-) -> dict[str, Outcome]:
-    """`decide`, with the batch's own merges and the unchanged records counted in `result`."""
+) -> list[tuple[Document, Outcome]]:
+    """The batch decided against what is stored under its ids (`stored`: at least
+    `DECISION_FIELDS`), its own merges and its unchanged records counted in `result`; and the
+    documents to send, those that merge into stored ones folded into them (`read_whole` reads
+    those whole, by id)."""
     outcomes, unchanged = decide(stored, documents.items, run_id, moves)
     result.outcomes += Counter({Outcome.MERGED: documents.merged, Outcome.UNCHANGED: unchanged})
-    return outcomes
+    merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
+    bases = read_whole(merging) if merging else {}
+    return documents_to_write(documents.items, outcomes, stored, bases, run_id, moves)
 
 
 def decide(

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 import orjson
 from elasticsearch import Elasticsearch
@@ -58,11 +58,10 @@ from tasks.index import (
     Writer,
     account,
     bulk_actions,
-    decided,
     delete_moved,
-    documents_to_write,
     read_stored,
     settle,
+    to_send,
 )
 
 # The documents the run remembers it wrote (their JSON) before it refreshes the index and
@@ -133,14 +132,14 @@ class IndexRun:
         mine = {
             doc_id: orjson.loads(self.recent[doc_id]) for doc_id in ids if doc_id in self.recent
         }
-        known = stored | mine
+
+        def read_whole(ids: list[str]) -> dict[str, dict[str, Any]]:
+            elsewhere = [doc_id for doc_id in ids if doc_id not in mine]
+            whole = read_stored(self.client, self.index, elsewhere, realtime=False)
+            return whole | {doc_id: mine[doc_id] for doc_id in ids if doc_id in mine}
+
         result = IndexResult()
-        outcomes = decided(result, documents, known, self.run_id, moves)
-        merging = [doc_id for doc_id, outcome in outcomes.items() if outcome is Outcome.MERGED]
-        bases = {doc_id: mine[doc_id] for doc_id in merging if doc_id in mine}
-        if elsewhere := [doc_id for doc_id in merging if doc_id not in mine]:
-            bases |= read_stored(self.client, self.index, elsewhere, realtime=False)
-        to_write = documents_to_write(documents.items, outcomes, known, bases, self.run_id, moves)
+        to_write = to_send(result, documents, stored | mine, read_whole, self.run_id, moves)
         if not to_write:
             return [*finished, result]
         sent = self._pool.submit(self.write, bulk_actions(self.index, to_write))
