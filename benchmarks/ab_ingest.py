@@ -36,8 +36,8 @@ _CHILD = """
 import json, os, sys, time
 from pathlib import Path
 from flows.ingest import run_ingest
-from scholarflow.indices import ensure_live_index
-from scholarflow.search_client import connect
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.engine.client import connect
 from scholarflow.settings import DoiLookup, Settings
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from scholarflow.engine import EmbeddedEngine, EngineKind
-    from scholarflow.search_client import connect
+    from scholarflow.engine.client import connect
 
     paths = [*(path.resolve() for path in args.against), REPO]
     checkouts = {chr(ord("A") + i): path for i, path in enumerate(paths)}

@@ -95,7 +95,7 @@ def baseline(p: Params) -> Row:
 def decode(p: Params) -> Row:
     """Fetch and decode on one core: raw lines to validated `Paper`s, with the garbage
     collector set as an ingest sets it."""
-    from flows.heap import load_heap
+    from flows.running.heap import load_heap
     from tasks.decode import decode_records
     from tasks.fetch import batched, read_records
 
@@ -140,7 +140,7 @@ def decode_parallel(p: Params) -> Row:
 def pipeline_null(p: Params) -> Row:
     """The whole pipeline into the null sink (no socket), enrichment from the warm cache."""
     from benchmarks.sink import SinkLogic, null_node_class
-    from scholarflow import search_client
+    from scholarflow.engine import client as search_client
 
     logic = SinkLogic(Corpus(p.seed))
     # Every client the run connects (plain-JSON node class) answers in-process.

@@ -24,7 +24,7 @@ from typing import Any
 import opencc
 import orjson
 
-from scholarflow.text import clean_text, is_chinese, to_simplified
+from scholarflow.paper.text import clean_text, is_chinese, to_simplified
 from tasks.fetch import read_records
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
-"""Duplicates without a DOI across languages: what the rule (scholarflow/dedupe.py) joins, what
-it keeps apart, and which true pairs it misses, on real records.
+"""Duplicates without a DOI across languages: what the rule (scholarflow/paper/dedupe.py) joins,
+what it keeps apart, and which true pairs it misses, on real records.
 
 Pairs are built from real papers: the seeds' duplicate pair (the aggregator's record and the
 Wanfang record of the same paper, DOIs removed), the Wanfang records of tests/fixtures/zh_en/
@@ -30,9 +30,9 @@ from typing import Any
 import orjson
 from pypinyin import Style, lazy_pinyin
 
-from scholarflow.dedupe import same_paper
-from scholarflow.doi import find_doi
-from scholarflow.models import Paper, RawRecord
+from scholarflow.paper.dedupe import same_paper
+from scholarflow.paper.doi import find_doi
+from scholarflow.paper.models import Paper, RawRecord
 from tasks.decode import decode_record
 from tests.conftest import REPO, SEED_RECORDS
 
@@ -238,9 +238,9 @@ def ingest_documents(group: list[Pair], alias: str) -> int:
     """The pairs' records through a whole ingest into the engine (`SCHOLARFLOW_*` settings,
     an alias of their own, deleted after): how many documents they became."""
     from flows.ingest import run_ingest
-    from scholarflow.indices import generations
-    from scholarflow.search_client import connect
+    from scholarflow.engine.client import connect
     from scholarflow.settings import DoiLookup, get_settings
+    from scholarflow.stores.indices import generations
 
     settings = get_settings().model_copy(update={"alias": alias, "doi_lookup": DoiLookup.OFF})
     with tempfile.TemporaryDirectory() as folder:

@@ -17,9 +17,9 @@ import time
 
 from osmem_server import OsmemServer
 
-from scholarflow.models import Paper
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Paper
 from scholarflow.registry import DoiCache, RegistryClient, Resolver, reset_limiters
-from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
 from tasks.enrich import enrich_papers
 from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer, Reply

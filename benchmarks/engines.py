@@ -51,10 +51,10 @@ def _into_engine(kind: EngineKind, p: Params, key: str, *, raw: bool) -> dict[st
     before the clock starts (refresh every 1 s, as the live index has), with no other paper index
     left to merge, and ends with a refresh (the pipeline's own final one; the raw run calls one).
     """
-    from scholarflow import search_client
     from scholarflow.engine import EmbeddedEngine
-    from scholarflow.indices import ensure_live_index
-    from scholarflow.search_client import connect
+    from scholarflow.engine import client as search_client
+    from scholarflow.engine.client import connect
+    from scholarflow.stores.indices import ensure_live_index
 
     capture = _Capture()
     search_client.EngineNode = capture.node_class()  # type: ignore[misc]
@@ -106,8 +106,8 @@ def _raw_bulk(
     changed on this one at the same point of the stream."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scholarflow.bulk import BULK_FILTER, BULK_IN_FLIGHT
-    from scholarflow.indices import ensure_live_index
+    from scholarflow.stores.bulk import BULK_FILTER, BULK_IN_FLIGHT
+    from scholarflow.stores.indices import ensure_live_index
 
     assert capture.index is not None
     index = ensure_live_index(client, _RAW_ALIAS, settings.analysis_profile)
@@ -156,7 +156,7 @@ class _Capture:
         self.settings: list[tuple[int, bytes]] = []
 
     def node_class(self) -> type:
-        from scholarflow.transport import EngineNode
+        from scholarflow.engine.transport import EngineNode
 
         capture = self
 
@@ -275,7 +275,7 @@ def _warm_cache(client: Elasticsearch, settings: Settings, p: Params) -> None:
 
 
 def _doi(payload: dict[str, Any]) -> str | None:
-    from scholarflow.doi import normalize_doi
+    from scholarflow.paper.doi import normalize_doi
 
     value = payload.get("doi")
     return normalize_doi(value) if isinstance(value, str) else None

@@ -19,16 +19,16 @@ import time
 
 from elasticsearch import helpers
 
-from scholarflow import relevance
-from scholarflow.crosslingual import CROSSLINGUAL
 from scholarflow.embedding.model import load_embedder
 from scholarflow.embedding.passages import passage_text
-from scholarflow.hybrid import Hybrid
-from scholarflow.indices import live_index
-from scholarflow.query import SearchRequest
-from scholarflow.search import search_index
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.search import relevance
+from scholarflow.search.crosslingual_eval import CROSSLINGUAL
+from scholarflow.search.hybrid import Hybrid
+from scholarflow.search.query import SearchRequest
+from scholarflow.search.service import search_index
 from scholarflow.settings import Settings
+from scholarflow.stores.indices import live_index
 
 
 def percentile(values: list[float], share: float) -> float:

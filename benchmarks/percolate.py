@@ -23,12 +23,12 @@ from pathlib import Path
 from elasticsearch import Elasticsearch
 
 from benchmarks.corpus import Corpus
-from scholarflow.indices import generations
+from scholarflow.alerts.percolator import PERCOLATOR_PREFIX
+from scholarflow.alerts.watches import WATCHES_INDEX, WatchStore, new_saved_search
+from scholarflow.engine.client import connect
 from scholarflow.package_data import data_dir
-from scholarflow.percolator import PERCOLATOR_PREFIX
-from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, get_settings
-from scholarflow.watches import WATCHES_INDEX, WatchStore, new_saved_search
+from scholarflow.stores.indices import generations
 from tasks.percolate import percolate_run
 
 ALIAS = "percolate-bench"

@@ -3,8 +3,8 @@
 Runs `relevance/judgments.json` against a copy of the index the alias serves, once per variant
 of the query builder, and prints MRR@10, nDCG@10, recall@10 and Others@10 over the queries
 judged before the ranking signals existed (221), nDCG@10 per new kind (phrase, year, citations,
-recency), and the figures over all queries. The variants swap parts of `scholarflow/query.py`
-and `scholarflow/ranking.py` for the alternatives measured against them:
+recency), and the figures over all queries. The variants swap parts of `scholarflow/search/query.py`
+and `scholarflow/search/ranking.py` for the alternatives measured against them:
 
 - before: the query builder without any signal (quotes and years are words, no function_score);
 - phrases in quotes, and years typed as a boost (several weights) or as a filter;
@@ -35,14 +35,14 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-import scholarflow.query as query_module
-import scholarflow.query_text as query_text
-import scholarflow.ranking as ranking
-from scholarflow import relevance
-from scholarflow.indices import live_index
-from scholarflow.query import SearchRequest
-from scholarflow.search_client import connect
+import scholarflow.search.query as query_module
+import scholarflow.search.query_text as query_text
+import scholarflow.search.ranking as ranking
+from scholarflow.engine.client import connect
+from scholarflow.search import relevance
+from scholarflow.search.query import SearchRequest
 from scholarflow.settings import get_settings
+from scholarflow.stores.indices import live_index
 
 COPY_SUFFIX = "-ranking-bench"
 NEW_KINDS = ("phrase", "year", "citations", "recency")
@@ -87,7 +87,7 @@ def _year_filter(query: dict[str, Any], **options: Any) -> dict[str, Any]:
 
 
 def variants() -> dict[str, dict[str, Any]]:
-    """Name → attributes to set on scholarflow.query, query_text and ranking modules."""
+    """Name → attributes to set on scholarflow.search.query, query_text and ranking modules."""
     none = {"CITATION_WEIGHT": 0.0}
     words = {"_QUOTES": NEVER, "_YEARS": NEVER}
     table: dict[str, dict[str, Any]] = {

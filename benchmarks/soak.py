@@ -59,7 +59,7 @@ class SearchLoad:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        from scholarflow.search import search_papers
+        from scholarflow.search.service import search_papers
         from scholarflow.settings import Settings
 
         settings = Settings(_env_file=None, es_url=self.url, alias=self.alias)
@@ -81,8 +81,8 @@ class SearchLoad:
                 self.latencies.append(time.monotonic() - began)
 
     def _wait_for_alias(self, settings: Any) -> None:
-        from scholarflow.indices import live_index
-        from scholarflow.search_client import connect
+        from scholarflow.engine.client import connect
+        from scholarflow.stores.indices import live_index
 
         client = connect(settings)
         while not self.stop.wait(0.5):

@@ -16,9 +16,9 @@ from elasticsearch import ApiError, TransportError
 from rich.console import Console
 from rich.markup import escape
 
+from scholarflow.engine.client import RequestTimeout
 from scholarflow.errors import ScholarflowError
 from scholarflow.redact import install_log_redaction, redact_text
-from scholarflow.search_client import RequestTimeout
 from scholarflow.settings import Settings
 
 app = typer.Typer(
@@ -104,7 +104,7 @@ def run(action: Callable[[], Any]) -> Any:
 
 def checked_client(settings: Settings) -> Any:
     """A client for the configured engine, after one request that proves it answers."""
-    from scholarflow.search_client import check, connect
+    from scholarflow.engine.client import check, connect
 
     client = connect(settings)
     check(client, settings.es_url or "embedded engine")

@@ -74,8 +74,8 @@ def engine_build() -> None:
 @engine_app.command("migrate")
 def engine_migrate(as_json: JsonOption = False) -> None:
     """Load the fallback engine's last snapshot into the running real engine."""
-    from scholarflow.engine.migrate import migrate_snapshot, snapshot_of
-    from scholarflow.search_client import connect
+    from scholarflow.engine.client import connect
+    from scholarflow.stores.engine_migration import migrate_snapshot, snapshot_of
 
     settings = get_settings()
     result = run(

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.common import JsonOption, configure_prefect, fail, print_json, run, stderr
-from scholarflow.models import EnrichmentStatus
+from scholarflow.paper.models import EnrichmentStatus
 from scholarflow.settings import DoiLookup, get_settings
 
 
@@ -46,7 +46,7 @@ def ingest(
     def body() -> dict[str, Any]:
         from flows.ingest import ingest as ingest_flow
         from flows.ingest import progress_listener
-        from scholarflow.search_client import check, connect
+        from scholarflow.engine.client import check, connect
         from tasks.fetch import check_readable, expand_sources
 
         # Missing or unreadable files and an unusable engine fail here, before Prefect starts.

@@ -45,7 +45,7 @@ def serve(
     api_url = api_url or os.environ.get("PREFECT_API_URL")
 
     def body() -> None:
-        from flows.serve import run_serve
+        from flows.serving.serve import run_serve
 
         run_serve(
             settings,
@@ -72,7 +72,7 @@ def deploy(
     configure_prefect(settings)
 
     def body() -> list[str]:
-        from flows.deployments import deploy_to_pool
+        from flows.serving.deployments import deploy_to_pool
 
         return deploy_to_pool(settings, pool)
 
@@ -96,7 +96,7 @@ def reindex(
     def body() -> dict[str, Any]:
         from flows.reindex import ReindexParameters
         from flows.reindex import reindex as reindex_flow
-        from scholarflow.search_client import connect
+        from scholarflow.engine.client import connect
         from tasks.reindex import plan_reindex
 
         # Planning first surfaces an operator's mistake (no index, a missing source) as one
@@ -140,8 +140,8 @@ def reindex(
 
 def rollback(as_json: JsonOption = False) -> None:
     """Point the alias back at the previous index."""
-    from scholarflow.indices import roll_back
-    from scholarflow.search_client import connect
+    from scholarflow.engine.client import connect
+    from scholarflow.stores.indices import roll_back
 
     settings = get_settings()
 

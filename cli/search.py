@@ -53,7 +53,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search titles, abstracts, authors and journals in both languages."""
-    from scholarflow.search import search_papers
+    from scholarflow.search.service import search_papers
 
     filters = parse_filters(lang, year, journal, quartile, open_access, correction, hide_retracted)
     settings = get_settings()
@@ -94,7 +94,13 @@ def parse_filters(
     hide_retracted: bool = False,
 ) -> Any:
     """The filter options of `search` (and `watch add`) as `Filters`, or a usage error."""
-    from scholarflow.query import CORRECTIONS, LANGUAGES, QUARTILES, Filters, parse_year_range
+    from scholarflow.search.query import (
+        CORRECTIONS,
+        LANGUAGES,
+        QUARTILES,
+        Filters,
+        parse_year_range,
+    )
 
     if bad := [v for v in lang or [] if v not in LANGUAGES]:
         raise typer.BadParameter(f"{bad[0]!r} (use {', '.join(LANGUAGES)})", param_hint="--lang")
@@ -154,7 +160,7 @@ def suggest(
     as_json: JsonOption = False,
 ) -> None:
     """Titles that complete what has been typed so far."""
-    from scholarflow.search import suggest_titles
+    from scholarflow.search.service import suggest_titles
 
     settings = get_settings()
     result = run(lambda: suggest_titles(settings, prefix, size=size))
@@ -184,11 +190,11 @@ def evaluate(
     Searched as `scholarflow search` does (SCHOLARFLOW_HYBRID: words and vectors); the
     cross-lingual groups ask in one language of copies that keep only the other.
     """
-    from scholarflow import relevance
-    from scholarflow.crosslingual import evaluate_crosslingual
-    from scholarflow.indices import live_index
-    from scholarflow.search import hybrid_search
-    from scholarflow.search_client import connect
+    from scholarflow.engine.client import connect
+    from scholarflow.search import relevance
+    from scholarflow.search.crosslingual_eval import evaluate_crosslingual
+    from scholarflow.search.service import hybrid_search
+    from scholarflow.stores.indices import live_index
 
     settings = get_settings()
 

@@ -19,7 +19,7 @@ def status(as_json: JsonOption = False) -> None:
     The live index with its size, its last write, its papers by enrichment status and the
     retracted, withdrawn and corrected ones.
     """
-    from scholarflow.search import index_status
+    from scholarflow.status import index_status
 
     settings = get_settings()
     result = run(lambda: index_status(settings))
@@ -36,7 +36,7 @@ def status(as_json: JsonOption = False) -> None:
 @lock_app.command("show")
 def lock_show(as_json: JsonOption = False) -> None:
     """Who holds the writer lock on the alias (an ingest, re-index, replay or re-enrichment)."""
-    from scholarflow.lock import EXPIRED, read_lease
+    from scholarflow.stores.lock import EXPIRED, read_lease
 
     settings = get_settings()
     lease = run(lambda: read_lease(checked_client(settings), settings.alias))
@@ -66,7 +66,7 @@ def lock_release(
     A live holder notices at its next renewal and stops writing, so check first with
     `scholarflow lock show` that the run named there is really gone.
     """
-    from scholarflow.lock import force_release
+    from scholarflow.stores.lock import force_release
 
     if not force:
         fail("releasing another run's lock needs --force (see: scholarflow lock show)", code=2)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.common import JsonOption, checked_client, configure_prefect, fail, print_json, run
-from scholarflow.models import Stage
+from scholarflow.paper.models import Stage
 from scholarflow.settings import get_settings
 
 cache_app = typer.Typer(help="The DOI lookup cache.")
@@ -26,8 +26,8 @@ def cache_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Load recorded DOI responses (JSON Lines: doi, source, status, fetched_at, body)."""
+    from scholarflow.engine.client import connect
     from scholarflow.registry import DoiCache
-    from scholarflow.search_client import connect
 
     settings = get_settings()
 
@@ -51,7 +51,7 @@ def deadletter_list(
     as_json: JsonOption = False,
 ) -> None:
     """Rejected records, newest first, with counts by stage and reason."""
-    from scholarflow.deadletter import DeadLetterStore
+    from scholarflow.stores.deadletters import DeadLetterStore
 
     settings = get_settings()
     page = run(
@@ -82,7 +82,7 @@ def deadletter_show(
     as_json: JsonOption = False,
 ) -> None:
     """One entry in full: where, why, and the raw record as the source held it."""
-    from scholarflow.deadletter import DeadLetterStore
+    from scholarflow.stores.deadletters import DeadLetterStore
 
     settings = get_settings()
     entry = run(lambda: DeadLetterStore(checked_client(settings)).get([entry_id])).get(entry_id)

@@ -30,9 +30,9 @@ def _sync_live(client: Any, alias: str) -> dict[str, str]:
     """Bring the live index's percolator store up to date now, so a saved search its mappings
     refuse fails when added, not at the next ingest. On an engine without a percolator there is
     no store: the answer's `warning` says, in one line, that saved searches are not matched."""
-    from scholarflow.indices import live_index
-    from scholarflow.percolator import ensure_percolator, sync, unmatched_reason
-    from scholarflow.watches import WatchStore
+    from scholarflow.alerts.percolator import ensure_percolator, sync, unmatched_reason
+    from scholarflow.alerts.watches import WatchStore
+    from scholarflow.stores.indices import live_index
 
     if why := unmatched_reason(client):
         return {"warning": why}
@@ -44,7 +44,7 @@ def _sync_live(client: Any, alias: str) -> dict[str, str]:
 
 def _unmatched(client: Any) -> dict[str, str]:
     """`{"warning": why}` on an engine that cannot match saved searches, else nothing."""
-    from scholarflow.percolator import unmatched_reason
+    from scholarflow.alerts.percolator import unmatched_reason
 
     why = unmatched_reason(client)
     return {"warning": why} if why else {}
@@ -67,8 +67,8 @@ def watch_add(
     as_json: JsonOption = False,
 ) -> None:
     """Save a search; from the next ingest on, its new matches are announced."""
-    from scholarflow.indices import live_index
-    from scholarflow.watches import WatchStore, new_saved_search
+    from scholarflow.alerts.watches import WatchStore, new_saved_search
+    from scholarflow.stores.indices import live_index
 
     filters = parse_filters(lang, year, journal, quartile, open_access)
     settings = get_settings()
@@ -103,7 +103,7 @@ def watch_add(
 @watch_app.command("list")
 def watch_list(as_json: JsonOption = False) -> None:
     """Every saved search, with its query and filters."""
-    from scholarflow.watches import SavedSearch, WatchStore
+    from scholarflow.alerts.watches import SavedSearch, WatchStore
 
     settings = get_settings()
 
@@ -138,9 +138,9 @@ def watch_show(
 
     With --new, only runs since the last `show --new`, which then marks them seen.
     """
-    from scholarflow.moves import follow_moves
-    from scholarflow.watch_hits import WatchHits
-    from scholarflow.watches import WatchStore
+    from scholarflow.alerts.hits import WatchHits
+    from scholarflow.alerts.watches import WatchStore
+    from scholarflow.paper.doi_moves import follow_moves
 
     settings = get_settings()
 
@@ -184,8 +184,8 @@ def watch_show(
 @watch_app.command("remove")
 def watch_remove(name: NameArgument, as_json: JsonOption = False) -> None:
     """Delete a saved search and what was found for it."""
-    from scholarflow.watch_hits import WatchHits
-    from scholarflow.watches import WatchStore
+    from scholarflow.alerts.hits import WatchHits
+    from scholarflow.alerts.watches import WatchStore
 
     settings = get_settings()
 

@@ -1,0 +1,11 @@
+"""Prefect flows that compose the stages in `tasks/`: what a flow is.
+
+- `ingest.py`: fetch → decode → enrich → index, incrementally, with saved-search alerts;
+- `reindex.py`: a new index built beside the live one, verified, then the alias moved;
+- `replay.py`: dead letters decoded again and indexed;
+- `reenrich.py`: papers whose DOI answers are due looked up again;
+- `embed.py`: vectors for the papers that lack them.
+
+`running/` holds what runs a flow (batches, runners, progress), `serving/` what serves them
+(deployments, the local Prefect server).
+"""

@@ -27,16 +27,16 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from flows.credentials import flow_settings
-from flows.observe import batch_lock_event, log_event
-from flows.runners import stage_runner
-from scholarflow.embedding.mapping import DESCRIPTIONS, index_mapping
+from flows.running.credentials import flow_settings
+from flows.running.observe import batch_lock_event, log_event
+from flows.running.runners import stage_runner
 from scholarflow.embedding.model import MODEL_ID, embedder_for
 from scholarflow.embedding.vectors import READ_FIELDS, selection
-from scholarflow.indices import live_index
-from scholarflow.models import AccountingError
+from scholarflow.paper.models import AccountingError
 from scholarflow.settings import Settings, VectorMapping
-from scholarflow.writer import WriterRun
+from scholarflow.stores.indices import live_index
+from scholarflow.stores.vector_mapping import DESCRIPTIONS, index_mapping
+from scholarflow.stores.writer import WriterRun
 from tasks.embed import EmbedResult, embed_batch
 from tasks.updates import stale_documents, write_updates
 

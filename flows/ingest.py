@@ -2,7 +2,7 @@
 
 Records stream through in batches. Decode + enrich (and the documents) run as tasks of a few
 batches each on the stage runner (threads, worker processes or a Dask cluster), a bounded
-number of tasks ahead (flows/batches.py); the index stage writes the batches in read order,
+number of tasks ahead (flows/running/batches.py); the index stage writes the batches in read order,
 each while the next is decided (tasks/index_run.py), so the result is the same however many
 workers prepared them. A task run costs ~10 ms on a thread, and takes 2,000 records or more,
 so the orchestration stays a few per cent of a run.
@@ -32,24 +32,24 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from flows.batches import Batch, PreparedBatch, batches_per_task, prepare_batch
-from flows.credentials import flow_settings
-from flows.heap import load_heap
-from flows.observe import RunProgress, log_event
-from flows.runners import stage_runner
-from scholarflow.bulk import BulkRetry
-from scholarflow.deadletter import DeadLetterStore
-from scholarflow.indices import ensure_live_index
-from scholarflow.manifest import Completed, Fingerprint, SourceManifest, unchanged
-from scholarflow.models import (
+from flows.running.batches import Batch, PreparedBatch, batches_per_task, prepare_batch
+from flows.running.credentials import flow_settings
+from flows.running.heap import load_heap
+from flows.running.observe import RunProgress, log_event
+from flows.running.runners import stage_runner
+from scholarflow.paper.models import (
     EnrichmentStatus,
     Outcome,
     RawRecord,
     RunSummary,
 )
 from scholarflow.settings import Settings
-from scholarflow.sources import SourceRegistry
-from scholarflow.writer import WriterRun
+from scholarflow.stores.bulk import BulkRetry
+from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.ingest_origins import SourceRegistry
+from scholarflow.stores.read_files import Completed, Fingerprint, SourceManifest, unchanged
+from scholarflow.stores.writer import WriterRun
 from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
 from tasks.index import IndexResult, plain_writer, report_retries
 from tasks.index_run import IndexRun
@@ -232,11 +232,11 @@ def load_records(
 
     The ingest flow loads the live index; a replay re-index loads the index it is building.
     At most `stage_workers` tasks (a batch each outside a flow run, a few in one,
-    flows/batches.py) are being prepared while one batch is indexed, so memory stays bounded;
-    `on_batch` hears of each indexed batch with its last record. The writer `run` writes each
-    batch with its one client, renewing its lock right before: a run that lost it (frozen past
-    its lease while another run took it over) stops before writing, not after. Without one,
-    batches are written straight through the bulk policy (the stores' client).
+    flows/running/batches.py) are being prepared while one batch is indexed, so memory stays
+    bounded; `on_batch` hears of each indexed batch with its last record. The writer `run` writes
+    each batch with its one client, renewing its lock right before: a run that lost it (frozen past
+    its lease while another run took it over) stops before writing, not after. Without one, batches
+    are written straight through the bulk policy (the stores' client).
     """
     logger = _logger()
     orchestrated = flow_run.get_id() is not None

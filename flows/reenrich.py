@@ -24,13 +24,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from flows.credentials import flow_settings
-from flows.observe import batch_lock_event
+from flows.running.credentials import flow_settings
+from flows.running.observe import batch_lock_event
 from scholarflow.errors import ScholarflowError
-from scholarflow.indices import live_index
-from scholarflow.models import AccountingError, EnrichmentStatus, LookupStats
+from scholarflow.paper.models import AccountingError, EnrichmentStatus, LookupStats
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.writer import WriterRun
+from scholarflow.stores.indices import live_index
+from scholarflow.stores.writer import WriterRun
 from tasks.reenrich import (
     DEFAULT_STATUSES,
     count_corrections,

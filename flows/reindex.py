@@ -22,15 +22,15 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.credentials import flow_settings
 from flows.ingest import load_records
-from flows.observe import log_event
-from scholarflow.deadletter import DeadLetterStore
-from scholarflow.indices import prune
-from scholarflow.models import Outcome, RunSummary
-from scholarflow.search_client import check, connect
+from flows.running.credentials import flow_settings
+from flows.running.observe import log_event
+from scholarflow.engine.client import check, connect
+from scholarflow.paper.models import Outcome, RunSummary
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.writer import WriterRun
+from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.indices import prune
+from scholarflow.stores.writer import WriterRun
 from tasks.fetch import read_records
 from tasks.reindex import (
     ReindexPlan,

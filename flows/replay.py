@@ -18,12 +18,12 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from flows.observe import log_event
-from scholarflow.deadletter import DeadLetterStore, entry_id, raw_data
-from scholarflow.indices import ensure_live_index
-from scholarflow.models import AccountingError, Outcome, RawRecord, Stage
+from flows.running.observe import log_event
+from scholarflow.paper.models import AccountingError, Outcome, RawRecord, Stage
 from scholarflow.settings import Settings
-from scholarflow.writer import WriterRun
+from scholarflow.stores.deadletters import DeadLetterStore, entry_id, raw_data
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.writer import WriterRun
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch
 from tasks.fetch import reparse

@@ -127,8 +127,8 @@ class Settings(BaseSettings):
     # are stored and announced as events; the rest are counted.
     watch_max_events: int = Field(20, ge=1, le=1000)
 
-    # The writer lock on the alias (scholarflow/lock.py): how long an ingest or re-index waits
-    # for another run's lock before it fails, and how long a lease lasts unrenewed (a crashed
+    # The writer lock on the alias (scholarflow/stores/lock.py): how long an ingest or re-index
+    # waits for another run's lock before it fails, and how long a lease lasts unrenewed (a crashed
     # holder's lock frees itself after this; the holder renews it every third of it).
     lock_wait: float = Field(300.0, ge=0, description="seconds")
     lock_lease: float = Field(120.0, ge=3, le=3600, description="seconds")

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from scholarflow.dedupe import FORMER_IDS, MATCH_FIELD, document_key
-from scholarflow.merge import merge_duplicates
-from scholarflow.models import Paper
-from scholarflow.ranking import citations
+from scholarflow.paper.dedupe import FORMER_IDS, MATCH_FIELD, document_key
+from scholarflow.paper.merging import merge_duplicates
+from scholarflow.paper.models import Paper
+from scholarflow.search.ranking import citations
 
 # Of the enrichment: where and when the registry answer was fetched is not what it says (two
 # batches prepared at once may each fetch a DOI they share).

@@ -5,8 +5,8 @@ through the run's resolver: the same cache, lookup mode (`cache-only` reads only
 cache, `off` never gets here), rate limiter, retries and circuit breaker as DOI lookups. The
 candidates are judged by the acceptance rule (scholarflow/registry/matching.py). An accepted
 DOI becomes the paper's DOI and id (`doi_source: matched`; the id it had is kept as `former_id`,
-so a document indexed under it by an earlier run moves to the DOI: scholarflow/moves.py), and
-the paper then merges, by the duplicate rules, with any other record of that DOI; the accepted
+so a document indexed under it by an earlier run moves to the DOI: scholarflow/paper/doi_moves.py),
+and the paper then merges, by the duplicate rules, with any other record of that DOI; the accepted
 work is stored as the DOI's
 cache entry, so enriching the paper costs no second request. Every searched paper keeps the
 evidence (`doi_match`), matched or not. A DOI from the record itself is never searched for or
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from scholarflow.models import DoiMatch, Paper
+from scholarflow.paper.models import DoiMatch, Paper
+from scholarflow.paper.text import is_chinese
 from scholarflow.registry import Lookup, Resolver
 from scholarflow.registry.matching import MIN_TITLE_WORDS, ROWS, Query, judge, normalise_title
 from scholarflow.registry.search_cache import search_key
-from scholarflow.text import is_chinese
 
 # A Chinese title has no spaces: this many characters stand for the words of an English one.
 MIN_CHINESE_TITLE_CHARS = 8

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from scholarflow.embedding.cache import VectorCache
 from scholarflow.embedding.model import Embedder, embedder_for
 from scholarflow.embedding.vectors import vectors_for
-from scholarflow.search_client import run_client
+from scholarflow.engine.client import run_client
 from scholarflow.settings import Settings
 from tasks.updates import guarded_update
 

@@ -22,10 +22,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from scholarflow.coerce import to_date
-from scholarflow.corrections import read_correction
-from scholarflow.merge import is_empty
-from scholarflow.models import (
+from scholarflow.engine.client import run_client
+from scholarflow.paper.coerce import to_date
+from scholarflow.paper.corrections import read_correction
+from scholarflow.paper.merging import is_empty
+from scholarflow.paper.models import (
     Author,
     Enrichment,
     EnrichmentStatus,
@@ -35,11 +36,10 @@ from scholarflow.models import (
     Paper,
     PublishedDate,
 )
-from scholarflow.per_run import PerRun
+from scholarflow.paper.text import clean_text, is_chinese, may_have_han, to_simplified
 from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
-from scholarflow.search_client import run_client
+from scholarflow.run_scoped import PerRun
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
 from tasks.doi_match import match_dois
 
 _STATUS = {

@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from scholarflow.errors import ScholarflowError
-from scholarflow.models import RawRecord
+from scholarflow.paper.models import RawRecord
 
 RECORD_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
 # Encodings a line that is not UTF-8 may be in: the Chinese national standard (a superset of GBK

@@ -8,11 +8,11 @@ from, which is what makes a re-run of the same input write nothing.
 The steps, each a function, on a batch's documents (tasks/documents.py: prepared, as bytes,
 where the batch was prepared). `settle` gives the papers whose id is not settled theirs: a
 record without a DOI takes the id of the paper it is in another language, or of the document
-its own moved to (`join_same_papers`, scholarflow/dedupe.py); the documents without a DOI that
-papers whose DOI a search found take over are found (`find_moves`, scholarflow/moves.py).
+its own moved to (`join_same_papers`, scholarflow/paper/dedupe.py); the documents without a DOI that
+papers whose DOI a search found take over are found (`find_moves`, scholarflow/paper/doi_moves.py).
 `decide` gives each document its outcome from the stored hashes, `documents_to_write` folds the
 documents that merge into stored ones and those moving to their DOI (the only papers this stage
-rebuilds), the bulk policy sends them (scholarflow/bulk.py: transient refusals retried,
+rebuilds), the bulk policy sends them (scholarflow/stores/bulk.py: transient refusals retried,
 permanent ones refused with the engine's reason), `account` gives each record its outcome, and
 `delete_moved` deletes the moved documents once the documents they moved into are written.
 `tasks/index_run.py` runs these steps for a whole run, one batch written while the next is
@@ -31,11 +31,19 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import BULK_IN_FLIGHT, Action, BulkResult, BulkRetry, Fate, item_error, send
-from scholarflow.dedupe import FORMER_IDS, join_same_papers
-from scholarflow.models import Outcome, Paper, Rejection, Stage
-from scholarflow.moves import Moves, find_moves
-from scholarflow.search_client import EngineError
+from scholarflow.engine.client import EngineError
+from scholarflow.paper.dedupe import FORMER_IDS, join_same_papers
+from scholarflow.paper.doi_moves import Moves, find_moves
+from scholarflow.paper.models import Outcome, Paper, Rejection, Stage
+from scholarflow.stores.bulk import (
+    BULK_IN_FLIGHT,
+    Action,
+    BulkResult,
+    BulkRetry,
+    Fate,
+    item_error,
+    send,
+)
 from tasks.documents import Document, Documents, folded, prepare_documents, split_unsettled
 
 # How long (seconds) a batch waits for the index's primary shards after the engine said it has
@@ -107,7 +115,7 @@ def settle(
 ) -> tuple[Documents, Moves]:
     """The batch's documents with those of its unsettled papers (`loose`) added, each under the
     id it settles on; and the documents without a DOI that move to a DOI found for them. The
-    run's memory of what it met (scholarflow/dedupe.py) lives in this process: this runs in
+    run's memory of what it met (scholarflow/paper/dedupe.py) lives in this process: this runs in
     the run's process, batch after batch in their order. A settled paper's document and an
     unsettled one's of the same id merge with the settled record read first, whatever their
     order in the batch (a record carrying its DOI wins over one whose DOI a search found).

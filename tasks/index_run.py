@@ -41,16 +41,16 @@ from typing import Any, Self
 import orjson
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import BulkResult, Fate
-from scholarflow.indices import (
+from scholarflow.paper.doi_moves import Moves
+from scholarflow.paper.models import Outcome, Paper
+from scholarflow.stores.bulk import BulkResult, Fate
+from scholarflow.stores.indices import (
     INGEST_REFRESH,
     LOAD_SETTINGS,
     refresh_interval,
     serving_settings,
     set_refresh_interval,
 )
-from scholarflow.models import Outcome, Paper
-from scholarflow.moves import Moves
 from tasks.documents import Document, Documents
 from tasks.index import (
     DECISION_FIELDS,

@@ -4,10 +4,10 @@ The papers of a run are the live index's documents that carry its run id (writte
 rewritten because their record changed or another record merged into them; unchanged records
 write nothing and alert no one). They are read back in pages, with the fields the saved searches
 read, and matched against the saved searches by the engine's percolator
-(scholarflow/percolator.py), a page of papers per request.
+(scholarflow/alerts/percolator.py), a page of papers per request.
 
 What is found is published three ways: stored per saved search and run (`watch show NAME
---new`, scholarflow/watch_hits.py), a Prefect event per match (`scholarflow.watch.matched`, for
+--new`, scholarflow/alerts/hits.py), a Prefect event per match (`scholarflow.watch.matched`, for
 an automation to mail or post), and a table artifact on the flow run. A saved search that
 matches thousands is bounded: at most `watch_max_events` papers per saved search and run are
 stored and announced, the rest counted, and one `scholarflow.watch.overflow` event says how many
@@ -28,16 +28,16 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from scholarflow.bulk import item_error
-from scholarflow.percolator import (
+from scholarflow.alerts.hits import PAPER_FIELDS, RunMatches, WatchHits
+from scholarflow.alerts.percolator import (
     ensure_percolator,
     fields_read,
     percolate,
     sync,
     unmatched_reason,
 )
-from scholarflow.watch_hits import PAPER_FIELDS, RunMatches, WatchHits
-from scholarflow.watches import SavedSearch, WatchStore
+from scholarflow.alerts.watches import SavedSearch, WatchStore
+from scholarflow.stores.bulk import item_error
 
 logger = logging.getLogger(__name__)
 # Papers matched per percolate request.

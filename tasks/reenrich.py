@@ -9,8 +9,8 @@ client, cache, limiter and lookup mode as an ingest): those whose search ended i
 given statuses, those never searched (indexed with lookups off, or before the search existed)
 while a status of no answer is asked for, all that a search could still match with `no_doi`,
 and with an age those whose search was answered (refused, no answer) longer ago than that.
-A document whose DOI is found moves to it as in an ingest (scholarflow/moves.py): it is folded
-into the DOI's document and deleted, through the index stage, under the writer lock, unless
+A document whose DOI is found moves to it as in an ingest (scholarflow/paper/doi_moves.py): it is
+folded into the DOI's document and deleted, through the index stage, under the writer lock, unless
 it changed since it was read (a conflict).
 
 How: the lookups first, with no lock held (they take as long as the registry does); then, under
@@ -44,14 +44,14 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from scholarflow.embedding.mapping import INFO_FIELD
 from scholarflow.embedding.passages import PASSAGE_FIELDS
-from scholarflow.indices import live_index
-from scholarflow.models import EnrichmentStatus, LookupStats, Outcome, Paper
-from scholarflow.ranking import citations
+from scholarflow.paper.models import EnrichmentStatus, LookupStats, Outcome, Paper
 from scholarflow.registry import Lookup, Resolver
+from scholarflow.search.ranking import citations
 from scholarflow.settings import Settings
-from scholarflow.writer import WriterRun
+from scholarflow.stores.indices import live_index
+from scholarflow.stores.vector_mapping import INFO_FIELD
+from scholarflow.stores.writer import WriterRun
 from tasks.documents import paper_fields
 from tasks.enrich import apply_lookup, enrich_papers, open_resolver
 from tasks.index import index_papers

@@ -17,8 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_logger
 from prefect.transactions import Transaction, get_transaction
 
-from scholarflow.embedding.mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
-from scholarflow.indices import (
+from scholarflow.alerts.percolator import PercolatorError, ensure_percolator, sync
+from scholarflow.alerts.watches import WatchStore
+from scholarflow.engine.client import connect
+from scholarflow.search.relevance import K, load_judgments, rank
+from scholarflow.settings import Settings, VectorMapping
+from scholarflow.stores.indices import (
     IndexStateError,
     ReindexError,
     VerificationError,
@@ -34,12 +38,8 @@ from scholarflow.indices import (
     restore_serving_settings,
     switch_alias,
 )
-from scholarflow.percolator import PercolatorError, ensure_percolator, sync
-from scholarflow.relevance import K, load_judgments, rank
-from scholarflow.search_client import connect
-from scholarflow.settings import Settings, VectorMapping
-from scholarflow.sources import SourceRegistry
-from scholarflow.watches import WatchStore
+from scholarflow.stores.ingest_origins import SourceRegistry
+from scholarflow.stores.vector_mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
 from tasks.fetch import expand_sources
 
 Mode = Literal["copy", "replay"]
@@ -267,7 +267,7 @@ def switch(client: Elasticsearch, plan: ReindexPlan) -> None:
 
 
 # --- Prefect tasks ----------------------------------------------------------------------------
-# Each runs in the flow's process with the run's one client (scholarflow/writer.py).
+# Each runs in the flow's process with the run's one client (scholarflow/stores/writer.py).
 
 
 @task(name="create-index", cache_policy=NO_CACHE)

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import Fate, expanded
-from scholarflow.indices import live_index
-from scholarflow.writer import WriterRun
+from scholarflow.stores.bulk import Fate, expanded
+from scholarflow.stores.indices import live_index
+from scholarflow.stores.writer import WriterRun
 
 
 class PlannedUpdates(Protocol):

@@ -21,11 +21,10 @@ for name in list(os.environ):
 from elasticsearch import Elasticsearch  # noqa: E402
 
 from scholarflow.engine import EmbeddedEngine  # noqa: E402
-from scholarflow.indices import live_index, profile_of  # noqa: E402
-from scholarflow.models import Outcome, RunSummary  # noqa: E402
+from scholarflow.engine.client import connect  # noqa: E402
+from scholarflow.paper.models import Outcome, RunSummary  # noqa: E402
 from scholarflow.registry import reset_limiters  # noqa: E402
 from scholarflow.registry.client import agencies  # noqa: E402
-from scholarflow.search_client import connect  # noqa: E402
 from scholarflow.settings import (  # noqa: E402
     AnalysisProfile,
     DoiLookup,
@@ -33,6 +32,7 @@ from scholarflow.settings import (  # noqa: E402
     Settings,
     get_settings,
 )
+from scholarflow.stores.indices import live_index, profile_of  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
 from tests.shared_engine import (  # noqa: E402
     SEEDED,
@@ -107,8 +107,8 @@ def vectors_seeded_engine(
     leaves them after `scholarflow embed`, and a vector cache that also holds the vectors of
     the cross-lingual evaluation's one-language copies (made once, not in every test)."""
     from flows.embed import run_embed
-    from scholarflow.crosslingual import KEPT_LANGUAGE, one_language_copy
     from scholarflow.embedding.model import embedder_for
+    from scholarflow.search.crosslingual_eval import KEPT_LANGUAGE, one_language_copy
 
     settings = restored(seeded_engine, SEEDED, tmp_path_factory.mktemp("vectors-home"))
     run_embed(settings, everything=False, batch_size=settings.embed_batch_size)
@@ -222,7 +222,7 @@ def prefect_harness() -> Iterator[None]:
 
 def ingest_plain(settings: Settings, paths: list[Path], run_id: str = "test-run") -> dict:
     """The ingest pipeline through the plain stage functions (no Prefect), for engine tests."""
-    from scholarflow.indices import ensure_live_index
+    from scholarflow.stores.indices import ensure_live_index
     from tasks.decode import decode_records
     from tasks.enrich import enrich_papers
     from tasks.fetch import read_records

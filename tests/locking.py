@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from flows.observe import log_event
-from scholarflow.lock import LOCK_INDEX, WriterLock
+from flows.running.observe import log_event
+from scholarflow.engine.leases import LOCK_INDEX
+from scholarflow.stores.lock import WriterLock
 
 LOGGER = "scholarflow.test.lock"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import orjson
 
-from scholarflow.indices import ensure_live_index
+from scholarflow.engine.client import connect
 from scholarflow.registry import DoiCache, Resolver
-from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.sources import SourceRegistry
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.ingest_origins import SourceRegistry
 from tasks.decode import decode_records
 from tasks.enrich import enrich_papers
 from tasks.fetch import read_records

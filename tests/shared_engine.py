@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from elasticsearch import Elasticsearch
 
 from scholarflow.engine import EngineState
-from scholarflow.transport import EngineNode
+from scholarflow.engine.transport import EngineNode
 
 SEEDED = "seeded"
 STOCK_SEEDED = "seeded-stock"  # the same seeds, built with the stock analysis profile

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from flows.serve import run_serve
+from flows.serving.serve import run_serve
 from scholarflow.settings import get_settings
 
 SENT = "SIGTERM sent from a collection"

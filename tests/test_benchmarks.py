@@ -20,8 +20,8 @@ from elasticsearch import Elasticsearch
 from benchmarks.corpus import Corpus, Mix
 from benchmarks.report import print_tables
 from benchmarks.sink import SinkLogic
-from scholarflow.doi import normalize_doi
-from scholarflow.models import Paper, Rejection
+from scholarflow.paper.doi import normalize_doi
+from scholarflow.paper.models import Paper, Rejection
 from scholarflow.registry import DoiCache
 from scholarflow.registry.cache import WORKS_INDEX
 from scholarflow.settings import Settings

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from scholarflow.engine import EmbeddedEngine
-from scholarflow.indices import live_index
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings
+from scholarflow.stores.indices import live_index
 from tests.conftest import REPO, SEED_RECORDS
 from tests.ops import wait_for
 from tests.serving import PrefectApi, ServeProcess, free_port, wait_until_down

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import BulkRetry
-from scholarflow.deadletter import DeadLetterStore
-from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, Paper, RawRecord, Stage
-from scholarflow.search_client import EngineError, connect
+from scholarflow.engine.client import EngineError, connect
+from scholarflow.paper.models import Outcome, Paper, RawRecord, Stage
 from scholarflow.settings import Settings
+from scholarflow.stores.bulk import BulkRetry
+from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.indices import ensure_live_index
 from tasks.decode import decode_record
 from tasks.index import index_papers
 from tests.bulk_server import BulkServer
@@ -236,7 +236,7 @@ def test_refused_merged_document_rejects_each_of_its_records(es: Elasticsearch) 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_credentials_fail_the_run_clearly(tmp_path: Path, status: int) -> None:
-    from scholarflow.search_client import EngineError, check
+    from scholarflow.engine.client import EngineError, check
 
     with BulkServer(status=status) as server, pytest.raises(EngineError) as error:
         check(client_for(server, tmp_path), server.url)

@@ -1,6 +1,6 @@
-"""The one bulk policy (scholarflow/bulk.py): each action's outcome in order, transient refusals
-sent again, permanent ones final; and the stores that write through it: a refused write of the
-sources registry or the manifest fails in one line, the DOI cache lets it go, a dead letter that
+"""The one bulk policy (scholarflow/stores/bulk.py): each action's outcome in order, transient
+refusals sent again, permanent ones final; and the stores that write through it: a refused write of
+the sources registry or the manifest fails in one line, the DOI cache lets it go, a dead letter that
 cannot be stored fails the run.
 
 Item refusals on demand come from `tests/bulk_server.py`; write blocks from the real engine."""
@@ -14,16 +14,16 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow import bulk
-from scholarflow.bulk import NO_ANSWER, BulkRetry, Fate, WriteRefused, expanded, send
-from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterError, DeadLetterStore
-from scholarflow.manifest import MANIFEST_INDEX, Completed, Fingerprint, SourceManifest
-from scholarflow.models import RawRecord, Rejection, Stage
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import RawRecord, Rejection, Stage
 from scholarflow.registry.cache import CACHE_INDEX, WORKS_INDEX, DoiCache
 from scholarflow.registry.lookup import Lookup
-from scholarflow.search_client import connect
 from scholarflow.settings import Settings
-from scholarflow.sources import SOURCES_INDEX, SourceRegistry
+from scholarflow.stores import bulk
+from scholarflow.stores.bulk import NO_ANSWER, BulkRetry, Fate, WriteRefused, expanded, send
+from scholarflow.stores.deadletters import DEADLETTER_INDEX, DeadLetterError, DeadLetterStore
+from scholarflow.stores.ingest_origins import SOURCES_INDEX, SourceRegistry
+from scholarflow.stores.read_files import MANIFEST_INDEX, Completed, Fingerprint, SourceManifest
 from tests.bulk_server import BulkServer
 
 

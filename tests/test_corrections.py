@@ -1,4 +1,4 @@
-"""Corrections and retractions read from Crossref answers (scholarflow/corrections.py): the
+"""Corrections and retractions read from Crossref answers (scholarflow/paper/corrections.py): the
 paper's own `updated-by`, the `update-to` of cached notices, bad update blocks, and the DOI
 cache that keeps what they need. Answers: tests/crossmark.py (the real recorded works, with
 updates built from Crossref's documented schema)."""
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.corrections import read_correction
-from scholarflow.models import CorrectionStatus, Paper
+from scholarflow.paper.corrections import read_correction
+from scholarflow.paper.models import CorrectionStatus, Paper
 from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup, Resolver
 from scholarflow.registry.cache import CUT, WORKS_INDEX, cache_entry, cut_work, works_entry
 from scholarflow.settings import DoiLookup, Settings

@@ -10,7 +10,7 @@ import json
 from elasticsearch import Elasticsearch
 
 from scholarflow.registry import DoiCache
-from scholarflow.search import search_papers
+from scholarflow.search.service import search_papers
 from scholarflow.settings import DoiLookup, Settings
 from tests.conftest import SEED_CACHE, SEED_RECORDS
 from tests.crossmark import update, with_fields

@@ -4,15 +4,15 @@ monolingual groups held where words alone put them."""
 
 from __future__ import annotations
 
-from scholarflow import relevance
-from scholarflow.crosslingual import (
+from scholarflow.engine.client import connect
+from scholarflow.search import relevance
+from scholarflow.search.crosslingual_eval import (
     CROSSLINGUAL,
     KEPT_LANGUAGE,
     evaluate_crosslingual,
     one_language,
 )
-from scholarflow.search import hybrid_search
-from scholarflow.search_client import connect
+from scholarflow.search.service import hybrid_search
 from scholarflow.settings import Settings
 from tests.conftest import SEEDS
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from elasticsearch import Elasticsearch
 
 from flows.replay import replay
-from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterStore, entry_id
-from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, RawRecord, Rejection, Stage
+from scholarflow.paper.models import Outcome, RawRecord, Rejection, Stage
 from scholarflow.settings import Settings
+from scholarflow.stores.deadletters import DEADLETTER_INDEX, DeadLetterStore, entry_id
+from scholarflow.stores.indices import ensure_live_index
 from tests.cli_helpers import json_out, one_line_error, run_cli
 from tests.conftest import assert_accounted_json
 from tests.test_ingest_accounting import hostile_feed

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scholarflow.models import EnrichmentStatus, Paper, Precision, RawRecord, Rejection, Stage
+from scholarflow.paper.models import EnrichmentStatus, Paper, Precision, RawRecord, Rejection, Stage
 from tasks.decode import decode_record
 from tasks.fetch import read_records
 from tests.conftest import SEED_RECORDS

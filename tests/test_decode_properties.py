@@ -11,8 +11,8 @@ from elasticsearch import Elasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, Paper, RawRecord, Rejection
+from scholarflow.paper.models import Outcome, Paper, RawRecord, Rejection
+from scholarflow.stores.indices import ensure_live_index
 from tasks.decode import decode_record, decode_records
 from tasks.fetch import reparse
 from tasks.index import index_papers

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scholarflow.models import Paper, RawRecord
+from scholarflow.paper.models import Paper, RawRecord
 from tasks.decode import decode_record
 from tasks.decode.partial_json import complete_members
 from tasks.fetch import read_records

@@ -19,10 +19,10 @@ from benchmarks.dedupe_pairs import (
     seeds_pair,
     wanfang_items,
 )
-from scholarflow.dedupe import authors_agree, match_key, same_paper
-from scholarflow.models import Outcome
-from scholarflow.names import same_person
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.paper.dedupe import authors_agree, match_key, same_paper
+from scholarflow.paper.models import Outcome
+from scholarflow.paper.names import same_person
 from scholarflow.settings import Settings
 
 

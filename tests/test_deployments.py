@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.deployments import build_deployments
+from flows.serving.deployments import build_deployments
 from scholarflow.settings import Settings
 from tests.conftest import SEED_RECORDS
 from tests.ops import wait_for

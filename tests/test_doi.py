@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scholarflow.doi import find_doi, looks_like_doi_query, normalize_doi
+from scholarflow.paper.doi import find_doi, looks_like_doi_query, normalize_doi
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.models import EnrichmentStatus
+from scholarflow.paper.models import EnrichmentStatus
 from scholarflow.registry import CACHE_INDEX, DoiCache, Lookup
 from scholarflow.registry.cache import (
     CUT,

@@ -13,9 +13,9 @@ from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
 from cli import app
-from scholarflow.indices import live_index, restore_serving_settings
-from scholarflow.lock import read_lease
 from scholarflow.settings import DoiLookup, Settings, get_settings
+from scholarflow.stores.indices import live_index, restore_serving_settings
+from scholarflow.stores.lock import read_lease
 from tasks.reindex import copy_documents, create_target, plan_reindex, switch, verify
 from tests.conftest import SEED_CACHE, SEED_RECORDS, lookups_at
 from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer, Reply
@@ -280,7 +280,7 @@ def test_a_reenrichment_that_loses_track_of_a_document_fails() -> None:
     from collections import Counter
 
     from flows.reenrich import ReenrichSummary
-    from scholarflow.models import AccountingError
+    from scholarflow.paper.models import AccountingError
 
     summary = ReenrichSummary(run_id="r", alias="papers", selected=3)
     summary.outcomes = Counter(updated=1, moved=1)

@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from flows.ingest import run_ingest
-from scholarflow.models import Outcome
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Outcome
 from scholarflow.registry.matching import Query, judge
-from scholarflow.search_client import connect
 from scholarflow.settings import DoiLookup, Settings
 from tests.conftest import assert_accounted
 from tests.crossref_search import recorded_works, search_answer

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from flows.ingest import run_ingest
-from scholarflow.models import Outcome, RunSummary
-from scholarflow.search_client import connect
+from scholarflow.alerts.watches import WatchStore, new_saved_search
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Outcome, RunSummary
 from scholarflow.settings import DoiLookup, Settings
-from scholarflow.watches import WatchStore, new_saved_search
 from tests.cli_helpers import json_out, run_cli
 from tests.conftest import assert_accounted, lookups_at
 from tests.crossref_search import search_answer

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from cli import app
 from flows.embed import embed
 from flows.ingest import ingest
-from scholarflow.embedding.mapping import VECTOR_FIELD
 from scholarflow.embedding.model import load_embedder
 from scholarflow.embedding.passages import passage_text
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings
+from scholarflow.stores.vector_mapping import VECTOR_FIELD
 from tests.conftest import SEED_RECORDS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

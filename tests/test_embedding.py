@@ -11,7 +11,7 @@ import pytest
 
 from scholarflow.embedding.model import ModelUnavailable, load_embedder
 from scholarflow.embedding.passages import passage_text, text_hash
-from scholarflow.text import has_han
+from scholarflow.paper.text import has_han
 
 LEUKOPENIA_EN = (
     "Life-threatening refractory leukopenia in a patient with systemic lupus erythematosus "

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from scholarflow.engine import EmbeddedEngine, EngineStartError, opensearch
-from scholarflow.lock import WriterLock, read_lease
-from scholarflow.search import index_status, search_papers
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.search.service import search_papers
 from scholarflow.settings import EngineKind, Settings
+from scholarflow.status import index_status
+from scholarflow.stores.lock import WriterLock, read_lease
 from tests.cli_helpers import json_out, one_line_error, run_cli
 from tests.seeding import seed_index
 from tests.shared_engine import SharedEngine

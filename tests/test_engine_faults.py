@@ -25,13 +25,13 @@ from prefect import flow
 
 from flows.ingest import load_records
 from flows.replay import replay
-from scholarflow.bulk import BulkRetry
-from scholarflow.deadletter import DeadLetterStore
 from scholarflow.engine import EmbeddedEngine, EngineKind, EngineState
-from scholarflow.indices import ensure_live_index
-from scholarflow.models import Outcome, Paper, RawRecord, RunSummary
-from scholarflow.search_client import EngineError, connect
+from scholarflow.engine.client import EngineError, connect
+from scholarflow.paper.models import Outcome, Paper, RawRecord, RunSummary
 from scholarflow.settings import Settings
+from scholarflow.stores.bulk import BulkRetry
+from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.indices import ensure_live_index
 from tasks.decode import decode_record
 from tasks.fetch import read_records
 from tasks.index import IndexResult, index_papers

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.models import Author, EnrichmentStatus, Journal, Paper
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Author, EnrichmentStatus, Journal, Paper
 from scholarflow.registry import DoiCache, Lookup, RegistryClient, Resolver
-from scholarflow.search_client import connect
 from scholarflow.settings import Settings
 from tasks.enrich import apply_lookup, enrich_papers
 from tests.fixture_server import CROSSREF_WORKS, FIXTURES, FixtureServer

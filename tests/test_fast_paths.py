@@ -15,10 +15,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.heap import COLLECT_EVERY_BATCHES, batch_heap, load_heap
-from scholarflow.coerce import _BLANKS, blank_to_none
-from scholarflow.models import RawRecord
-from scholarflow.text import (
+from flows.running.heap import COLLECT_EVERY_BATCHES, batch_heap, load_heap
+from scholarflow.paper.coerce import _BLANKS, blank_to_none
+from scholarflow.paper.models import RawRecord
+from scholarflow.paper.text import (
     _HAN,
     _INVISIBLE,
     _MARKUP,
@@ -216,8 +216,8 @@ def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> N
     what was sent."""
     import cloudpickle
 
-    from flows.batches import Batch, PreparedBatch
-    from scholarflow.models import LookupStats
+    from flows.running.batches import Batch, PreparedBatch
+    from scholarflow.paper.models import LookupStats
     from tasks.decode import decode_records
     from tasks.documents import prepare_documents
     from tasks.fetch import read_records

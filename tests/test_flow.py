@@ -85,7 +85,7 @@ def test_a_flow_run_keeps_only_the_batches_in_flight_alive(
     enrichment runs). (Garbage collection is off, so a batch kept
     alive only by a reference cycle would count as alive, as it does until a full collection.)"""
     from flows.ingest import progress_listener
-    from scholarflow.models import Paper, RunSummary
+    from scholarflow.paper.models import Paper, RunSummary
 
     batch_size = 3
     alive: list[int] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scholarflow.models import Paper, Precision, RawRecord, Rejection, Stage
+from scholarflow.paper.models import Paper, Precision, RawRecord, Rejection, Stage
 from tasks.decode import MAX_TEXT_CHARS, decode_record, decode_records
 from tasks.fetch import read_records
 

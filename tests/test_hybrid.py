@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from scholarflow.crosslingual import one_language_copy
 from scholarflow.embedding.model import load_embedder
-from scholarflow.hybrid import Hybrid, VectorPlan, near_enough, query_language
-from scholarflow.search import hybrid_search, search_papers
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.search.crosslingual_eval import one_language_copy
+from scholarflow.search.hybrid import Hybrid, VectorPlan, near_enough, query_language
+from scholarflow.search.service import hybrid_search, search_papers
 from scholarflow.settings import Fusion, HybridMode, Settings, VectorMapping, get_settings
 
 SALAMANDER = "sf-eb0365fbb3b1839bba81"
@@ -136,11 +136,11 @@ def test_a_model_that_cannot_load_leaves_search_by_words(
     broken = tmp_path / "model.bin"
     broken.write_bytes(b"\0" * 64)
     settings = vector_settings.model_copy(update={"embed_model_file": broken})
-    with caplog.at_level(logging.WARNING, logger="scholarflow.search"):
+    with caplog.at_level(logging.WARNING, logger="scholarflow.search.service"):
         assert hybrid_search(settings) is None
         result = search_papers(settings, "白细胞减少")
     assert [h["id"] for h in result["hits"]] == [LUPUS]
-    lines = [r.getMessage() for r in caplog.records if r.name == "scholarflow.search"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "scholarflow.search.service"]
     assert len(lines) == 2  # one line for each search, no traceback
     for line in lines:
         assert "\n" not in line

@@ -11,11 +11,12 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.indices import ensure_live_index, live_index
-from scholarflow.models import Outcome, Paper, Provenance
-from scholarflow.search import index_status, search_papers
+from scholarflow.engine.transport import EngineNode
+from scholarflow.paper.models import Outcome, Paper, Provenance
+from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings
-from scholarflow.transport import EngineNode
+from scholarflow.status import index_status
+from scholarflow.stores.indices import ensure_live_index, live_index
 from tasks.index import index_papers
 from tests.conftest import SEED_RECORDS, ingest_plain
 

@@ -14,8 +14,11 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import Action, BulkResult, send
-from scholarflow.indices import (
+from scholarflow.engine.transport import EngineNode
+from scholarflow.paper.models import Outcome, Paper, Provenance
+from scholarflow.settings import Settings
+from scholarflow.stores.bulk import Action, BulkResult, send
+from scholarflow.stores.indices import (
     INGEST_REFRESH,
     create_for_load,
     ensure_live_index,
@@ -23,9 +26,6 @@ from scholarflow.indices import (
     refresh_interval,
     set_refresh_interval,
 )
-from scholarflow.models import Outcome, Paper, Provenance
-from scholarflow.settings import Settings
-from scholarflow.transport import EngineNode
 from tasks import index_run
 from tasks.documents import prepare_documents
 from tasks.index import IndexResult

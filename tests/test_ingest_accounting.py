@@ -10,8 +10,8 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterStore
-from scholarflow.models import Outcome, Stage
+from scholarflow.paper.models import Outcome, Stage
+from scholarflow.stores.deadletters import DEADLETTER_INDEX, DeadLetterStore
 from tests.conftest import SEED_RECORDS
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from scholarflow.indices import load_mapping_file
 from scholarflow.settings import Settings
+from scholarflow.stores.indices import load_mapping_file
 from tests.conftest import REPO
 
 NDJSON = REPO / "kibana" / "scholarflow.ndjson"

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from scholarflow.bulk import BULK_CHUNK_DOCS, BULK_IN_FLIGHT
-from scholarflow.deadletter import DEADLETTER_INDEX
 from scholarflow.engine import EmbeddedEngine, EngineKind
-from scholarflow.transport import EngineNode
+from scholarflow.engine.transport import EngineNode
+from scholarflow.stores.bulk import BULK_CHUNK_DOCS, BULK_IN_FLIGHT
+from scholarflow.stores.deadletters import DEADLETTER_INDEX
 from tests.cli_helpers import SCHOLARFLOW, json_out, one_line_error, run_cli
 from tests.conftest import assert_accounted_json
 

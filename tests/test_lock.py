@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.indices import ensure_live_index, live_index
-from scholarflow.lock import (
+from scholarflow.paper.models import RunSummary
+from scholarflow.settings import Settings
+from scholarflow.stores.indices import ensure_live_index, live_index
+from scholarflow.stores.lock import (
     LockHeld,
     LockLost,
     WriterLock,
     read_lease,
 )
-from scholarflow.models import RunSummary
-from scholarflow.settings import Settings
 from tasks.reindex import (
     copy_documents,
     create_target,

@@ -7,7 +7,8 @@ import json
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.indices import (
+from scholarflow.settings import AnalysisProfile, Settings
+from scholarflow.stores.indices import (
     MAPPINGS_DIR,
     MAPPINGS_FILE,
     IndexStateError,
@@ -17,7 +18,6 @@ from scholarflow.indices import (
     profile_of,
     resolve_profile,
 )
-from scholarflow.settings import AnalysisProfile, Settings
 
 BUILT_IN_FILTERS = {"lowercase", "asciifolding", "cjk_width", "icu_folding", "icu_normalizer"}
 BUILT_IN_TOKENIZERS = {"standard", "icu_tokenizer"}

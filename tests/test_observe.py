@@ -10,10 +10,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
 
-from flows import observe
 from flows.ingest import ingest
-from flows.observe import SourceProgress, log_event
-from scholarflow.models import RawRecord
+from flows.running import observe
+from flows.running.observe import SourceProgress, log_event
+from scholarflow.paper.models import RawRecord
 from scholarflow.settings import Settings
 from tests.conftest import SEED_RECORDS
 

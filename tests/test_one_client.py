@@ -15,8 +15,9 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch, UnsupportedProductError
 
-from scholarflow.search import index_status, search_papers
+from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings
+from scholarflow.status import index_status
 from tests.conftest import settings_for
 from tests.local_http import LocalHttpServer, QuietHandler
 from tests.seeding import seed_index

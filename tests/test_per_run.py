@@ -1,11 +1,11 @@
-"""What a process keeps per run (scholarflow/per_run.py): made once per run, bounded, closed
+"""What a process keeps per run (scholarflow/run_scoped.py): made once per run, bounded, closed
 when dropped for being the oldest, never when its owner takes it back."""
 
 from __future__ import annotations
 
 import threading
 
-from scholarflow.per_run import PerRun
+from scholarflow.run_scoped import PerRun
 
 
 def test_one_item_per_run_made_on_first_use() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scholarflow.query import (
+from scholarflow.search.query import (
     LANGUAGE_BOOST,
     Filters,
     SearchRequest,
@@ -30,7 +30,7 @@ def clause_types(body: Any) -> set[str]:
 
 
 def text_bool(body: dict[str, Any]) -> dict[str, Any]:
-    """The bool query the ranking signals (`scholarflow/ranking.py`) are wrapped around."""
+    """The bool query the ranking signals (`scholarflow/search/ranking.py`) are wrapped around."""
     query = body["query"]
     while "function_score" in query:
         query = query["function_score"]["query"]

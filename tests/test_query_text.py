@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from scholarflow.query import PHRASE_FIELDS, SearchRequest, build_query
-from scholarflow.query_text import QueryText, read_query
-from scholarflow.ranking import YEAR_WEIGHT
+from scholarflow.search.query import PHRASE_FIELDS, SearchRequest, build_query
+from scholarflow.search.query_text import QueryText, read_query
+from scholarflow.search.ranking import YEAR_WEIGHT
 from tests.test_query import QUERY_PARSERS, clause_types, text_bool
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scholarflow.search import search_papers
+from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings
 
 PREDATION = "10.3969/j.issn.1005-9628.2021.01.012"  # "The predation of Evarcha albaria …"

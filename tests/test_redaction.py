@@ -21,11 +21,11 @@ from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
 from flows.ingest import ingest
-from scholarflow.bulk import BulkRetry
-from scholarflow.models import RawRecord
+from scholarflow.engine.client import EngineError, RequestTimeout, check, connect
+from scholarflow.paper.models import RawRecord
 from scholarflow.redact import redact_text, redact_url, remember
-from scholarflow.search_client import EngineError, RequestTimeout, check, connect
 from scholarflow.settings import Settings
+from scholarflow.stores.bulk import BulkRetry
 from tasks.decode import decode_record
 from tasks.index import index_papers
 from tests.auth_proxy import AuthProxy
@@ -232,7 +232,7 @@ def test_settings_never_show_the_url_user_info_in_their_repr() -> None:
 
 
 def test_an_engine_refusal_that_quotes_an_address_is_kept_without_its_user_info() -> None:
-    from scholarflow.bulk import item_error
+    from scholarflow.stores.bulk import item_error
 
     quoted = {
         "type": "illegal_argument_exception",

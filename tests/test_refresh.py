@@ -22,11 +22,12 @@ from elasticsearch import Elasticsearch
 from flows.ingest import ingest as ingest_flow
 from flows.reenrich import reenrich
 from flows.reindex import ReindexParameters, reindex
-from scholarflow import indices
-from scholarflow.deadletter import DEADLETTER_INDEX, DeadLetterStore
-from scholarflow.indices import ensure_live_index
-from scholarflow.search import index_status, search_papers
+from scholarflow.search.service import search_papers
 from scholarflow.settings import DoiLookup, Settings
+from scholarflow.status import index_status
+from scholarflow.stores import indices
+from scholarflow.stores.deadletters import DEADLETTER_INDEX, DeadLetterStore
+from scholarflow.stores.indices import ensure_live_index
 from tests.cli_helpers import json_out, run_cli
 from tests.conftest import assert_accounted_json, lookups_at
 from tests.fixture_server import CROSSREF_WORKS, FixtureServer

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.indices import (
+from scholarflow.engine.client import connect
+from scholarflow.search.service import search_papers
+from scholarflow.settings import Settings
+from scholarflow.stores.indices import (
     IndexStateError,
     ReindexError,
     VerificationError,
@@ -19,10 +22,7 @@ from scholarflow.indices import (
     restore_serving_settings,
     roll_back,
 )
-from scholarflow.search import search_papers
-from scholarflow.search_client import connect
-from scholarflow.settings import Settings
-from scholarflow.sources import SourceRegistry
+from scholarflow.stores.ingest_origins import SourceRegistry
 from tasks.fetch import SourceError
 from tasks.reindex import (
     ReindexPlan,

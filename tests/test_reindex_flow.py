@@ -15,13 +15,13 @@ from elasticsearch import NotFoundError
 
 from flows.ingest import ingest, progress_listener
 from flows.reindex import ReindexParameters, reindex
-from scholarflow.indices import ReindexError, generations, live_index
-from scholarflow.lock import LockLost, read_lease
-from scholarflow.models import RunSummary
-from scholarflow.search import search_papers
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import RunSummary
+from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings, get_settings
-from scholarflow.sources import SourceRegistry
+from scholarflow.stores.indices import ReindexError, generations, live_index
+from scholarflow.stores.ingest_origins import SourceRegistry
+from scholarflow.stores.lock import LockLost, read_lease
 from tasks.fetch import SourceError
 from tests.locking import expire, make_lock
 

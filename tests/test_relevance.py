@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scholarflow import relevance
-from scholarflow.relevance import GROUPS, KINDS, Judged, Scored
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.search import relevance
+from scholarflow.search.relevance import GROUPS, KINDS, Judged, Scored
 from scholarflow.settings import Settings
 from tests.conftest import SEEDS
 

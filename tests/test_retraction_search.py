@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from scholarflow.indices import analysis_settings, ensure_live_index, load_mapping_file
-from scholarflow.models import Correction, CorrectionStatus, Paper, UpdateNotice
-from scholarflow.query import Filters
-from scholarflow.ranking import DEMOTED_WEIGHT
-from scholarflow.search import search_papers
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Correction, CorrectionStatus, Paper, UpdateNotice
+from scholarflow.search.query import Filters
+from scholarflow.search.ranking import DEMOTED_WEIGHT
+from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings, get_settings
+from scholarflow.stores.indices import analysis_settings, ensure_live_index, load_mapping_file
 from tasks.index import index_papers
 
 RETRACTED = "10.5555/thermal-1"

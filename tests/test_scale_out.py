@@ -15,11 +15,11 @@ from elasticsearch import Elasticsearch, helpers
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.batches import THREAD_TASK_RECORDS, batches_per_task
-from flows.deployments import deploy_to_pool
 from flows.ingest import ingest, run_ingest
-from flows.runners import PlainRunner, stage_runner
-from scholarflow.search_client import connect
+from flows.running.batches import THREAD_TASK_RECORDS, batches_per_task
+from flows.running.runners import PlainRunner, stage_runner
+from flows.serving.deployments import deploy_to_pool
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings
 from tests.conftest import SEED_RECORDS
 from tests.ops import wait_for

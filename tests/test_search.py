@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scholarflow.query import Filters
-from scholarflow.search import merge_marks, search_papers, suggest_titles
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
+from scholarflow.search.query import Filters
+from scholarflow.search.service import merge_marks, search_papers, suggest_titles
 from scholarflow.settings import AnalysisProfile, Settings
 
 LUPUS = "10.1080/25785826.2025.2563427"

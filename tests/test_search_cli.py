@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from scholarflow.search_client import connect
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings, get_settings
 
 runner = CliRunner()

@@ -16,9 +16,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 
-from flows.credentials import with_block_credentials
 from flows.ingest import ingest
-from scholarflow.search_client import EngineError
+from flows.running.credentials import with_block_credentials
+from scholarflow.engine.client import EngineError
 from scholarflow.settings import Settings
 from tests.auth_proxy import AuthProxy
 from tests.conftest import SEED_RECORDS

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from flows.server import PrefectServer, ServerStartError
+from flows.serving.server import PrefectServer, ServerStartError
 from scholarflow.settings import get_settings
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.serve import StoppableRunner
+from flows.serving.serve import StoppableRunner
 from tests.ops import wait_for
 from tests.serving import PrefectApi, ServeProcess
 from tests.stop_in_collection import SENT

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
-from scholarflow.deadletter import DEADLETTER_INDEX, DEADLETTER_MAPPINGS_FILE, DeadLetterStore
+from scholarflow.alerts.hits import HITS_INDEX, HITS_MAPPINGS_FILE, WatchHits
+from scholarflow.alerts.percolator import PERCOLATOR_MAPPINGS_FILE, SKIPPED_TYPES, ensure_percolator
+from scholarflow.alerts.watches import WATCHES_INDEX, WATCHES_MAPPINGS_FILE, WatchStore
 from scholarflow.embedding.cache import CACHE_INDEX as VECTORS_INDEX
 from scholarflow.embedding.cache import MAPPINGS_FILE as VECTORS_MAPPINGS_FILE
 from scholarflow.embedding.cache import VectorCache
-from scholarflow.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
-from scholarflow.lock import LOCK_INDEX, LOCK_MAPPINGS_FILE
-from scholarflow.manifest import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
-from scholarflow.percolator import PERCOLATOR_MAPPINGS_FILE, SKIPPED_TYPES, ensure_percolator
+from scholarflow.engine.client import connect
+from scholarflow.engine.leases import LOCK_INDEX
 from scholarflow.registry.cache import (
     CACHE_INDEX,
     CACHE_MAPPINGS_FILE,
@@ -28,11 +28,16 @@ from scholarflow.registry.cache import (
     DoiCache,
 )
 from scholarflow.registry.search_cache import SEARCH_INDEX, SEARCH_MAPPINGS_FILE, SearchCache
-from scholarflow.search_client import connect
 from scholarflow.settings import Settings
-from scholarflow.sources import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
-from scholarflow.watch_hits import HITS_INDEX, HITS_MAPPINGS_FILE, WatchHits
-from scholarflow.watches import WATCHES_INDEX, WATCHES_MAPPINGS_FILE, WatchStore
+from scholarflow.stores.deadletters import (
+    DEADLETTER_INDEX,
+    DEADLETTER_MAPPINGS_FILE,
+    DeadLetterStore,
+)
+from scholarflow.stores.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
+from scholarflow.stores.ingest_origins import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
+from scholarflow.stores.lock import LOCK_MAPPINGS_FILE
+from scholarflow.stores.read_files import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
 from tests.locking import make_lock
 
 PAPERS_FILES = {"papers.mappings.json", "papers.index-template.json", "settings.json"}

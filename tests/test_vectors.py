@@ -13,7 +13,14 @@ from elasticsearch.helpers import scan
 
 from flows.embed import run_embed
 from scholarflow.embedding.cache import CACHE_INDEX, VectorCache
-from scholarflow.embedding.mapping import (
+from scholarflow.embedding.model import MODEL_ID, load_embedder
+from scholarflow.embedding.status import vector_status
+from scholarflow.embedding.vectors import vectors_for
+from scholarflow.engine.client import connect
+from scholarflow.paper.models import Paper
+from scholarflow.settings import Settings, VectorMapping
+from scholarflow.stores.indices import ensure_live_index, install_templates, live_index
+from scholarflow.stores.vector_mapping import (
     DIMENSIONS,
     INFO_FIELD,
     VECTOR_FIELD,
@@ -23,13 +30,6 @@ from scholarflow.embedding.mapping import (
     resolve_mapping,
     vector_component,
 )
-from scholarflow.embedding.model import MODEL_ID, load_embedder
-from scholarflow.embedding.status import vector_status
-from scholarflow.embedding.vectors import vectors_for
-from scholarflow.indices import ensure_live_index, install_templates, live_index
-from scholarflow.models import Paper
-from scholarflow.search_client import connect
-from scholarflow.settings import Settings, VectorMapping
 from tasks.reenrich import _changed_fields
 from tests.conftest import SEED_RECORDS, ingest_plain
 from tests.seeding import seed_index
@@ -158,7 +158,7 @@ def test_the_in_memory_fallback_has_no_vector_field_and_says_so(tmp_path: Path) 
     """osmem (the engine without Java) offers no vector type: lexical search only, stated."""
     from osmem_server import OsmemServer
 
-    from scholarflow.search import search_papers
+    from scholarflow.search.service import search_papers
 
     with OsmemServer.start(japanese=False) as server:
         settings = Settings(_env_file=None, es_url=server.url, home=tmp_path)

@@ -17,12 +17,12 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, Fl
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
 from flows.reindex import ReindexParameters, reindex
-from scholarflow.indices import live_index
-from scholarflow.percolator import PercolatorError, ensure_percolator, percolator_index, sync
-from scholarflow.search_client import connect
+from scholarflow.alerts.hits import WatchHits
+from scholarflow.alerts.percolator import PercolatorError, ensure_percolator, percolator_index, sync
+from scholarflow.alerts.watches import WatchStore, new_saved_search
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings
-from scholarflow.watch_hits import WatchHits
-from scholarflow.watches import WatchStore, new_saved_search
+from scholarflow.stores.indices import live_index
 from tasks.percolate import MATCHED_EVENT, OVERFLOW_EVENT
 from tests.cli_helpers import json_out, one_line_error, run_cli
 from tests.conftest import SEED_RECORDS
@@ -185,7 +185,8 @@ def test_saved_searches_follow_a_reindex_that_changes_the_papers_mappings(
     """The papers gain a field and the query builder filters on it (as a retraction flag
     would): the new index's percolator store is built from its mappings, so the saved search
     still matches there, while the old index's store refuses the new query."""
-    from scholarflow import indices, watches
+    from scholarflow.alerts import watches
+    from scholarflow.stores import indices
 
     client = connect(settings)
     ingest(SEED_RECORDS)

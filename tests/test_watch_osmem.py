@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scholarflow.alerts.percolator import UNMATCHED
 from scholarflow.engine import EmbeddedEngine
-from scholarflow.percolator import UNMATCHED
 from scholarflow.settings import EngineKind
 from tests.cli_helpers import json_out, run_cli
 from tests.conftest import SEED_RECORDS, assert_accounted_json

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from elasticsearch import Elasticsearch
 
-from scholarflow.indices import live_index
-from scholarflow.percolator import (
+from scholarflow.alerts.percolator import (
     PercolatorError,
     ensure_percolator,
     fields_read,
@@ -15,11 +14,18 @@ from scholarflow.percolator import (
     percolator_index,
     sync,
 )
-from scholarflow.query import Filters
-from scholarflow.relevance import load_judgments
-from scholarflow.search_client import connect
+from scholarflow.alerts.watches import (
+    SavedSearch,
+    WatchError,
+    WatchStore,
+    check_query,
+    new_saved_search,
+)
+from scholarflow.engine.client import connect
+from scholarflow.search.query import Filters
+from scholarflow.search.relevance import load_judgments
 from scholarflow.settings import Settings
-from scholarflow.watches import SavedSearch, WatchError, WatchStore, check_query, new_saved_search
+from scholarflow.stores.indices import live_index
 
 SAFE = [
     "系統性紅斑狼瘡",

@@ -24,7 +24,7 @@ import json, sys
 from pathlib import Path
 from scholarflow import package_data
 from scholarflow.engine import opensearch
-from scholarflow.relevance import JUDGMENTS
+from scholarflow.search.relevance import JUDGMENTS
 module, lib = opensearch.build_dirs(Path(sys.argv[1]))
 print(json.dumps({
     "installed": package_data.INSTALLED,

@@ -15,15 +15,15 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from flows.ingest import load_records
-from flows.observe import log_event
-from scholarflow.bulk import Action, BulkResult, expanded
-from scholarflow.deadletter import DeadLetterStore
-from scholarflow.indices import ensure_live_index
-from scholarflow.lock import LockLost, force_release, read_lease
-from scholarflow.models import AccountingError, RunSummary
-from scholarflow.search_client import run_client
+from flows.running.observe import log_event
+from scholarflow.engine.client import run_client
+from scholarflow.paper.models import AccountingError, RunSummary
 from scholarflow.settings import Settings
-from scholarflow.writer import WriterRun
+from scholarflow.stores.bulk import Action, BulkResult, expanded
+from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.lock import LockLost, force_release, read_lease
+from scholarflow.stores.writer import WriterRun
 from tasks.fetch import read_records
 from tests.conftest import SEED_RECORDS, assert_accounted
 from tests.locking import make_lock

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import numpy as np
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import BulkRetry, expanded, send
 from scholarflow.embedding.model import MODEL_ID
-from scholarflow.indices import ensure_index, load_mapping_file
+from scholarflow.stores.bulk import BulkRetry, expanded, send
+from scholarflow.stores.indices import ensure_index, load_mapping_file
 
 CACHE_INDEX = "scholarflow-vectors"
 MAPPINGS_FILE = "vector-cache.mappings.json"

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from scholarflow.embedding.mapping import DIMENSIONS
 from scholarflow.errors import ScholarflowError
+from scholarflow.paper.text import has_han
 from scholarflow.settings import Settings
-from scholarflow.text import has_han
+from scholarflow.stores.vector_mapping import DIMENSIONS
 
 MODEL_ID = "multilingual-e5-small-q4"
 

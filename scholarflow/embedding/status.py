@@ -7,9 +7,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from scholarflow.embedding.mapping import DESCRIPTIONS, INFO_FIELD, index_mapping
 from scholarflow.embedding.model import MODEL_ID
 from scholarflow.settings import VectorMapping
+from scholarflow.stores.vector_mapping import DESCRIPTIONS, INFO_FIELD, index_mapping
 
 
 def vector_status(client: Elasticsearch, index: str | None) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scholarflow.embedding.cache import CachedVector, VectorCache
-from scholarflow.embedding.mapping import INFO_FIELD, VECTOR_FIELD
 from scholarflow.embedding.model import MODEL_ID, Embedder
 from scholarflow.embedding.passages import PASSAGE_FIELDS, passage_text, text_hash
+from scholarflow.stores.vector_mapping import INFO_FIELD, VECTOR_FIELD
 
 # What a batch reads of each paper.
 READ_FIELDS = [*PASSAGE_FIELDS, f"{INFO_FIELD}.model", f"{INFO_FIELD}.text_hash"]

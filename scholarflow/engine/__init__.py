@@ -9,7 +9,12 @@ reuse it. Two kinds exist:
 - osmem.py: the fallback for a machine without Java, the in-memory `osmem-server` test double.
   Its data lives in memory; commands that write snapshot it (`persist()`).
 - lifecycle.py: what both share: choosing the kind, starting, status, stopping.
-- migrate.py: carries what an osmem snapshot holds into the real engine.
+- leases.py: the one index the engine knows by name (writer-lock leases end with a restart).
+- client.py: the one Elasticsearch client Scholarflow uses, for every engine, one per run.
+- transport.py: the HTTP node under that client, so that it speaks to every engine.
+
+Stands on `settings`, `errors`, `redact` and `run_scoped` alone; every room that talks to an
+engine imports it.
 """
 
 from scholarflow.engine.lifecycle import (

@@ -26,8 +26,8 @@ import httpx
 import orjson
 
 from scholarflow.engine import opensearch, osmem
+from scholarflow.engine.leases import LOCK_INDEX
 from scholarflow.errors import ScholarflowError
-from scholarflow.lock import LOCK_INDEX
 from scholarflow.settings import EngineKind, Settings
 
 log = logging.getLogger("scholarflow.engine")

@@ -17,9 +17,9 @@ import orjson
 from elasticsearch import Elasticsearch, helpers
 from osmem_server import resolve_binary
 
+from scholarflow.engine.leases import LOCK_INDEX
+from scholarflow.engine.transport import EngineNode
 from scholarflow.errors import ScholarflowError
-from scholarflow.lock import LOCK_INDEX
-from scholarflow.transport import EngineNode
 
 KEEP_SNAPSHOTS = 2
 _VOLATILE_SETTINGS = ("creation_date", "uuid", "version", "provided_name", "replication")

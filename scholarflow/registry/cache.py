@@ -26,11 +26,11 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from scholarflow.bulk import Fate, expanded, send
-from scholarflow.corrections import updated_dois
-from scholarflow.indices import ensure_index, load_mapping_file, stored_documents
+from scholarflow.paper.corrections import updated_dois
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
+from scholarflow.stores.bulk import Fate, expanded, send
+from scholarflow.stores.indices import ensure_index, load_mapping_file, stored_documents
 
 CACHE_INDEX = "scholarflow-doi-cache"  # whole answers
 WORKS_INDEX = "scholarflow-doi-works"  # what enrichment reads of them
@@ -59,7 +59,7 @@ WORK_FIELDS = (
     "references-count",
     "reference-count",
     "is-referenced-by-count",
-    # Crossmark updates (scholarflow/corrections.py): what a notice updates, the notices that
+    # Crossmark updates (scholarflow/paper/corrections.py): what a notice updates, the notices that
     # update a work, and the relation types read for unknown ones.
     "update-to",
     "updated-by",

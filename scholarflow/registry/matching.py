@@ -11,7 +11,7 @@ every test holds:
   changed in a long title (`mutants` for `variants`) still scores 0.96, and names another paper;
 - the record's year is one of the work's years (issued, published, print, online);
 - the record's first author and the work's first author are the same person
-  (scholarflow/names.py: across scripts and name orders).
+  (scholarflow/paper/names.py: across scripts and name orders).
 
 Exactly one DOI must pass: two passing works are ambiguous and none is taken. The evidence (the
 candidate's DOI, score, title similarity, year and first author, and why it was refused) is
@@ -27,10 +27,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from scholarflow.doi import normalize_doi
-from scholarflow.models import DoiMatch
-from scholarflow.names import same_person
-from scholarflow.text import clean_text
+from scholarflow.paper.doi import normalize_doi
+from scholarflow.paper.models import DoiMatch
+from scholarflow.paper.names import same_person
+from scholarflow.paper.text import clean_text
 
 MIN_SCORE = 30.0
 MIN_TITLE_SIMILARITY = 0.95

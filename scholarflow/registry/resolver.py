@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol
 
-from scholarflow.models import LookupStats
+from scholarflow.paper.models import LookupStats
 from scholarflow.registry.cache import DoiCache
 from scholarflow.registry.client import RegistryClient
 from scholarflow.registry.lookup import Lookup

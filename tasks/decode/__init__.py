@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from scholarflow.models import Paper, RawRecord, Rejection, Stage
+from scholarflow.paper.models import Paper, RawRecord, Rejection, Stage
 from tasks.decode.paper import MAX_TEXT_CHARS, DecodeError, build_paper
 from tasks.decode.shapes import AGGREGATOR_KEYS, aggregator_record, plain_json, three_line_text
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scholarflow import coerce
-from scholarflow.coerce import to_text
-from scholarflow.doi import find_doi, normalize_doi
-from scholarflow.models import Paper, RawRecord
-from scholarflow.text import clean_text, is_chinese, may_have_han, to_simplified
+from scholarflow.paper import coerce
+from scholarflow.paper.coerce import to_text
+from scholarflow.paper.doi import find_doi, normalize_doi
+from scholarflow.paper.models import Paper, RawRecord
+from scholarflow.paper.text import clean_text, is_chinese, may_have_han, to_simplified
 
 # Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
 MAX_TEXT_CHARS = 50_000

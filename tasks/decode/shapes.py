@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from scholarflow.coerce import to_text
-from scholarflow.doi import normalize_doi
+from scholarflow.paper.coerce import to_text
+from scholarflow.paper.doi import normalize_doi
 from tasks.decode.paper import Reading
 from tasks.decode.partial_json import complete_members
 

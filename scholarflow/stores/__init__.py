@@ -1,0 +1,16 @@
+"""The indices a run writes, and the one way it writes them.
+
+Stands on `engine/` (the one client) and `paper/`; `embedding/`, `registry/`, `search/` and
+`alerts/` write through it.
+
+- `indices.py`: versioned paper indices behind an alias, from the templates in `index_mappings/`;
+  one race-safe `ensure_index` for every store;
+- `vector_mapping.py`: which vector field the paper indices get on this engine;
+- `bulk.py`: the one bulk policy: byte-sized chunks, only transient refusals sent again;
+- `writer.py`: the writer run: one client, the lock, the writes and the accounting of a run;
+- `lock.py`: the writer lock: one run at a time writes behind an alias;
+- `deadletters.py`: every rejected record, with its reason and what the source held;
+- `read_files.py`: the files a run has already read completely, so a scheduled run skips them;
+- `ingest_origins.py`: every path, glob or URL an alias was ingested from, for a replay;
+- `engine_migration.py`: the fallback engine's data carried into a real engine.
+"""

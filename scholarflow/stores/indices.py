@@ -1,0 +1,369 @@
+"""Versioned paper indices behind an alias, built from the templates in `index_mappings/`.
+
+Searches always go to the alias (`papers`); data lives in `papers-000001`, `papers-000002`, …
+so a re-index can build the next index while the current one keeps serving, and a rollback is
+one alias move back to the previous generation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
+
+from scholarflow.errors import ScholarflowError
+from scholarflow.package_data import data_dir
+from scholarflow.settings import AnalysisProfile, VectorMapping
+from scholarflow.stores.vector_mapping import resolve_mapping, vector_component
+
+MAPPINGS_DIR = data_dir("index_mappings")
+SETTINGS_COMPONENT = "scholarflow-settings"
+PAPERS_COMPONENT = "scholarflow-papers"
+SETTINGS_FILE = "settings.json"
+MAPPINGS_FILE = "papers.mappings.json"
+ANALYSIS_FILE = "analysis.{profile}.json"
+INDEX_TEMPLATE = "papers.index-template.json"
+ICU_PLUGIN = "analysis-icu"
+# A plugin bundle is listed by its name; a plugin loaded from the classpath (the embedded
+# engine) by its class.
+ICU_PLUGIN_NAMES = {
+    ICU_PLUGIN,
+    "org.opensearch.plugin.analysis.icu.AnalysisICUPlugin",
+    "org.elasticsearch.plugin.analysis.icu.AnalysisICUPlugin",
+}
+# A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
+# values from `settings.json` come back before the index is verified.
+LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+# An ingest of more than one batch refreshes the live index itself, every few thousand
+# documents (tasks/index_run.py), instead of the engine every second: on the embedded engine a
+# refresh a second costs about 0.6 ms of CPU a document, 40% of indexing it. Not a build's -1
+# (`is_loading` must never take the live index for an unfinished build), and restored when the
+# ingest ends; a value left by a run that died is put back by the next.
+INGEST_REFRESH = "30s"
+# The bookkeeping stores (locks, manifest, sources, dead letters, DOI cache) are small: one shard,
+# and no replica, so a single node serves them green.
+STORE_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
+
+
+class IndexStateError(ScholarflowError):
+    """The indices are not in a state that allows the operation (nothing to roll back to, …)."""
+
+
+class ReindexError(ScholarflowError):
+    """A re-index step failed; the alias still points at the index it pointed at before."""
+
+    prefix = "re-index failed, the alias was not moved: "
+
+
+class VerificationError(ReindexError):
+    """A new index is not fit to serve: it is deleted and the alias left alone."""
+
+
+@cache
+def load_mapping_file(name: str) -> dict[str, Any]:
+    return json.loads((MAPPINGS_DIR / name).read_text(encoding="utf-8"))
+
+
+def ensure_index(
+    client: Elasticsearch,
+    name: str,
+    mappings: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Create the store index `name` unless it exists (`settings` adds to the stores' own, e.g.
+    the analyzers a percolator store shares with the papers); one that exists gets the fields
+    its mappings file gained since it was created (a store's fields are only ever added, so the
+    write that needs them is not refused by its strict mapping). Processes that start together
+    may all find it missing: to those that lose the race to create it,
+    `resource_already_exists_exception` is the index they wanted, not an error."""
+    try:
+        current: dict[str, Any] = client.indices.get_mapping(index=name).body
+    except NotFoundError:
+        current = {}
+    if current:
+        add_new_fields(client, name, current, mappings["properties"])
+        return
+    try:
+        client.indices.create(
+            index=name, mappings=mappings, settings={**STORE_SETTINGS, **(settings or {})}
+        )
+    except BadRequestError as exc:
+        if exc.error != "resource_already_exists_exception":
+            raise
+
+
+def add_new_fields(
+    client: Elasticsearch, index: str, current: dict[str, Any], properties: dict[str, Any]
+) -> list[str]:
+    """Put into `index` (whose `get_mapping` answer is `current`) the top-level `properties` it
+    lacks, one by one, so that documents carrying a field added since it was created are not
+    refused by its strict mapping. A field the engine will not add to an existing index (one
+    that needs an analyzer or an index setting the index lacks) is left for a re-index; its
+    name is returned."""
+    found: dict[str, Any] = next(iter(current.values()), {})
+    known = found.get("mappings", {}).get("properties", {})
+    refused = []
+    for field, spec in properties.items():
+        if field in known:
+            continue
+        try:
+            client.indices.put_mapping(index=index, properties={field: spec})
+        except BadRequestError:
+            refused.append(field)
+    return refused
+
+
+def stored_documents(
+    client: Elasticsearch, index: str, ids: list[str], **options: Any
+) -> dict[str, dict[str, Any]]:
+    """id → `_source` of the documents of `ids` that `index` holds; none while it does not
+    exist (a store is created by its first write: reads cost no request to check for it)."""
+    try:
+        docs = client.mget(index=index, ids=ids, **options)["docs"]
+    except NotFoundError:
+        return {}
+    return {d["_id"]: d["_source"] for d in docs if d.get("found")}
+
+
+def index_template(alias: str) -> dict[str, Any]:
+    """The index template for `<alias>-*` (the file is written for the default alias)."""
+    body = dict(load_mapping_file(INDEX_TEMPLATE))
+    body["index_patterns"] = [f"{alias}-*"]
+    return body
+
+
+def analysis_settings(profile: str) -> dict[str, Any]:
+    """The `settings` of one analysis profile (`index_mappings/analysis.<profile>.json`)."""
+    return load_mapping_file(ANALYSIS_FILE.format(profile=profile))["template"]["settings"]
+
+
+def papers_component(
+    profile: str, vectors: VectorMapping | str = VectorMapping.NONE
+) -> dict[str, Any]:
+    """The fields with the profile's analyzers and the engine's vector field: one component,
+    because OpenSearch checks each component template on its own and refuses mappings whose
+    analyzers live in another."""
+    body = dict(load_mapping_file(MAPPINGS_FILE))
+    vector = vector_component(vectors)
+    mappings = body["template"]["mappings"]
+    properties = {**mappings["properties"], **vector["mappings"]["properties"]}
+    body["template"] = {
+        "mappings": {**mappings, "properties": properties},
+        "settings": {**analysis_settings(profile), **vector.get("settings", {})},
+    }
+    body["_meta"] = {
+        **body["_meta"],
+        "analysis_profile": profile,
+        "vector_mapping": VectorMapping(vectors).value,
+    }
+    return body
+
+
+# --- analysis profiles ------------------------------------------------------------------------
+
+
+def cluster_has_icu(client: Elasticsearch) -> bool:
+    """Whether every node has the analysis-icu plugin (an index may land on any of them)."""
+    try:
+        nodes = client.nodes.info(metric="plugins")["nodes"]
+    except ApiError:
+        return False  # managed clusters may refuse node info: the stock profile always works
+    return bool(nodes) and all(
+        any(plugin.get("name") in ICU_PLUGIN_NAMES for plugin in node.get("plugins") or [])
+        for node in nodes.values()
+    )
+
+
+def resolve_profile(client: Elasticsearch, requested: AnalysisProfile | str) -> str:
+    """The analysis profile to build indices with: the setting, or the cluster's best."""
+    requested = AnalysisProfile(requested)
+    if requested is AnalysisProfile.STOCK:
+        return requested.value
+    has_icu = cluster_has_icu(client)
+    if requested is AnalysisProfile.ICU and not has_icu:
+        raise IndexStateError(
+            "the analysis profile is set to icu, but not every node of the cluster has the "
+            f"{ICU_PLUGIN} plugin (install it, or set SCHOLARFLOW_ANALYSIS_PROFILE=stock)"
+        )
+    return AnalysisProfile.ICU.value if has_icu else AnalysisProfile.STOCK.value
+
+
+def profile_of(index_settings: dict[str, Any]) -> str:
+    """The profile an existing index was built with, read from its analysis settings."""
+    analysis = index_settings.get("index", index_settings).get("analysis", {})
+    tokenizer = analysis.get("analyzer", {}).get("chinese_text", {}).get("tokenizer")
+    icu = tokenizer == "icu_tokenizer"
+    return (AnalysisProfile.ICU if icu else AnalysisProfile.STOCK).value
+
+
+def install_templates(
+    client: Elasticsearch,
+    alias: str,
+    profile: str,
+    vectors: VectorMapping | str = VectorMapping.AUTO,
+) -> None:
+    """Put the component templates (with the profile's analysis and the cluster's vector field,
+    or the one asked for) and the index template."""
+    client.cluster.put_component_template(
+        name=SETTINGS_COMPONENT, **load_mapping_file(SETTINGS_FILE)
+    )
+    component = papers_component(profile, resolve_mapping(client, vectors))
+    client.cluster.put_component_template(name=PAPERS_COMPONENT, **component)
+    client.indices.put_index_template(name=f"scholarflow-{alias}", **index_template(alias))
+
+
+# --- generations ------------------------------------------------------------------------------
+
+
+def index_name(alias: str, generation: int) -> str:
+    return f"{alias}-{generation:06d}"
+
+
+def generation_of(alias: str, index: str) -> int | None:
+    match = re.fullmatch(rf"{re.escape(alias)}-(\d{{6}})", index)
+    return int(match.group(1)) if match else None
+
+
+def generations(client: Elasticsearch, alias: str) -> list[str]:
+    """Every versioned index of the alias, oldest first."""
+    found = client.indices.get_settings(index=f"{alias}-*", expand_wildcards="open")
+    names = [name for name in found.body if generation_of(alias, name) is not None]
+    return sorted(names, key=lambda name: generation_of(alias, name) or 0)
+
+
+def next_index_name(client: Elasticsearch, alias: str) -> str:
+    """One generation past every existing one (a half-built leftover is skipped, not reused)."""
+    existing = [generation_of(alias, name) or 0 for name in generations(client, alias)]
+    return index_name(alias, max(existing, default=0) + 1)
+
+
+def live_index(client: Elasticsearch, alias: str) -> str | None:
+    """The index the alias points at, or None when the alias does not exist yet."""
+    try:
+        found = client.indices.get_alias(name=alias)
+    except NotFoundError:
+        return None
+    names = sorted(found.body)
+    return names[-1] if names else None
+
+
+def ensure_live_index(
+    client: Elasticsearch,
+    alias: str,
+    profile: AnalysisProfile | str = AnalysisProfile.AUTO,
+    vectors: VectorMapping | str = VectorMapping.AUTO,
+) -> str:
+    """The live index, creating the first generation (and the templates) on first use. An
+    index created before the papers' mapping gained a field gets it (`add_new_fields`): its
+    documents have none until they are written again or re-indexed."""
+    current = live_index(client, alias)
+    if current:
+        mappings = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
+        add_new_fields(
+            client, current, client.indices.get_mapping(index=current).body, mappings["properties"]
+        )
+        return current
+    install_templates(client, alias, resolve_profile(client, profile), vectors)
+    first = index_name(alias, 1)
+    if not client.indices.exists(index=first):
+        client.indices.create(index=first, aliases={alias: {}})
+    else:
+        client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
+    return first
+
+
+# --- building, switching and pruning ----------------------------------------------------------
+
+
+def create_for_load(client: Elasticsearch, name: str) -> None:
+    """A new index from the installed templates, with replicas and refresh off for the load."""
+    client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+
+
+def serving_settings() -> dict[str, Any]:
+    """The replica and refresh values a finished index serves with (from `settings.json`)."""
+    template = load_mapping_file(SETTINGS_FILE)["template"]["settings"]
+    return {key: template[key] for key in LOAD_SETTINGS}
+
+
+def restore_serving_settings(client: Elasticsearch, name: str) -> None:
+    client.indices.put_settings(index=name, settings={"index": serving_settings()})
+    client.indices.refresh(index=name)
+
+
+def is_loading(client: Elasticsearch, name: str) -> bool:
+    """True for an index still in its load settings: a build that never finished."""
+    return refresh_interval(client, name) == LOAD_SETTINGS["refresh_interval"]
+
+
+def refresh_interval(client: Elasticsearch, name: str) -> str | None:
+    """The index's own refresh interval (None: the engine's default)."""
+    found = client.indices.get_settings(index=name, name="index.refresh_interval")
+    value = found.body.get(name, {}).get("settings", {}).get("index", {}).get("refresh_interval")
+    return None if value is None else str(value)
+
+
+def set_refresh_interval(client: Elasticsearch, name: str, value: str | None) -> None:
+    client.indices.put_settings(index=name, settings={"index": {"refresh_interval": value}})
+
+
+def switch_alias(client: Elasticsearch, alias: str, new: str, old: str | None) -> None:
+    """Point the alias at `new` in one atomic `_aliases` call.
+
+    Removing `old` with `must_exist` makes the call fail as a whole if someone else moved the
+    alias in the meantime, so a stale plan never overwrites a newer switch.
+    """
+    actions: list[dict[str, Any]] = []
+    if old:
+        actions.append({"remove": {"index": old, "alias": alias, "must_exist": True}})
+    actions.append({"add": {"index": new, "alias": alias}})
+    client.indices.update_aliases(actions=actions)
+
+
+def rollback_target(client: Elasticsearch, alias: str) -> tuple[str, str]:
+    """(live index, the newest finished generation before it)."""
+    live = live_index(client, alias)
+    if live is None:
+        raise IndexStateError(f"the alias '{alias}' does not exist yet: nothing to roll back")
+    current = generation_of(alias, live) or 0
+    older = [
+        name
+        for name in generations(client, alias)
+        if (generation_of(alias, name) or 0) < current and not is_loading(client, name)
+    ]
+    if not older:
+        raise IndexStateError(f"no index before {live} is kept: nothing to roll back to")
+    return live, older[-1]
+
+
+def roll_back(client: Elasticsearch, alias: str) -> dict[str, str]:
+    """Point the alias back at the previous generation; the newer index stays for a retry."""
+    live, previous = rollback_target(client, alias)
+    switch_alias(client, alias, previous, live)
+    return {"alias": alias, "from": live, "to": previous}
+
+
+def prune_plan(names: list[str], live: str, loading: set[str], keep: int) -> dict[str, list[str]]:
+    """Which generations to keep and delete: the live one stays, with the `keep` newest
+    finished others; unfinished builds (still in load settings) were never served and go."""
+    others = [name for name in names if name != live]
+    finished = [name for name in others if name not in loading]
+    kept = finished[-keep:] if keep else []
+    return {
+        "kept": kept,
+        "deleted": [n for n in others if n in loading] + [n for n in finished if n not in kept],
+    }
+
+
+def prune(client: Elasticsearch, alias: str, keep: int) -> dict[str, list[str]]:
+    """Delete the generations `prune_plan` gives up; returns what was kept and deleted."""
+    live = live_index(client, alias)
+    names = generations(client, alias)
+    loading = {name for name in names if name != live and is_loading(client, name)}
+    plan = prune_plan(names, live or "", loading, keep)
+    for name in plan["deleted"]:
+        client.indices.delete(index=name, ignore_unavailable=True)
+    return plan
