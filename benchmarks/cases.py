@@ -140,11 +140,11 @@ def decode_parallel(p: Params) -> Row:
 def pipeline_null(p: Params) -> Row:
     """The whole pipeline into the null sink (no socket), enrichment from the warm cache."""
     from benchmarks.sink import SinkLogic, null_node_class
-    from scholarflow.engine import client as search_client
+    from scholarflow.engine import client as engine_client
 
     logic = SinkLogic(Corpus(p.seed))
     # Every client the run connects (plain-JSON node class) answers in-process.
-    search_client.EngineNode = null_node_class(logic)  # type: ignore[misc]
+    engine_client.EngineNode = null_node_class(logic)  # type: ignore[misc]
     row = timed_ingest("pipeline → null sink", p, bench_settings("http://127.0.0.1:9"))
     row.detail += f"; sink saw {logic.bulk_items} bulk items"
     return row

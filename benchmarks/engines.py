@@ -52,12 +52,12 @@ def _into_engine(kind: EngineKind, p: Params, key: str, *, raw: bool) -> dict[st
     left to merge, and ends with a refresh (the pipeline's own final one; the raw run calls one).
     """
     from scholarflow.engine import EmbeddedEngine
-    from scholarflow.engine import client as search_client
+    from scholarflow.engine import client as engine_client
     from scholarflow.engine.client import connect
     from scholarflow.stores.indices import ensure_live_index
 
     capture = _Capture()
-    search_client.EngineNode = capture.node_class()  # type: ignore[misc]
+    engine_client.EngineNode = capture.node_class()  # type: ignore[misc]
     with tempfile.TemporaryDirectory(prefix="scholarflow-bench-engine-") as home:
         engine = EmbeddedEngine(Path(home), kind=kind)
         try:

@@ -8,7 +8,7 @@ lock writes nothing more, sends every write through the one bulk policy
 and when done refreshes what it wrote, saves the embedded engine, checks that every record
 (or document) it took on has exactly one outcome, and publishes the summary once the lock is
 released (`publish`: the flow's table artifact; the log line and `--json` read the same summary).
-The run's client is also the one its batches use in this process (`search_client.run_client`).
+The run's client is also the one its batches use in this process (`engine.client.run_client`).
 """
 
 from __future__ import annotations
