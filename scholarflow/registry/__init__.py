@@ -8,7 +8,7 @@
   update a DOI.
 - search_cache.py: Crossref's answers to bibliographic searches, kept like DOI answers.
 - matching.py: which searched work, if any, is a record that came without a DOI.
-- lookup.py: what one lookup found: its status and the work, the same from every source.
+- lookup.py: one DOI's answer, and what it cost to get it.
 - resolver.py: a batch of DOIs (or searches) through the caches and the registries, one read
   of each cache per batch.
 """
