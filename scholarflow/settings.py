@@ -31,9 +31,10 @@ class DoiLookup(StrEnum):
 class AnalysisProfile(StrEnum):
     """Which analysis component the paper indices are built with (`index_mappings/analysis.*`)."""
 
-    AUTO = "auto"  # icu when every node has the analysis-icu plugin, stock otherwise
+    AUTO = "auto"  # the best the cluster has: smartcn, then icu, then stock
     STOCK = "stock"
     ICU = "icu"
+    SMARTCN = "smartcn"  # icu plus Chinese words (the embedded engine's smartcn_bigram)
 
 
 class VectorMapping(StrEnum):
