@@ -31,10 +31,12 @@ class DoiLookup(StrEnum):
 class AnalysisProfile(StrEnum):
     """Which analysis component the paper indices are built with (`index_mappings/analysis.*`)."""
 
-    AUTO = "auto"  # the best the cluster has: smartcn, then icu, then stock
+    AUTO = "auto"  # icu when every node has the analysis-icu plugin, stock otherwise
     STOCK = "stock"
     ICU = "icu"
-    SMARTCN = "smartcn"  # icu plus Chinese words (the embedded engine's smartcn_bigram)
+    # icu plus Chinese words (the embedded engine's smartcn_bigram); asked for, never automatic:
+    # on the CSL development set it found what bigrams find (docs/search.md, Chinese analysis)
+    SMARTCN = "smartcn"
 
 
 class VectorMapping(StrEnum):

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import opencc
 
-
 KEYWORD_QUERIES = 1000
 
 
