@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -29,7 +30,7 @@ from tasks.index import index_papers
 SENTENCE = "利妥昔单抗成功治疗系统性红斑狼疮患者的白细胞减少"
 
 
-def tokens(es: Elasticsearch, **request: object) -> list[str]:
+def tokens(es: Elasticsearch, **request: Any) -> list[str]:
     return [t["token"] for t in es.indices.analyze(text=SENTENCE, **request)["tokens"]]
 
 
