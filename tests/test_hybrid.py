@@ -15,7 +15,13 @@ from cli import app
 from scholarflow.embedding.model import load_embedder
 from scholarflow.engine.client import connect
 from scholarflow.search.crosslingual_eval import one_language_copy
-from scholarflow.search.hybrid import Hybrid, VectorPlan, near_enough, query_language
+from scholarflow.search.hybrid import (
+    MIN_SIMILARITY,
+    Hybrid,
+    VectorPlan,
+    near_enough,
+    query_language,
+)
 from scholarflow.search.service import hybrid_search, search_papers
 from scholarflow.settings import Fusion, HybridMode, Settings, VectorMapping, get_settings
 
@@ -55,7 +61,8 @@ def test_the_weighted_sum_adds_the_similarity_above_the_floor_to_the_relative_le
     meaning = [hit("x", 0.95)]  # cos 0.90
     fused = plan(Fusion.WEIGHTED).fuse(words, meaning, 10, describe)
     assert [h["id"] for h in fused] == ["a", "x", "b"]
-    assert fused[1]["score"] == pytest.approx((0.90 - 0.78) / 0.22, abs=1e-6)
+    floor = MIN_SIMILARITY
+    assert fused[1]["score"] == pytest.approx((0.90 - floor) / (1 - floor), abs=1e-6)
 
 
 def test_only_papers_near_the_query_and_near_the_nearest_are_taken() -> None:
@@ -71,6 +78,8 @@ def test_the_querys_language_is_its_script() -> None:
     assert query_language("大鲵 灭绝") == "zh"
     assert query_language("giant salamander") == "en"
     assert query_language("SLE 白细胞") is None  # both: searched by words alone
+    assert query_language("大腹园蛛毒腺对Hela细胞作用的初步探究") == "zh"  # mostly Chinese
+    assert query_language("HeLa cells treated with 蛛毒") == "en"
     assert query_language("2021") is None
 
 

@@ -37,16 +37,25 @@ from scholarflow.settings import Fusion, HybridMode, VectorMapping
 from scholarflow.stores.vector_mapping import VECTOR_FIELD, index_mapping
 
 # Cosine similarity below which a paper is not near the query at all, and how far below the
-# nearest paper one may be (multilingual-e5-small puts every text somewhat near every other: on
-# the judged cross-lingual queries the asked-for papers lay at 0.78-0.87, half of all other pairs
-# above 0.78). Measured: floors 0.75, 0.77 and 0.78 and margins 0.05 and 0.08 found the same
-# judged papers; 0.78 keeps an unrelated paper out where it is the only one of its language
-# (0.75 showed the seeds' one English-only paper for `白细胞减少`); a margin of 0.03 lost one.
-MIN_SIMILARITY = 0.78
+# nearest paper one may be (multilingual-e5-small puts every text somewhat near every other).
+# Chosen on real papers (relevance/sets/csl-xling-dev, 66 English keyword queries over 1,000
+# Chinese-only CSL papers; docs/search.md, "Cross-lingual on real papers"): recall@10 0.326 at
+# the former floor 0.78 (15 queries got nothing), 0.508 from 0.74 down to no floor at all, 0.492
+# at 0.75; the margin (0.05, 0.08 or none) changed nothing there. 0.74 keeps what no floor finds
+# and still leaves out a paper far from every query.
+MIN_SIMILARITY = 0.74
 NEAREST_MARGIN = 0.05
 RRF_RANK_CONSTANT = 60
 # Candidates the HNSW search looks at per result (Elasticsearch's num_candidates).
 CANDIDATES_PER_RESULT = 10
+# OpenSearch's k-NN query has no num_candidates: it asks each segment's HNSW graph for `k`
+# neighbours. Asking for five per result wanted (then keeping the best `size`) is as good as an
+# exact search on the development set (recall@10 0.470 with k = size, 0.508 with 5x, 10x, 20x
+# and 100x alike).
+NEIGHBOURS_PER_RESULT = 5
+# A query mixing scripts counts as one language when that script has at least this many times
+# the other's characters: `大腹园蛛毒腺对Hela细胞作用的初步探究` is Chinese, `SLE 白细胞` both.
+DOMINANT_SCRIPT = 3
 
 
 @dataclass
@@ -97,7 +106,7 @@ class VectorPlan:
             "_source": {"excludes": [*SOURCE_EXCLUDES, VECTOR_FIELD]},
         }
         if self.mapping is VectorMapping.KNN:
-            knn = {"vector": vector, "k": k, "filter": condition}
+            knn = {"vector": vector, "k": k * NEIGHBOURS_PER_RESULT, "filter": condition}
             body["query"] = {"knn": {VECTOR_FIELD: knn}}
         else:
             body["knn"] = {
@@ -169,12 +178,15 @@ class VectorPlan:
 
 
 def query_language(text: str) -> str | None:
-    """`zh` for a query in Han characters, `en` for one in Latin letters, None for a mix."""
-    han = has_han(text)
-    latin = any(char.isascii() and char.isalpha() for char in text)
-    if han and latin:
-        return None
-    return "zh" if han else "en" if latin else None
+    """`zh` for a query in Han characters, `en` for one in Latin letters, either for a mix whose
+    one script has `DOMINANT_SCRIPT` times the other's characters, None for a balanced mix."""
+    han = sum(1 for char in text if has_han(char))
+    latin = sum(1 for char in text if char.isascii() and char.isalpha())
+    if han and han >= DOMINANT_SCRIPT * latin:
+        return "zh"
+    if latin and latin >= DOMINANT_SCRIPT * han:
+        return "en"
+    return None
 
 
 def near_enough(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
