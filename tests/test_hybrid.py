@@ -72,6 +72,9 @@ def test_only_papers_near_the_query_and_near_the_nearest_are_taken() -> None:
     assert [h["_id"] for h in close] == ["a", "b"]  # cos 0.90, 0.86 | 0.84: 0.06 below
     assert near_enough([hit("far", 0.85)]) == []  # cos 0.70: below the floor
     assert near_enough([]) == []
+    # a paper of the other language far below the query's best match in any language
+    assert near_enough([hit("a", 0.90), hit("b", 0.89)], best=0.97) == []  # cos 0.80, 0.78
+    assert [h["_id"] for h in near_enough([hit("a", 0.90)], best=0.88)] == ["a"]
 
 
 def test_the_querys_language_is_its_script() -> None:
