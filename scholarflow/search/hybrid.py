@@ -14,7 +14,9 @@ become one here.
 - **Fusion.** Reciprocal rank fusion (`rrf`: 1/(60 + rank) from each ranking, the vector one
   times `SCHOLARFLOW_VECTOR_WEIGHT`), or a weighted sum (`weighted`: the lexical score over the
   best one, plus the weight times the vector similarity above the floor). Papers nearer than
-  the floor (`MIN_SIMILARITY`), or too far below the nearest (`NEAREST_MARGIN`), are not taken.
+  the floor (`MIN_SIMILARITY`), too far below the nearest (`NEAREST_MARGIN`), or, across
+  scripts, too far below the query's best match in any language (`ANY_LANGUAGE_MARGIN`), are
+  not taken.
 - **What a result says.** `matched_by`: `words`, `meaning` or both; `across_languages`: found by
   meaning in a paper without text in the query's language. `score` is the fused score when
   the vector ranking took any paper, the engine's own otherwise.
