@@ -27,6 +27,7 @@ from scholarflow.settings import Fusion, HybridMode, Settings, VectorMapping, ge
 
 SALAMANDER = "sf-eb0365fbb3b1839bba81"
 LUPUS = "10.1080/25785826.2025.2563427"
+ZENODO = "10.5281/zenodo.48440"
 
 
 def hit(doc_id: str, score: float, languages: tuple[str, ...] = ("en",)) -> dict:
@@ -157,3 +158,14 @@ def test_a_model_that_cannot_load_leaves_search_by_words(
     for line in lines:
         assert "\n" not in line
         assert "embedding model is unavailable" in line and "searching by words alone" in line
+
+
+def test_an_unrelated_paper_of_the_other_language_does_not_follow_a_query(
+    vector_settings: Settings,
+) -> None:
+    # The seeds' one English-only paper lies above the floor for most Chinese queries, but far
+    # below their Chinese paper: it is no answer to them, and still the answer across languages.
+    for query in ("白细胞减少", "系統性紅斑狼瘡"):
+        assert [h["id"] for h in search_papers(vector_settings, query)["hits"]] == [LUPUS], query
+    across = search_papers(vector_settings, "用户界面 选择架构")["hits"]
+    assert [h["id"] for h in across] == [ZENODO] and across[0]["across_languages"]
