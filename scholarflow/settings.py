@@ -34,6 +34,9 @@ class AnalysisProfile(StrEnum):
     AUTO = "auto"  # icu when every node has the analysis-icu plugin, stock otherwise
     STOCK = "stock"
     ICU = "icu"
+    # icu plus Chinese words (the embedded engine's smartcn_bigram); asked for, never automatic:
+    # on the CSL development set it found what bigrams find (docs/search.md, Chinese analysis)
+    SMARTCN = "smartcn"
 
 
 class VectorMapping(StrEnum):

@@ -15,12 +15,19 @@ from cli import app
 from scholarflow.embedding.model import load_embedder
 from scholarflow.engine.client import connect
 from scholarflow.search.crosslingual_eval import one_language_copy
-from scholarflow.search.hybrid import Hybrid, VectorPlan, near_enough, query_language
+from scholarflow.search.hybrid import (
+    MIN_SIMILARITY,
+    Hybrid,
+    VectorPlan,
+    near_enough,
+    query_language,
+)
 from scholarflow.search.service import hybrid_search, search_papers
 from scholarflow.settings import Fusion, HybridMode, Settings, VectorMapping, get_settings
 
 SALAMANDER = "sf-eb0365fbb3b1839bba81"
 LUPUS = "10.1080/25785826.2025.2563427"
+ZENODO = "10.5281/zenodo.48440"
 
 
 def hit(doc_id: str, score: float, languages: tuple[str, ...] = ("en",)) -> dict:
@@ -55,7 +62,8 @@ def test_the_weighted_sum_adds_the_similarity_above_the_floor_to_the_relative_le
     meaning = [hit("x", 0.95)]  # cos 0.90
     fused = plan(Fusion.WEIGHTED).fuse(words, meaning, 10, describe)
     assert [h["id"] for h in fused] == ["a", "x", "b"]
-    assert fused[1]["score"] == pytest.approx((0.90 - 0.78) / 0.22, abs=1e-6)
+    floor = MIN_SIMILARITY
+    assert fused[1]["score"] == pytest.approx((0.90 - floor) / (1 - floor), abs=1e-6)
 
 
 def test_only_papers_near_the_query_and_near_the_nearest_are_taken() -> None:
@@ -65,12 +73,17 @@ def test_only_papers_near_the_query_and_near_the_nearest_are_taken() -> None:
     assert [h["_id"] for h in close] == ["a", "b"]  # cos 0.90, 0.86 | 0.84: 0.06 below
     assert near_enough([hit("far", 0.85)]) == []  # cos 0.70: below the floor
     assert near_enough([]) == []
+    # a paper of the other language far below the query's best match in any language
+    assert near_enough([hit("a", 0.90), hit("b", 0.89)], best=0.97) == []  # cos 0.80, 0.78
+    assert [h["_id"] for h in near_enough([hit("a", 0.90)], best=0.88)] == ["a"]
 
 
 def test_the_querys_language_is_its_script() -> None:
     assert query_language("大鲵 灭绝") == "zh"
     assert query_language("giant salamander") == "en"
     assert query_language("SLE 白细胞") is None  # both: searched by words alone
+    assert query_language("大腹园蛛毒腺对Hela细胞作用的初步探究") == "zh"  # mostly Chinese
+    assert query_language("HeLa cells treated with 蛛毒") == "en"
     assert query_language("2021") is None
 
 
@@ -145,3 +158,14 @@ def test_a_model_that_cannot_load_leaves_search_by_words(
     for line in lines:
         assert "\n" not in line
         assert "embedding model is unavailable" in line and "searching by words alone" in line
+
+
+def test_an_unrelated_paper_of_the_other_language_does_not_follow_a_query(
+    vector_settings: Settings,
+) -> None:
+    # The seeds' one English-only paper lies above the floor for most Chinese queries, but far
+    # below their Chinese paper: it is no answer to them, and still the answer across languages.
+    for query in ("白细胞减少", "系統性紅斑狼瘡"):
+        assert [h["id"] for h in search_papers(vector_settings, query)["hits"]] == [LUPUS], query
+    across = search_papers(vector_settings, "用户界面 选择架构")["hits"]
+    assert [h["id"] for h in across] == [ZENODO] and across[0]["across_languages"]

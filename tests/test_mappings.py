@@ -44,18 +44,19 @@ def test_each_profile_defines_what_the_mappings_use() -> None:
     used = referenced_analyzers(mappings) - {"standard", "simple"}
     assert {"english_text", "chinese_text", "chinese_query", "folded_text"} <= used
     assert "lowercase_folded" in used
-    for profile in ("stock", "icu"):
+    for profile in ("stock", "icu", "smartcn"):
         defined = analysis(profile)
         assert used <= set(defined["analyzer"]) | set(defined["normalizer"]), profile
 
 
-@pytest.mark.parametrize("profile", ["stock", "icu"])
+@pytest.mark.parametrize("profile", ["stock", "icu", "smartcn"])
 def test_profile_analyzers_reference_only_named_or_built_in_parts(profile: str) -> None:
     # The embedded engine needs named filters (no inline objects); Elasticsearch accepts both.
     defined = analysis(profile)
+    tokenizers = BUILT_IN_TOKENIZERS | set(defined.get("tokenizer", {}))
     for name, analyzer in {**defined["analyzer"], **defined["normalizer"]}.items():
         assert analyzer["type"] == "custom", name
-        assert analyzer.get("tokenizer", "standard") in BUILT_IN_TOKENIZERS, name
+        assert analyzer.get("tokenizer", "standard") in tokenizers, name
         for used in analyzer["filter"]:
             assert isinstance(used, str), f"{name}: inline filter"
             assert used in defined.get("filter", {}) or used in BUILT_IN_FILTERS, (name, used)

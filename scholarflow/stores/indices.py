@@ -34,6 +34,10 @@ ICU_PLUGIN_NAMES = {
     "org.opensearch.plugin.analysis.icu.AnalysisICUPlugin",
     "org.elasticsearch.plugin.analysis.icu.AnalysisICUPlugin",
 }
+# The tokenizer of the smartcn profile (engine/src/main/java: SmartChinesePlugin): words plus
+# bigrams. Looked for by asking the engine to use it, since a classpath plugin is listed by class
+# and a cluster may carry another build of it.
+SMARTCN_TOKENIZER = "smartcn_bigram"
 # A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
 # values from `settings.json` come back before the index is verified.
 LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
@@ -177,17 +181,35 @@ def cluster_has_icu(client: Elasticsearch) -> bool:
     )
 
 
+def cluster_has_smartcn(client: Elasticsearch) -> bool:
+    """Whether the engine knows the smartcn profile's tokenizer (an `_analyze` with it works)."""
+    try:
+        client.indices.analyze(tokenizer=SMARTCN_TOKENIZER, text="中文分词")
+    except ApiError:
+        return False  # an unknown tokenizer is a 400; a refused request says no as well
+    return True
+
+
 def resolve_profile(client: Elasticsearch, requested: AnalysisProfile | str) -> str:
-    """The analysis profile to build indices with: the setting, or the cluster's best."""
+    """The analysis profile to build indices with: the setting, or the cluster's best of the
+    automatic ones (`smartcn` is chosen only when asked for: it measured no better than
+    bigrams)."""
     requested = AnalysisProfile(requested)
     if requested is AnalysisProfile.STOCK:
         return requested.value
     has_icu = cluster_has_icu(client)
-    if requested is AnalysisProfile.ICU and not has_icu:
+    if requested is not AnalysisProfile.AUTO and not has_icu:
         raise IndexStateError(
-            "the analysis profile is set to icu, but not every node of the cluster has the "
-            f"{ICU_PLUGIN} plugin (install it, or set SCHOLARFLOW_ANALYSIS_PROFILE=stock)"
+            f"the analysis profile is set to {requested.value}, but not every node of the cluster "
+            f"has the {ICU_PLUGIN} plugin (install it, or set SCHOLARFLOW_ANALYSIS_PROFILE=stock)"
         )
+    if requested is AnalysisProfile.SMARTCN and not cluster_has_smartcn(client):
+        raise IndexStateError(
+            f"the analysis profile is set to smartcn, but the engine has no {SMARTCN_TOKENIZER} "
+            "tokenizer (the embedded engine has it; set SCHOLARFLOW_ANALYSIS_PROFILE=icu)"
+        )
+    if requested is not AnalysisProfile.AUTO:
+        return requested.value
     return AnalysisProfile.ICU.value if has_icu else AnalysisProfile.STOCK.value
 
 
@@ -195,6 +217,8 @@ def profile_of(index_settings: dict[str, Any]) -> str:
     """The profile an existing index was built with, read from its analysis settings."""
     analysis = index_settings.get("index", index_settings).get("analysis", {})
     tokenizer = analysis.get("analyzer", {}).get("chinese_text", {}).get("tokenizer")
+    if analysis.get("tokenizer", {}).get(tokenizer, {}).get("type") == SMARTCN_TOKENIZER:
+        return AnalysisProfile.SMARTCN.value
     icu = tokenizer == "icu_tokenizer"
     return (AnalysisProfile.ICU if icu else AnalysisProfile.STOCK).value
 

@@ -59,7 +59,8 @@ public final class EmbeddedNode extends Node {
             MapperExtrasPlugin.class,
             ReindexPlugin.class,
             PercolatorPlugin.class,
-            AnalysisICUPlugin.class));
+            AnalysisICUPlugin.class,
+            SmartChinesePlugin.class));
         try {
             plugins.add(Class.forName(KNN_PLUGIN).asSubclass(Plugin.class));
         } catch (ClassNotFoundException e) {
