@@ -314,6 +314,9 @@ class RunSummary:
     # Documents without a DOI folded into the document of the DOI a search found for their
     # paper, and deleted (scholarflow/paper/doi_moves.py); their records are among the merged.
     moved_to_doi: int = 0
+    # Ids a source withdrew (PubMed `DeleteCitation`) that this run read but does not apply: an
+    # ingest adds and updates papers; it deletes none. Not records, so not in `records_read`.
+    deletions_read: int = 0
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -367,6 +370,8 @@ class RunSummary:
             "enrichment": dict(self.enrichment.most_common()),
             "doi_matching": dict(self.doi_matching.most_common()),
             "moved_to_doi": self.moved_to_doi,
+            "deletions_read": self.deletions_read,
+            "deletions_applied": 0,
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
             "watches": self.watches,

@@ -35,7 +35,11 @@ def read_bibtex(payload: dict[str, Any], flags: list[str]) -> Reading:
             "issn": issns(field("issn")),
         },
         "publicationDate": date_text(text(field("date")))
-        or (partial_date(year, text(field("month"))) if year and year.lower() not in _BLANK_YEARS else None),
+        or (
+            partial_date(year, text(field("month")))
+            if year and year.lower() not in _BLANK_YEARS
+            else None
+        ),
         "publicationTypes": field("ENTRYTYPE"),
         "keywords": terms(text(field("keywords"))),
         "language": text(field("language")),

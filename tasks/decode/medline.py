@@ -38,7 +38,9 @@ def read_medline(payload: dict[str, Any], flags: list[str]) -> Reading:
         "url": f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if pmid else None,
     }
     abstracts = [_abstract(payload.get("abstract") or [])]
-    abstracts += [_abstract(other.get("text") or []) for other in payload.get("other_abstracts") or []]
+    abstracts += [
+        _abstract(other.get("text") or []) for other in payload.get("other_abstracts") or []
+    ]
     titles = [plain(payload.get("title")), plain(payload.get("vernacular_title"))]
     return Reading(titles, abstracts, (layer,))
 

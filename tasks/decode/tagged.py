@@ -32,7 +32,7 @@ def read_endnote(payload: dict[str, Any], flags: list[str]) -> Reading:
             "pages": tags.one("%P"),
             "issn": issns(tags.all("%@")),
         },
-        "PeriodicalName": (tags.all("%J") + [None, None])[1],
+        "PeriodicalName": tags.all("%J")[1] if len(tags.all("%J")) > 1 else None,
         "publicationDate": date_text(first(tags.one("%8"), tags.one("%D"))),
         "publicationTypes": tags.one("%0"),
         "keywords": terms(tags.all("%K")),
@@ -58,7 +58,9 @@ def read_refworks(payload: dict[str, Any], flags: list[str]) -> Reading:
             "pages": pages(tags.one("SP"), (tags.one("OP") or "").strip("-")),
             "issn": issns(tags.all("SN")),
         },
-        "publicationDate": date_text(first(tags.one("RD"), f"{tags.one('YR') or ''} {tags.one('FD') or ''}")),
+        "publicationDate": date_text(
+            first(tags.one("RD"), f"{tags.one('YR') or ''} {tags.one('FD') or ''}")
+        ),
         "publicationTypes": tags.one("RT"),
         "keywords": terms(tags.all("K1")),
         "language": tags.one("LA"),
@@ -118,11 +120,16 @@ class _Tags:
             for part in _NAMES.split(value):
                 if not part.strip():
                     continue
-                if "," in part and part.count(",") > 1 or "，" in part:
+                if ("," in part and part.count(",") > 1) or "，" in part:
                     names += [p.strip() for p in re.split(r"[,，]", part) if p.strip()]
                 else:
                     names.append(person(part))
         return names
+
+
+def _year_and_date(tags: _Tags) -> str:
+    """RefWorks gives the year (`YR 2002`) and the rest of the date apart (`FD Feb`)."""
+    return f"{tags.one('YR') or ''} {tags.one('FD') or ''}".strip()
 
 
 def _with_addresses(authors: list[str], addresses: list[str]) -> list[dict[str, Any]]:

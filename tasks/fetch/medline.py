@@ -147,9 +147,7 @@ def _payload(element: Any) -> dict[str, Any]:
             _text(t) for t in part.findall("PublicationTypeList/PublicationType") if _text(t)
         ],
         "keywords": [_text(k) for k in root.findall("KeywordList/Keyword") if _text(k)],
-        "mesh": [
-            _text(d) for d in root.findall("MeshHeadingList/MeshHeading/DescriptorName")
-        ],
+        "mesh": [_text(d) for d in root.findall("MeshHeadingList/MeshHeading/DescriptorName")],
         "ids": _ids(element),
         "elocation": {
             e.get("EIdType", ""): _text(e) for e in part.findall("ELocationID") if _text(e)
@@ -218,7 +216,11 @@ def _author(author: Any) -> dict[str, Any]:
 
 def _ids(element: Any) -> dict[str, str]:
     ids: dict[str, str] = {}
-    lists = ("PubmedData/ArticleIdList", "PubmedBookData/ArticleIdList", "BookDocument/ArticleIdList")
+    lists = (
+        "PubmedData/ArticleIdList",
+        "PubmedBookData/ArticleIdList",
+        "BookDocument/ArticleIdList",
+    )
     found = (article_id for path in lists for article_id in element.iterfind(f"{path}/ArticleId"))
     for article_id in found:
         kind = article_id.get("IdType", "")

@@ -5,6 +5,7 @@ file is in, from its name or, for `.txt` and unknown names, from its first lines
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 import charset_normalizer
 
@@ -14,7 +15,8 @@ from scholarflow.errors import ScholarflowError
 # prefers them; GB18030 is a superset of GBK and GB2312.
 CANDIDATE_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252"]
 
-FORMATS = ("medline", "ris", "bibtex", "endnote", "refworks", "noteexpress")
+FileFormat = Literal["medline", "ris", "bibtex", "endnote", "refworks", "noteexpress"]
+FORMATS: tuple[str, ...] = get_args(FileFormat)
 # File name endings (after `.gz` is taken off) that say the format.
 SUFFIX_FORMATS = {
     ".xml": "medline",
