@@ -44,7 +44,7 @@ def bibtex_records(source: str, data: bytes) -> Iterator[RawRecord]:
                 location,
                 raw=block.raw,
                 error="invalid BibTeX entry",
-                detail=str(block.error).splitlines()[0][:500] if block.error else None,
+                detail=_first_line(block.error),
                 format="bibtex",
             )
 
@@ -63,3 +63,10 @@ def _payload(entry: model.Entry) -> dict[str, Any]:
         value = field.value
         payload[field.key.lower()] = value if isinstance(value, str) else str(value)
     return payload
+
+
+def _first_line(error: Exception | None) -> str | None:
+    if error is None:
+        return None
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else type(error).__name__
