@@ -137,8 +137,11 @@ def _blocks(format: str, lines: list[str]) -> Iterator[tuple[int, list[str], str
     start = 0
     stray: list[str] = []
     stray_at = 0
+    seen: set[str] = set()  # the current record's tags
+    after_blank = False
     # EndNote/Refer records need no %0: a blank line ends one and a tagged line starts one. The
-    # others start with their type tag only; CNKI writes blank lines inside NoteExpress fields.
+    # others start with their type tag only (CNKI writes blank lines inside NoteExpress fields);
+    # after a blank line, a tag the record already has starts a record that lost its type line.
     blank_separated = format == "endnote"
     for number, line in enumerate(lines, start=1):
         line = line.lstrip("\ufeff").rstrip()
@@ -149,19 +152,28 @@ def _blocks(format: str, lines: list[str]) -> Iterator[tuple[int, list[str], str
                 continue
             if _starts(format, line) and (format != "endnote" or len(current) > 1):
                 yield start, current, None
-                current, start = [line], number
+                current, start, seen, after_blank = [line], number, set(), False
                 continue
             if blank_separated and not line.strip():
                 yield start, current, None
                 current = []
                 continue
+            tag = _tag(format, line)[0] if format != "ris" else None
+            if tag is not None and after_blank and tag in seen:
+                yield start, current, None
+                current = []
+                stray, stray_at = [line], number
+                continue
+            if tag is not None:
+                seen.add(tag)
+            after_blank = not line.strip()
             current.append(line)
             continue
         if _starts(format, line) or (format == "endnote" and _is_tagged(format, line)):
             if stray:
                 yield stray_at, stray, "text outside any record"
                 stray = []
-            current, start = [line], number
+            current, start, seen, after_blank = [line], number, set(), False
         elif line.strip() and _is_tagged(format, line):
             stray_at = stray_at if stray else number
             stray.append(line)
