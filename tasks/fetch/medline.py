@@ -25,7 +25,6 @@ _END = {
     for name in (b"PubmedArticle", b"PubmedBookArticle", b"DeleteCitation")
 }
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
-_SPACE = re.compile(r"\s+")
 # Keep only this much of a stream that holds no record start yet (a tag may straddle lines).
 _TAIL = 64
 
@@ -35,40 +34,42 @@ def medline_records(source: str, lines: Iterable[bytes]) -> Iterator[RawRecord |
     the line it starts on (PubMed's own files often hold a whole set on one line)."""
     buffer = b""
     line = 1  # the line `buffer` starts on
-    found = False
-    number = 0
-    for chunk in lines:
-        buffer += chunk
-        while (start := _START.search(buffer)) is not None:
+    found = 0
+    for block in _blocks(lines):
+        buffer += block
+        pos = 0
+        counted, at_line = 0, line  # the line at offset `counted`, counted forwards only
+
+        def line_at(data: bytes, offset: int) -> int:
+            nonlocal counted, at_line
+            at_line += data.count(b"\n", counted, offset)
+            counted = offset
+            return at_line
+
+        while (start := _START.search(buffer, pos)) is not None:
             name = start.group(1)
             end = _END[name].search(buffer, start.end())
             following = _START.search(buffer, start.end())
             if following is not None and (end is None or following.start() < end.start()):
-                found = True
-                number += 1
-                at = line + buffer.count(b"\n", 0, start.start())
-                where = f"record {number} (line {at})"
+                found += 1
+                where = f"record {found} (line {line_at(buffer, start.start())})"
                 yield _broken(source, where, buffer[start.start() : following.start()], name)
-                line += buffer.count(b"\n", 0, following.start())
-                buffer = buffer[following.start() :]
+                pos = following.start()
                 continue
             if end is None:
                 break
-            found = True
-            number += 1
-            at = line + buffer.count(b"\n", 0, start.start())
-            where = f"record {number} (line {at})"
+            found += 1
+            where = f"record {found} (line {line_at(buffer, start.start())})"
             yield _record(source, where, buffer[start.start() : end.end()], name)
-            line += buffer.count(b"\n", 0, end.end())
-            buffer = buffer[end.end() :]
+            pos = end.end()
         else:
-            keep = max(len(buffer) - _TAIL, 0)
-            line += buffer.count(b"\n", 0, keep)
-            buffer = buffer[keep:]
+            pos = max(len(buffer) - _TAIL, pos)
+        line = line_at(buffer, pos)
+        buffer = buffer[pos:]
     start = _START.search(buffer)
     if start is not None:
         at = line + buffer.count(b"\n", 0, start.start())
-        where = f"record {number + 1} (line {at})"
+        where = f"record {found + 1} (line {at})"
         yield _broken(source, where, buffer[start.start() :], start.group(1), "cut off")
     elif not found:
         yield RawRecord(
@@ -77,6 +78,21 @@ def medline_records(source: str, lines: Iterable[bytes]) -> Iterator[RawRecord |
             raw=buffer[-500:].decode("utf-8", "replace"),
             error="not PubMed XML (no PubmedArticle, PubmedBookArticle or DeleteCitation)",
         )
+
+
+def _blocks(lines: Iterable[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    """The stream in blocks of about `size` bytes: a record spans many lines, and joining a
+    block at a time costs less than growing the buffer a line at a time."""
+    pending: list[bytes] = []
+    held = 0
+    for line in lines:
+        pending.append(line)
+        held += len(line)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def reparse_medline(source: str, location: str, data: bytes) -> list[RawRecord]:
@@ -184,7 +200,12 @@ def _text(element: Any) -> str:
     """The visible text of an element and its inline markup, whitespace runs as one space."""
     if element is None:
         return ""
-    return _SPACE.sub(" ", "".join(element.itertext())).strip()
+    text = element.text if len(element) == 0 else "".join(element.itertext())
+    if not text:
+        return ""
+    if "\n" in text or "\t" in text or "  " in text or "\r" in text:
+        return " ".join(text.split())
+    return text.strip()
 
 
 def _sections(abstract: Any) -> list[dict[str, str]]:
