@@ -104,3 +104,40 @@ def test_a_forced_format_reads_a_file_whatever_its_name(settings: Settings, tmp_
     assert summary.records_read == 20 and summary.outcomes[Outcome.INDEXED] == 20
     hits = search_papers(settings, "乳腺癌")
     assert hits["total"] >= 1
+
+
+def test_an_index_made_before_the_new_fields_gets_them(es: Elasticsearch) -> None:
+    """An index created before papers had `pmid` and authors `affiliations` takes the new
+    fields, top-level and inside `authors`, so PubMed papers are not refused by its strict
+    mapping (`ensure_live_index` calls this for the live index)."""
+    from scholarflow.stores.indices import MAPPINGS_FILE, add_new_fields, load_mapping_file
+
+    es.indices.create(
+        index="legacy-papers",
+        mappings={
+            "dynamic": "strict",
+            "properties": {"authors": {"properties": {"name": {"type": "keyword"}}}},
+        },
+    )
+    properties = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]["properties"]
+    wanted = {
+        "pmid": properties["pmid"],
+        "authors": {
+            "properties": {
+                "name": {"type": "keyword"},
+                "affiliations": {"type": "keyword"},
+            }
+        },
+    }
+    refused = add_new_fields(
+        es, "legacy-papers", es.indices.get_mapping(index="legacy-papers").body, wanted
+    )
+    assert refused == []
+    now = es.indices.get_mapping(index="legacy-papers")["legacy-papers"]["mappings"]
+    assert now["properties"]["pmid"] == {"type": "keyword"}
+    assert now["properties"]["authors"]["properties"]["affiliations"] == {"type": "keyword"}
+    es.index(
+        index="legacy-papers",
+        document={"pmid": "1", "authors": [{"name": "A", "affiliations": ["B"]}]},
+        refresh=True,
+    )

@@ -263,3 +263,21 @@ def test_every_recorded_export_is_read_with_every_record_counted() -> None:
     assert {k: counted[k] for k in expected} == expected
     assert counted["endnote"] == 4  # one record a file, one of them without %0
     assert not [r for r in records if r.error]
+
+
+def test_an_unknown_format_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    from tests.cli_helpers import run_cli
+
+    result = run_cli(
+        "ingest",
+        str(FORMATS / "ris"),
+        "--format",
+        "nbib",
+        env={"SCHOLARFLOW_HOME": str(tmp_path), "SCHOLARFLOW_ES_URL": "http://127.0.0.1:9"},
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == (
+        "error: unknown format 'nbib' (use one of medline, ris, bibtex, endnote, refworks, "
+        "noteexpress)\n"
+    )
