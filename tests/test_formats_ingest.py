@@ -37,8 +37,8 @@ def test_every_recorded_export_is_ingested_and_accounted_for(
     settings: Settings, es: Elasticsearch
 ) -> None:
     summary = ingest(settings, FORMATS)
-    # 142 records: 12 PubMed (one a book), 10 RIS, 35 BibTeX, 4 EndNote, 4 RefWorks, 78
-    # NoteExpress (the GB18030 copy of the Wanfang export repeats its 20 records).
+    # 143 records: 13 PubMed (one a book; the update file repeats two), 10 RIS, 34 BibTeX,
+    # 4 EndNote, 4 RefWorks, 78 NoteExpress (the GB18030 copy repeats the Wanfang export's 20).
     assert summary.records_read == 143
     assert summary.deletions_read == 2  # the update file's DeleteCitation
     rejected = summary.rejected_by_stage()

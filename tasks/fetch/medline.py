@@ -218,21 +218,28 @@ def _sections(abstract: Any) -> list[dict[str, str]]:
     return [s for s in sections if s["text"] or s["label"]]
 
 
+_AUTHOR_PARTS = {
+    "LastName": "last",
+    "ForeName": "fore",
+    "Initials": "initials",
+    "Suffix": "suffix",
+    "CollectiveName": "collective",
+}
+
+
 def _author(author: Any) -> dict[str, Any]:
-    orcid = next(
-        (_text(i) for i in author.findall("Identifier") if i.get("Source") == "ORCID"), None
-    )
-    return {
-        "last": _text(author.find("LastName")),
-        "fore": _text(author.find("ForeName")),
-        "initials": _text(author.find("Initials")),
-        "suffix": _text(author.find("Suffix")),
-        "collective": _text(author.find("CollectiveName")),
-        "orcid": orcid,
-        "affiliations": [
-            _text(a) for a in author.findall("AffiliationInfo/Affiliation") if _text(a)
-        ],
-    }
+    """One pass over the author's children: a long author list is most of a record."""
+    found: dict[str, Any] = {"orcid": None, "affiliations": []}
+    for child in author:
+        tag = child.tag
+        if tag in _AUTHOR_PARTS:
+            found[_AUTHOR_PARTS[tag]] = _text(child)
+        elif tag == "AffiliationInfo":
+            found["affiliations"] += [_text(a) for a in child if a.tag == "Affiliation"]
+        elif tag == "Identifier" and child.get("Source") == "ORCID" and found["orcid"] is None:
+            found["orcid"] = _text(child)
+    found["affiliations"] = [a for a in found["affiliations"] if a]
+    return found
 
 
 def _ids(element: Any) -> dict[str, str]:
