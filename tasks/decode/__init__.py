@@ -11,8 +11,9 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
   only it carries, so a cut-off copy still gives the fields it completed;
 - the three-line text shape: a record followed by its English title and abstract lines.
 
-Records whose reader knows their format (`RawRecord.format`: PubMed XML, RIS, BibTeX, EndNote,
-RefWorks, NoteExpress) are read by that format's decoder (`formats.FORMAT_READERS`).
+Records whose reader knows their format (`RawRecord.format`) are read by that format's decoder,
+registered in `formats.FORMAT_READERS`: `medline` (PubMed XML), `ris`, `bibtex`, and `tagged`
+(EndNote, RefWorks, NoteExpress), with `fields` the readings they share.
 
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """
