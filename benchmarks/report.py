@@ -15,6 +15,7 @@ TARGETS = {
     "peak RSS, 10× the records ≤ 1.3×": ("rss_ratio_1m_over_100k", -1.3),
     "engine start to a first bulk ≤ 15 s": ("engine_start_s", -15.0),
 }
+FORMAT_SHAPES = ("aggregator", "medline", "ris", "bibtex", "endnote", "refworks", "noteexpress")
 # Judged only on a full-size run: a flow run has a fixed cost of about a second, half of a
 # scaled-down run and 3% of a 100k-record one; the overhead the target bounds is the per-batch one.
 FULL_SIZE_ONLY = frozenset({"Prefect overhead ≤ 5%"})
@@ -128,6 +129,10 @@ def print_tables(rows: dict[str, dict[str, Any]], result: dict[str, Any]) -> Non
     ceiling, baseline = result["ceiling_rps"], result["baseline_rps"]
     groups = [
         ("Decode", ["ceiling", "baseline", "decode", "decode_parallel"]),
+        (
+            "File formats (fetch + decode on one core; recorded exports repeated)",
+            [f"format_{shape}" for shape in FORMAT_SHAPES],
+        ),
         (
             "Pipeline (fetch → decode → enrich from a warm cache → index)",
             ["pipeline_null", "pipeline_http"],

@@ -28,9 +28,20 @@ def ingest(
     then_embed: Annotated[
         bool, typer.Option("--embed", help="Then give the new papers their vectors (embed).")
     ] = False,
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Read every file as medline, ris, bibtex, endnote, refworks or noteexpress "
+            "(default: from each file's name and first lines).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read, decode, enrich and index every record under PATHS.
+
+    PubMed XML (.xml), RIS (.ris), BibTeX (.bib), EndNote (.enw), NoteExpress (.net) and
+    RefWorks exports are read besides the JSON shapes; a .txt export is known by its lines.
 
     Files already ingested completely (same size and time, or same content) are skipped. The
     papers are searchable by their words once indexed; with --embed the run then makes their
@@ -48,14 +59,19 @@ def ingest(
         from flows.ingest import progress_listener
         from scholarflow.engine.client import check, connect
         from tasks.fetch import check_readable, expand_sources
+        from tasks.fetch.text_files import check_format
 
-        # Missing or unreadable files and an unusable engine fail here, before Prefect starts.
-        for source in expand_sources(paths):
+        # A wrong format, missing or unreadable files and an unusable engine fail here, before
+        # Prefect starts.
+        forced = check_format(file_format)
+        for source in expand_sources(paths, any_suffix=forced is not None):
             check_readable(source)
         check(connect(settings), settings.es_url or "embedded engine")
         show = not as_json and stderr.is_terminal
         with _progress(enabled=show) as update, progress_listener(update):
-            return ingest_flow(paths=paths, batch_size=batch_size, full=full, then_embed=then_embed)
+            return ingest_flow(
+                paths=paths, batch_size=batch_size, full=full, then_embed=then_embed, format=forced
+            )
 
     summary = run(body)
     if as_json:
@@ -114,6 +130,12 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
             out.print(f"  rejected {count} at {stage}: {escape(reason)}", highlight=False)
     if summary["rejected"]:
         out.print("  see them with: scholarflow deadletter list", highlight=False)
+    if summary.get("deletions_read"):
+        out.print(
+            f"  {summary['deletions_read']} deletions read (PubMed DeleteCitation), not applied: "
+            "an ingest deletes no paper (their PMIDs are in the run's log)",
+            highlight=False,
+        )
     _print_enrichment(out, summary)
     _print_watches(out, summary.get("watches") or {})
 

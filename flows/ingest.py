@@ -50,7 +50,16 @@ from scholarflow.stores.indices import ensure_live_index
 from scholarflow.stores.ingest_origins import SourceRegistry
 from scholarflow.stores.read_files import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.stores.writer import WriterRun
-from tasks.fetch import batched, content_hash, expand_sources, is_url, new_digest, read_source
+from tasks.fetch import (
+    Deletion,
+    batched,
+    content_hash,
+    expand_sources,
+    is_url,
+    new_digest,
+    read_source,
+)
+from tasks.fetch.text_files import FileFormat
 from tasks.index import IndexResult, plain_writer, report_retries
 from tasks.index_run import IndexRun
 from tasks.percolate import WatchReport, percolate_run, percolate_task
@@ -72,16 +81,23 @@ def progress_listener(listener: ProgressListener) -> Iterator[None]:
 
 @flow(name="ingest", log_prints=False)
 def ingest(
-    paths: list[str], batch_size: int | None = None, full: bool = False, then_embed: bool = False
+    paths: list[str],
+    batch_size: int | None = None,
+    full: bool = False,
+    then_embed: bool = False,
+    format: FileFormat | None = None,
 ) -> dict[str, Any]:
     """Ingest every record under `paths` (files, directories, globs, URLs) into the index.
 
     `full` reads every file, even those the source manifest says are already ingested.
+    `format` reads every file in that format instead of the one its name or lines suggest.
     `then_embed` makes the new papers' vectors once they are indexed (and searchable by their
     words), after the ingest's writer lock is released (flows/embed.py).
     """
     settings = flow_settings()
-    summary = run_ingest(settings, paths, batch_size or settings.batch_size, full=full).as_dict()
+    summary = run_ingest(
+        settings, paths, batch_size or settings.batch_size, full=full, format=format
+    ).as_dict()
     if then_embed:
         from flows.embed import run_embed
 
@@ -102,14 +118,18 @@ class _Reader:
     ended, so a source is released to the manifest only once all its records are accounted for
     (batches are prepared ahead of indexing, so reading a source to its end is not enough)."""
 
-    def __init__(self, sources: list[_Source]) -> None:
+    def __init__(self, sources: list[_Source], format: str | None = None) -> None:
         self.sources = sources
+        self.format = format
         self.read = 0
         self.ended: deque[tuple[int, _Source]] = deque()
+        # What PubMed update files withdraw (`DeleteCitation`): read and reported, not applied.
+        self.deletions: list[Deletion] = []
 
     def records(self) -> Iterator[RawRecord]:
         for source in self.sources:
-            for record in read_source(source.path, source.digest):
+            records = read_source(source.path, source.digest, self.format, self.deletions)
+            for record in records:
                 source.records += 1
                 self.read += 1
                 yield record
@@ -128,10 +148,15 @@ class _Reader:
 
 
 def _plan(
-    paths: list[str], manifest: SourceManifest, full: bool, summary: RunSummary
+    paths: list[str],
+    manifest: SourceManifest,
+    full: bool,
+    summary: RunSummary,
+    format: str | None = None,
 ) -> tuple[list[_Source], list[Completed]]:
     """The sources to read, and the skipped files whose manifest entries need new metadata."""
-    sources = [_Source(p, None if is_url(p) else Fingerprint.of(p)) for p in expand_sources(paths)]
+    found = expand_sources(paths, any_suffix=format is not None)
+    sources = [_Source(p, None if is_url(p) else Fingerprint.of(p)) for p in found]
     if full:
         return sources, []
     entries = manifest.entries([s.fingerprint.path for s in sources if s.fingerprint])
@@ -151,7 +176,12 @@ def _plan(
 
 
 def run_ingest(
-    settings: Settings, paths: list[str], batch_size: int, *, full: bool = False
+    settings: Settings,
+    paths: list[str],
+    batch_size: int,
+    *,
+    full: bool = False,
+    format: str | None = None,
 ) -> RunSummary:
     """One ingest run. Inside a flow run the batches are task runs and progress is published;
     called outside one (a script, the benchmarks) the same code runs as plain function calls,
@@ -161,11 +191,16 @@ def run_ingest(
     log = partial(log_event, _logger())
     publish = publish_summary if flow_run.get_id() else None
     with WriterRun(settings, flow="ingest", run_id=run_id, log=log, publish=publish) as run:
-        return _ingest(settings, run, paths, batch_size, full)
+        return _ingest(settings, run, paths, batch_size, full, format)
 
 
 def _ingest(
-    settings: Settings, run: WriterRun, paths: list[str], batch_size: int, full: bool
+    settings: Settings,
+    run: WriterRun,
+    paths: list[str],
+    batch_size: int,
+    full: bool,
+    format: str | None = None,
 ) -> RunSummary:
     """The run itself, under the writer lock: the alias cannot move until it returns."""
     logger = _logger()
@@ -177,7 +212,7 @@ def _ingest(
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     dead_letters = DeadLetterStore(client)
     manifest = SourceManifest(client, settings.alias, index)
-    sources, touched = _plan(paths, manifest, full, summary)
+    sources, touched = _plan(paths, manifest, full, summary, format)
     manifest.record(touched, run_id)
     summary.sources_read = len(sources)
     progress = RunProgress(s.path for s in sources)
@@ -191,7 +226,7 @@ def _ingest(
     )
     started = time.perf_counter()
 
-    reader = _Reader(sources)
+    reader = _Reader(sources, format)
 
     def after_batch(summary: RunSummary, last: RawRecord) -> None:
         progress.update(summary, last)
@@ -201,6 +236,7 @@ def _ingest(
         settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, run
     )
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
+    _count_deletions(summary, reader.deletions, logger)
     run.finish(summary, index, dead_letters, manifest)
     summary.watches = _percolate(settings, run, index).as_dict()
     summary.seconds["total"] = time.perf_counter() - started
@@ -326,6 +362,24 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     return get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
 
 
+def _count_deletions(
+    summary: RunSummary, deletions: list[Deletion], logger: logging.Logger | logging.LoggerAdapter
+) -> None:
+    """Deletions an ingest read: counted and named in the log, never applied (an ingest only
+    adds and updates papers; deleting is the harvest's)."""
+    for deletion in deletions:
+        summary.deletions_read += len(deletion.ids)
+        log_event(
+            logger,
+            "deletions read, not applied",
+            level="WARNING",
+            source=deletion.source,
+            location=deletion.location,
+            ids=" ".join(deletion.ids[:50]) + (" …" if len(deletion.ids) > 50 else ""),
+            count=len(deletion.ids),
+        )
+
+
 def _timed(summary: RunSummary, stage: str, batches: Iterator[list[RawRecord]]) -> list[RawRecord]:
     """The next batch ([] at the end), its reading time added to the stage's seconds."""
     begun = time.perf_counter()
@@ -351,6 +405,8 @@ def publish_summary(summary: RunSummary) -> None:
         for stage, group in data["rejected_by_stage"].items()
         for reason, count in group["reasons"].items()
     ]
+    if data["deletions_read"]:
+        rows.append({"measure": "deletions read, not applied", "value": data["deletions_read"]})
     rows += [
         {"measure": "files read", "value": data["sources_read"]},
         {"measure": "files skipped (already ingested)", "value": data["sources_skipped"]},

@@ -72,7 +72,8 @@ def entry_records(entry: dict[str, Any]) -> list[RawRecord]:
     body = entry.get("record") or {}
     source, location = entry["source"], entry["location"]
     if entry["stage"] == Stage.FETCH:
-        return reparse(source, location, raw_data(entry), body.get("extras") or {})
+        data = raw_data(entry)
+        return reparse(source, location, data, body.get("extras") or {}, body.get("format"))
     payload = body.get("payload")
     if not isinstance(payload, dict):
         return [RawRecord(source, location, error="the entry holds no record to replay")]
@@ -83,6 +84,7 @@ def entry_records(entry: dict[str, Any]) -> list[RawRecord]:
             payload=payload,
             extras=body.get("extras") or {},
             flags=body.get("flags") or [],
+            format=body.get("format"),
         )
     ]
 

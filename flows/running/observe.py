@@ -57,7 +57,8 @@ class SourceProgress:
     """
 
     def __init__(self, paths: Iterable[str]) -> None:
-        self.sources = list(expand_sources(paths))
+        # The run's own files, already chosen (a forced format takes any name).
+        self.sources = list(expand_sources(paths, any_suffix=True))
         self.sizes = _weights(self.sources)
         self.position = {source: i for i, source in enumerate(self.sources)}
         self._lines: dict[str, int | None] = {}

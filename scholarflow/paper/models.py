@@ -41,6 +41,10 @@ class RawRecord:
     raw_bytes: bytes | None = None
     flags: list[str] = field(default_factory=list)
     line: bytes | None = None
+    # The shape the payload is in when a reader knows it (`medline`, `ris`, `bibtex`, `endnote`,
+    # `refworks`, `noteexpress`, `crossref`, `openalex`, `oai_dc`); None for today's JSON shapes,
+    # which decoding tells apart by their keys.
+    format: str | None = None
 
     @property
     def where(self) -> str:
@@ -88,6 +92,7 @@ class PublishedDate(Strict):
 class Author(Strict):
     name: str
     orcid: str | None = None
+    affiliations: list[str] = Field(default_factory=list)
 
 
 class Journal(Strict):
@@ -219,6 +224,14 @@ class Paper(Strict):
     source_url: str | None = None
     languages: list[Literal["en", "zh"]] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
+    # Identifiers and terms the source gives (PubMed, reference-manager exports): the PubMed and
+    # PubMed Central ids, the arXiv id, the author keywords and MeSH headings, and the language
+    # the source declares (its own code: `eng`, `chi`, `中文`).
+    pmid: str | None = None
+    pmcid: str | None = None
+    arxiv_id: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    language: str | None = None
     license_url: str | None = None
     references_count: int | None = Field(None, ge=0)
     cited_by_count: int | None = Field(None, ge=0)
@@ -301,6 +314,9 @@ class RunSummary:
     # Documents without a DOI folded into the document of the DOI a search found for their
     # paper, and deleted (scholarflow/paper/doi_moves.py); their records are among the merged.
     moved_to_doi: int = 0
+    # Ids a source withdrew (PubMed `DeleteCitation`) that this run read but does not apply: an
+    # ingest adds and updates papers; it deletes none. Not records, so not in `records_read`.
+    deletions_read: int = 0
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -354,6 +370,8 @@ class RunSummary:
             "enrichment": dict(self.enrichment.most_common()),
             "doi_matching": dict(self.doi_matching.most_common()),
             "moved_to_doi": self.moved_to_doi,
+            "deletions_read": self.deletions_read,
+            "deletions_applied": 0,
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
             "watches": self.watches,

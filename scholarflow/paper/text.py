@@ -22,7 +22,27 @@ _BLOCK_TAGS = frozenset(
     "jats:p jats:sec jats:title jats:list-item".split()
 )
 _DROPPED_TAGS = ["script", "style", "iframe", "noscript", "template", "object", "embed", "svg"]
-_MARKUP = re.compile(r"<[a-zA-Z!/]|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+# Elements that mark a field as HTML, JATS or MathML. A `<` counts as markup only when it opens
+# or closes one of these, with attributes that have values: `a<b and c>d`, `</=0.3 kb` and
+# `p<0.05` are text, and so is every `<` in a field known to be plain.
+_ELEMENTS = (
+    "a abbr b bdi big blockquote br caption center cite code dd del dfn div dl dt em font h1 h2 "
+    "h3 h4 h5 h6 hr i img ins kbd li mark ol p pre q s samp section small span strike strong sub "
+    "sup table tbody td tfoot th thead tr tt u ul var wbr article header footer figure figcaption "
+    "math mi mn mo mrow msub msup msubsup mfrac msqrt mroot mtext mspace mstyle mover munder "
+    "munderover mtable mtr mtd mfenced mmultiscripts mprescripts none semantics annotation "
+    "script style iframe noscript template object embed svg title body html head meta link"
+)
+_ELEMENT_NAMES = "|".join(sorted(_ELEMENTS.split(), key=len, reverse=True))
+_ATTRIBUTES = r"""(?:\s+[\w:.-]+\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=]+))*"""
+_TAG = re.compile(
+    rf"</?(?:(?:{_ELEMENT_NAMES})|(?:jats|mml|xlink|xhtml):[\w.-]+){_ATTRIBUTES}\s*/?>"
+    r"|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
+    re.IGNORECASE | re.DOTALL,
+)
+_MARKUP = re.compile(
+    rf"{_TAG.pattern}|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);", re.IGNORECASE | re.DOTALL
+)
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 # C0/C1 controls except tab and newline, zero-width characters, BOM, bidi marks.
 _INVISIBLE = re.compile(
@@ -49,13 +69,21 @@ _HAN_SOURCE = re.compile(
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
+class PlainText(str):
+    """Text a source declares plain (a reference-manager export, a text side-car line, XML
+    already read as text): `clean_text` never parses it as markup, so no `<` in it is lost."""
+
+    __slots__ = ()
+
+
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML (or JATS) fragment, paragraphs on their own lines.
 
     Inline tags join without spaces so `m<sup>2</sup>` reads `m2`; script, style and frames are
     dropped with their content; entities are decoded, twice when the source escaped them twice.
+    A `<` that opens no known element (`p<0.05`, `a<b and c>d`) is text and stays.
     """
-    tree = LexborHTMLParser(markup)
+    tree = LexborHTMLParser(_escape_stray_brackets(markup))
     tree.strip_tags(_DROPPED_TAGS)
     root = tree.body or tree.root
     if root is None:
@@ -73,16 +101,40 @@ def html_to_text(markup: str) -> str:
     return text
 
 
-def clean_text(value: str | None) -> str | None:
+def _escape_stray_brackets(markup: str) -> str:
+    """The fragment with every `<` that does not open a known element written as `&lt;`, so the
+    HTML parser keeps it as text instead of reading the rest of the field as a tag."""
+    if "<" not in markup:
+        return markup
+    parts: list[str] = []
+    at = 0
+    for match in _TAG.finditer(markup):
+        parts.append(markup[at : match.start()].replace("<", "&lt;"))
+        parts.append(match.group())
+        at = match.end()
+    parts.append(markup[at:].replace("<", "&lt;"))
+    return "".join(parts)
+
+
+def looks_like_markup(value: str) -> bool:
+    """True when a field of unknown kind holds a known element or a character entity."""
+    return ("<" in value or "&" in value) and _MARKUP.search(value) is not None
+
+
+def clean_text(value: str | None, markup: bool | None = None) -> str | None:
     """Normalised text, or None when nothing visible is left.
 
-    NFKC folds full-width Latin letters and digits to ASCII and compatibility forms (ligatures,
-    superscript digits) to plain ones; invisible and control characters are removed.
+    `markup` says what the field is: True for HTML/JATS, False for plain text (never parsed),
+    None to decide by the value: `PlainText` is plain, anything else is markup only when it
+    holds a known element or an entity. NFKC folds full-width Latin letters and digits to ASCII
+    and compatibility forms (ligatures, superscript digits) to plain ones; invisible and control
+    characters are removed.
     """
     if value is None:
         return None
-    markup = ("<" in value or "&" in value) and _MARKUP.search(value)
-    text = html_to_text(value) if markup else value
+    if markup is None:
+        markup = not isinstance(value, PlainText) and looks_like_markup(value)
+    text = html_to_text(value) if markup and ("<" in value or "&" in value) else str(value)
     if not text.isascii():  # ASCII is never mojibake, and NFKC leaves it as it is
         text = unicodedata.normalize("NFKC", repair_mojibake(text))
     if text.isprintable():

@@ -102,17 +102,24 @@ def ensure_index(
 def add_new_fields(
     client: Elasticsearch, index: str, current: dict[str, Any], properties: dict[str, Any]
 ) -> list[str]:
-    """Put into `index` (whose `get_mapping` answer is `current`) the top-level `properties` it
-    lacks, one by one, so that documents carrying a field added since it was created are not
-    refused by its strict mapping. A field the engine will not add to an existing index (one
-    that needs an analyzer or an index setting the index lacks) is left for a re-index; its
-    name is returned."""
+    """Put into `index` (whose `get_mapping` answer is `current`) the `properties` it lacks, one
+    by one, so that documents carrying a field added since it was created are not refused by
+    its strict mapping: top-level fields, and the fields an object it has gained (an author's
+    `affiliations`). A field the engine will not add to an existing index (one that needs an
+    analyzer or an index setting the index lacks) is left for a re-index; its name is
+    returned."""
     found: dict[str, Any] = next(iter(current.values()), {})
     known = found.get("mappings", {}).get("properties", {})
     refused = []
     for field, spec in properties.items():
         if field in known:
-            continue
+            had = known[field].get("properties")
+            if had is None or "properties" not in spec:
+                continue
+            missing = {k: v for k, v in spec["properties"].items() if k not in had}
+            if not missing:
+                continue
+            field, spec = field, {"properties": missing}
         try:
             client.indices.put_mapping(index=index, properties={field: spec})
         except BadRequestError:

@@ -12,7 +12,7 @@ from scholarflow.paper import coerce
 from scholarflow.paper.coerce import to_text
 from scholarflow.paper.doi import find_doi, normalize_doi
 from scholarflow.paper.models import Paper, RawRecord
-from scholarflow.paper.text import clean_text, is_chinese, may_have_han, to_simplified
+from scholarflow.paper.text import PlainText, clean_text, is_chinese, may_have_han, to_simplified
 
 # Longest text kept per field; longer abstracts are cut and the paper flagged `text_truncated`.
 MAX_TEXT_CHARS = 50_000
@@ -35,6 +35,19 @@ class Reading:
     titles: list[str | None]
     abstracts: list[str | None]
     layers: tuple[dict[str, Any], ...]
+
+
+def _identifier(value: Any) -> str | None:
+    """An identifier (PMID, PMCID, arXiv id) as text, without blanks."""
+    text = to_text(value)
+    return text.replace(" ", "") if text else None
+
+
+def _terms(value: Any) -> list[str]:
+    """Keywords as a list of distinct cleaned terms (a string is one term)."""
+    items = value if isinstance(value, list) else [value]
+    terms = (clean_text(to_text(item), markup=False) for item in items)
+    return list(dict.fromkeys(term for term in terms if term))
 
 
 def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
@@ -79,7 +92,7 @@ def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
             "abstract_en": abstract_en,
             "abstract_zh": abstract_zh,
             "zh_script": _zh_script(title_zh or abstract_zh, traditional or traditional_abstract),
-            "authors": [{"name": name} for name in authors],
+            "authors": authors,
             "journal": _journal(first("journal", _dict_or_none) or {}, first("PeriodicalName")),
             "published": published,
             "publication_type": _publication_type(first("publicationTypes", _as_is)),
@@ -96,6 +109,11 @@ def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
                 for lang, text in (("en", title_en or abstract_en), ("zh", title_zh or abstract_zh))
                 if text
             ],
+            "pmid": first("pmid", _identifier),
+            "pmcid": first("pmcid", _identifier),
+            "arxiv_id": first("arxiv_id", _identifier),
+            "keywords": _terms(first("keywords", _as_is)),
+            "language": first("language"),
             "flags": sorted(set(flags)),
             "provenance": [
                 {
@@ -128,6 +146,7 @@ def _by_script(
     for candidate in candidates:
         if candidate is None:
             continue
+        plain = isinstance(candidate, PlainText)
         if len(candidate) > MAX_RAW_CHARS:
             candidate = candidate[:MAX_RAW_CHARS]
             flags.append("text_truncated")
@@ -138,7 +157,7 @@ def _by_script(
         ):
             continue
         seen.add(candidate)
-        text = clean_text(candidate)
+        text = clean_text(candidate, markup=False if plain else None)
         if text is None:
             continue
         if len(text) > MAX_TEXT_CHARS:
@@ -178,7 +197,10 @@ def _doi(layers: tuple[dict[str, Any], ...], flags: list[str]) -> tuple[str | No
 _AUTHOR_SEPARATORS = re.compile(r"\s*[;、，；]\s*")
 
 
-def _authors(value: Any) -> list[str]:
+def _authors(value: Any) -> list[dict[str, Any]]:
+    """The authors as `Author` data: names, and the ORCID iD and affiliations of an author given
+    as an object. Names are folded to Simplified like every other Chinese text, so either
+    script finds them."""
     if isinstance(value, str):
         value = clean_text(value) or ""
         parts = (
@@ -186,17 +208,43 @@ def _authors(value: Any) -> list[str]:
             if _AUTHOR_SEPARATORS.search(value)
             else value.split(",")
         )
-        names = [p.strip() for p in parts]
-    elif isinstance(value, list):
-        names = [_author_name(item) for item in value]
-    else:
+        return [{"name": name} for name in _simplified([p.strip() for p in parts if p.strip()])]
+    if not isinstance(value, list):
         return []
-    # Names are folded to Simplified like every other Chinese text, so either script finds them:
-    # all of a record's names at once (a line each), one conversion instead of one a name.
-    names = [name for name in names if name]
+    named = [(name, item) for item in value if (name := _author_name(item))]
+    names = _simplified([name for name, _ in named])
+    return [_author(name, item) for name, (_, item) in zip(names, named, strict=True)]
+
+
+def _simplified(names: list[str]) -> list[str]:
+    """All of a record's names folded at once (a line each): one conversion, not one a name."""
     if any("\n" in name for name in names):
         return [to_simplified(name) for name in names]
     return to_simplified("\n".join(names)).split("\n") if names else []
+
+
+def _author(name: str, item: Any) -> dict[str, Any]:
+    author: dict[str, Any] = {"name": name}
+    if not isinstance(item, dict):
+        return author
+    if orcid := _orcid(item.get("orcid")):
+        author["orcid"] = orcid
+    affiliations = [clean_text(to_text(a), markup=False) for a in item.get("affiliations") or []]
+    if affiliations := [a for a in affiliations if a]:
+        author["affiliations"] = affiliations
+    return author
+
+
+_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
+
+
+def _orcid(value: Any) -> str | None:
+    """An ORCID iD as `0000-0002-1825-0097`, from a bare iD or an orcid.org URL."""
+    match = _ORCID.search(to_text(value) or "")
+    if match is None:
+        return None
+    digits = match.group(1).replace("-", "").upper()
+    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 def _author_name(item: Any) -> str:
@@ -213,14 +261,17 @@ def _journal(data: dict, periodical_name: str | None) -> dict[str, Any]:
     names = [clean_text(to_text(data.get("name"))), clean_text(periodical_name)]
     english = next((n for n in names if n and not is_chinese(n)), None)
     chinese = next((n for n in names if n and is_chinese(n)), None)
-    issn = to_text(data.get("issn"))
+    issns = data.get("issn")
+    issn = [text for v in issns if (text := to_text(v))] if isinstance(issns, list) else []
+    if not isinstance(issns, list) and (single := to_text(issns)):
+        issn = [single]
     return {
         "name": english,
         "name_zh": to_simplified(chinese) if chinese else None,
         "volume": to_text(data.get("volume")),
         "issue": to_text(data.get("issue")),
         "pages": to_text(data.get("pages")),
-        "issn": [issn] if issn else [],
+        "issn": list(dict.fromkeys(issn)),
     }
 
 
@@ -237,10 +288,10 @@ def _pdf_url(value: Any) -> str | None:
     return text if text and text.startswith(("http://", "https://")) else None
 
 
-def _stable_id(title: str, authors: list[str], published: Any) -> str:
+def _stable_id(title: str, authors: list[dict[str, Any]], published: Any) -> str:
     """An id for papers without a DOI that survives re-ingest and small formatting changes."""
     normalised = re.sub(r"\W+", "", title.casefold())
-    first_author = re.sub(r"\W+", "", authors[0].casefold()) if authors else ""
+    first_author = re.sub(r"\W+", "", authors[0]["name"].casefold()) if authors else ""
     year = str(published.year) if published else ""
     digest = hashlib.blake2b(f"{normalised}|{first_author}|{year}".encode(), digest_size=10)
     return f"sf-{digest.hexdigest()}"

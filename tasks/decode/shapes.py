@@ -9,6 +9,7 @@ import orjson
 
 from scholarflow.paper.coerce import to_text
 from scholarflow.paper.doi import normalize_doi
+from scholarflow.paper.text import PlainText
 from tasks.decode.paper import Reading
 from tasks.decode.partial_json import complete_members
 
@@ -62,11 +63,13 @@ def double_encoded_copy(outer: dict[str, Any], flags: list[str]) -> dict[str, An
 
 
 def three_line_text(extras: dict[str, str], reading: Reading) -> Reading:
-    """The side-car lines are the English title and abstract as the aggregator shows them: they
-    come before anything the record's JSON line offers."""
+    """The side-car lines are the English title and abstract as the aggregator shows them
+    (plain text, its HTML already removed): they come before anything the record's JSON line
+    offers, and are never parsed as markup."""
+    title, abstract = extras.get("title_en"), extras.get("abstract_en")
     return Reading(
-        [extras.get("title_en"), *reading.titles],
-        [extras.get("abstract_en"), *reading.abstracts],
+        [PlainText(title) if title is not None else None, *reading.titles],
+        [PlainText(abstract) if abstract is not None else None, *reading.abstracts],
         reading.layers,
     )
 

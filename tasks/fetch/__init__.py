@@ -1,11 +1,21 @@
 """Fetch: stream raw records out of files, directories, globs and URLs.
 
-Nothing here interprets a record beyond parsing its JSON. Every record carries its source and
+Nothing here interprets a record beyond parsing its JSON (or its file format). Every record
+carries its source and
 line (or array index), and a line that cannot be parsed still becomes a `RawRecord` with an
 `error`, so the run counts it and the dead-letter store can name it. One bad line never costs
 the rest of its file: a line that is not UTF-8 is decoded in the encoding detected for it
 (GB18030 and Big5 are common in Chinese feeds), and only a line that fits no encoding is
 rejected.
+
+Files in scholarly formats are read by their own modules, chosen by the file's name or first
+lines (or forced with `format`):
+
+- `medline`: PubMed/MEDLINE XML, streamed, with the deletions update files carry;
+- `deletions`: `Deletion`, what a source withdraws;
+- `tagged`: RIS, EndNote/Refer, RefWorks and NoteExpress exports;
+- `bibtex`: BibTeX;
+- `text_files`: encodings of whole export files and format detection.
 """
 
 from __future__ import annotations
@@ -28,12 +38,18 @@ import orjson
 
 from scholarflow.errors import ScholarflowError
 from scholarflow.paper.models import RawRecord
+from tasks.fetch.bibtex import bibtex_records, reparse_bibtex
+from tasks.fetch.deletions import Deletion
+from tasks.fetch.medline import pubmed_records, reparse_medline
+from tasks.fetch.tagged import TAGGED_FORMATS, reparse_tagged, tagged_records
+from tasks.fetch.text_files import CANDIDATE_ENCODINGS, SUFFIX_FORMATS, detect_format
 
-RECORD_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
-# Encodings a line that is not UTF-8 may be in: the Chinese national standard (a superset of GBK
-# and GB2312), Traditional-Chinese Big5, Japanese Shift_JIS and Western Windows-1252. Korean
-# code pages are left out on purpose: on short Chinese lines they win detection with nonsense.
-CANDIDATE_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252"]
+JSON_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
+RECORD_SUFFIXES = JSON_SUFFIXES + tuple(SUFFIX_FORMATS)
+# Encodings a line that is not UTF-8 may be in (text_files.CANDIDATE_ENCODINGS): the Chinese
+# national standard (a superset of GBK and GB2312), Traditional-Chinese Big5, Japanese Shift_JIS
+# and Western Windows-1252. Korean code pages are left out on purpose: on short Chinese lines
+# they win detection with nonsense.
 _URL_CHUNK = 1 << 16
 
 
@@ -41,19 +57,20 @@ class SourceError(ScholarflowError):
     """A source that cannot be read at all (missing, unreadable, unsupported)."""
 
 
-def expand_sources(sources: Iterable[str | Path]) -> Iterator[str]:
+def expand_sources(sources: Iterable[str | Path], any_suffix: bool = False) -> Iterator[str]:
     """Files and URLs to read, in a stable order: directories are walked, globs expanded, and
     a file named twice (a directory and a file inside it) is read once. Files are named by
     absolute path, so a record has the same provenance (and dead-letter id) whatever the
-    directory a run starts from."""
+    directory a run starts from. `any_suffix` (a format forced) accepts a file named on its
+    own whatever its name."""
     seen: set[str] = set()
-    for source in _expand(sources):
+    for source in _expand(sources, any_suffix):
         if source not in seen:
             seen.add(source)
             yield source
 
 
-def _expand(sources: Iterable[str | Path]) -> Iterator[str]:
+def _expand(sources: Iterable[str | Path], any_suffix: bool = False) -> Iterator[str]:
     for source in sources:
         text = str(source)
         if text.startswith(("http://", "https://")):
@@ -64,7 +81,7 @@ def _expand(sources: Iterable[str | Path]) -> Iterator[str]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and _is_record_file(p.name))
             yield from (os.path.abspath(p) for p in found)
         elif path.is_file():
-            if not _is_record_file(path.name):
+            if not any_suffix and not _is_record_file(path.name):
                 raise SourceError(
                     f"{path}: unsupported file type (use {', '.join(RECORD_SUFFIXES)})"
                 )
@@ -73,15 +90,19 @@ def _expand(sources: Iterable[str | Path]) -> Iterator[str]:
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise SourceError(f"{text}: no file matches this pattern")
-            yield from _expand(matches)
+            yield from _expand(matches, any_suffix)
         else:
             raise SourceError(f"{path}: no such file or directory")
 
 
-def read_records(sources: Iterable[str | Path]) -> Iterator[RawRecord]:
+def read_records(
+    sources: Iterable[str | Path],
+    format: str | None = None,
+    deletions: list[Deletion] | None = None,
+) -> Iterator[RawRecord]:
     """Every record of every source, streamed."""
-    for source in expand_sources(sources):
-        yield from read_source(source)
+    for source in expand_sources(sources, any_suffix=format is not None):
+        yield from read_source(source, format=format, deletions=deletions)
 
 
 def batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
@@ -90,12 +111,29 @@ def batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]
         yield batch
 
 
-def read_source(source: str, digest: Any = None) -> Iterator[RawRecord]:
-    """The records of one file or URL; `digest` (a hashlib object) sees every byte read."""
+def read_source(
+    source: str,
+    digest: Any = None,
+    format: str | None = None,
+    deletions: list[Deletion] | None = None,
+) -> Iterator[RawRecord]:
+    """The records of one file or URL; `digest` (a hashlib object) sees every byte read.
+
+    `format` forces a file format; without it the name and the first lines say. Deletions a
+    PubMed update file announces go to `deletions`; a caller that keeps no list gets each as a
+    rejected record (`deletion not applied`), so none is ever dropped unseen."""
     name = _format_name(source)
     lines = _lines(source) if digest is None else _hashed(_lines(source), digest)
     try:
-        if name.endswith(".json"):
+        if format is None:
+            format, lines = detect_format(name, lines)
+        if format == "medline":
+            yield from pubmed_records(source, lines, deletions)
+        elif format in TAGGED_FORMATS:
+            yield from tagged_records(source, format, b"".join(lines))
+        elif format == "bibtex":
+            yield from bibtex_records(source, b"".join(lines))
+        elif name.endswith(".json"):
             yield from _json_document(source, b"".join(lines))
         elif name.endswith(".txt"):
             yield from _three_line_records(source, lines)
@@ -135,8 +173,20 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def reparse(source: str, location: str, data: bytes, extras: dict[str, str]) -> list[RawRecord]:
+def reparse(
+    source: str,
+    location: str,
+    data: bytes,
+    extras: dict[str, str],
+    format: str | None = None,
+) -> list[RawRecord]:
     """The records a dead-lettered fetch entry holds, read again by today's reader."""
+    if format == "medline":
+        return reparse_medline(source, location, data)
+    if format in TAGGED_FORMATS:
+        return reparse_tagged(source, location, format, data)
+    if format == "bibtex":
+        return reparse_bibtex(source, location, data)
     if location == "document":
         return list(_json_document(source, data))
     record = _line_record(source, location, data.rstrip(b"\r\n"), _LineDecoder())

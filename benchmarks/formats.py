@@ -1,0 +1,180 @@
+"""Fetch + decode per record for every file format, against the aggregator's shape on one core.
+
+`python -m benchmarks` runs it as the `formats` case (one row per shape); on its own,
+`python -m benchmarks.formats [--records N] [--repeat R]` prints the same rows. Each format's
+corpus is its recorded real exports (tests/fixtures/formats/) repeated to N records; the
+aggregator's is the generated corpus (`benchmarks/corpus.py`), or the seed records repeated when
+run on its own. Every figure is process CPU time per record, the best of R runs; the target is
+each format within 1.5× the aggregator's time a record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from benchmarks.measure import Params, Row, best_of
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "formats"
+SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "records"
+TARGET = 1.5
+# The recorded exports of each format, and how a file of many records is made from them.
+SHAPES: dict[str, tuple[str, str]] = {
+    "medline": ("medline", "*.xml"),
+    "ris": ("ris", "*.ris"),
+    "bibtex": ("bibtex", "*.bib"),
+    "endnote": ("endnote", "*.enw"),
+    "refworks": ("refworks", "*.txt"),
+    "noteexpress": ("noteexpress", "*.net"),
+}
+
+
+def corpus(shape: str, records: int, out: Path) -> Path:
+    """A file of about `records` records of `shape`, made of its recorded exports repeated."""
+    folder, pattern = SHAPES[shape]
+    sources = sorted((FIXTURES / folder).glob(pattern))
+    # UTF-8 files only: the GB18030 and GBK copies would time encoding detection, once a file.
+    sources = [s for s in sources if _utf8(s)]
+    if shape == "medline":
+        return _medline(sources, records, out)
+    texts = [s.read_text("utf-8-sig").strip() + "\n\n" for s in sources]
+    per_round = sum(_count(shape, t) for t in texts)
+    path = out / f"{shape}{'.txt' if shape == 'refworks' else Path(pattern).suffix}"
+    path.write_text("".join(texts) * max(1, records // per_round), "utf-8")
+    return path
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _medline(sources: list[Path], records: int, out: Path) -> Path:
+    bodies = []
+    for source in sources:
+        text = source.read_text("utf-8")
+        start = text.index("<PubmedArticleSet>") + len("<PubmedArticleSet>")
+        bodies.append(text[start : text.rindex("</PubmedArticleSet>")])
+    body = "".join(bodies)
+    per_round = body.count("<PubmedArticle>") + body.count("<PubmedBookArticle>")
+    path = out / "pubmed.xml"
+    path.write_text(
+        '<?xml version="1.0" ?>\n<PubmedArticleSet>'
+        + body * max(1, records // per_round)
+        + "</PubmedArticleSet>\n",
+        "utf-8",
+    )
+    return path
+
+
+def _count(shape: str, text: str) -> int:
+    marks = {
+        "ris": "TY  - ",
+        "bibtex": "\n@",
+        "endnote": "%T ",
+        "refworks": "\nRT ",
+        "noteexpress": "{Reference Type}:",
+    }
+    return max(1, ("\n" + text).count(marks[shape]))
+
+
+def _records_in(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return max(1, sum(line.startswith(b"{") for line in handle))
+
+
+def fetch_and_decode(paths: Iterable[Path], batch_size: int = 1000) -> int:
+    from tasks.decode import decode_records
+    from tasks.fetch import batched, read_records
+
+    count = 0
+    for batch in batched(read_records([str(p) for p in paths], deletions=[]), batch_size):
+        decode_records(batch)
+        count += len(batch)
+    return count
+
+
+def measure(aggregator: Path, records: int, repeat: int) -> dict[str, Row]:
+    """One row per shape, the aggregator's first, each with its ratio to the aggregator."""
+    from itertools import islice
+
+    from tasks.decode import decode_records
+    from tasks.fetch import batched, read_records
+
+    def aggregator_run() -> int:
+        count = 0
+        for batch in batched(islice(read_records([str(aggregator)]), records), 1000):
+            decode_records(batch)
+            count += len(batch)
+        return count
+
+    count, seconds = best_of(repeat, aggregator_run, time.process_time)
+    per_record = seconds / count
+    size = aggregator.stat().st_size * min(1.0, count / _records_in(aggregator))
+    per_kb = seconds / (size / 1e3)
+    rows = {
+        "format_aggregator": Row(
+            "decode: aggregator JSON",
+            count,
+            seconds,
+            "cpu",
+            size / 1e6,
+            detail=f"{per_record * 1e6:.0f} µs a record ({size / count / 1e3:.1f} kB), "
+            f"{per_kb * 1e6:.0f} µs a kB",
+        )
+    }
+    with tempfile.TemporaryDirectory() as temp:
+        for shape in SHAPES:
+            path = corpus(shape, records, Path(temp))
+            n, took = best_of(repeat, lambda path=path: fetch_and_decode([path]), time.process_time)
+            ratio = (took / n) / per_record
+            kb = path.stat().st_size / 1e3
+            rows[f"format_{shape}"] = Row(
+                f"decode: {shape}",
+                n,
+                took,
+                "cpu",
+                kb / 1e3,
+                detail=f"{took / n * 1e6:.0f} µs a record ({kb / n:.1f} kB), "
+                f"{took / kb * 1e6:.0f} µs a kB; {ratio:.2f}× the aggregator's time a record "
+                f"({'within' if ratio <= TARGET else 'OVER'} {TARGET}×), "
+                f"{(took / kb) / per_kb:.2f}× a kB",
+            )
+    return rows
+
+
+def formats(p: Params) -> dict[str, Row]:
+    """The `python -m benchmarks` case: the generated corpus as the aggregator's shape."""
+    return measure(p.corpus, min(p.records, 5_000), p.repeat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as temp:
+        seeds = Path(temp) / "seeds.txt"
+        text = "".join(p.read_text("utf-8") for p in sorted(SEEDS.glob("*.txt")))
+        per_round = sum(line.startswith("{") for line in text.splitlines())
+        seeds.write_text(text * max(1, args.records // per_round), "utf-8")
+        rows = measure(seeds, args.records, args.repeat)
+    for row in rows.values():
+        print(f"{row.case:24} {row.records:6} records  {row.detail}")
+    over = [r.case for r in rows.values() if "OVER" in r.detail]
+    print(
+        "target: every format within 1.5× the aggregator's time a record:",
+        "missed by " + ", ".join(over) if over else "met",
+    )
+    return 0 if not over else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
