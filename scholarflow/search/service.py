@@ -82,9 +82,16 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
     """Titles for a prefix: completions of the title's start first, then titles with words
     starting that way anywhere (search-as-you-type)."""
     client = connect(settings)
-    if live_index(client, settings.alias) is None or not prefix.strip():
+    if live_index(client, settings.alias) is None:
         return {"prefix": prefix, "suggestions": []}
-    response = client.search(index=settings.alias, body=suggest_query(prefix, size))
+    return suggest_in(client, settings.alias, prefix, size=size)
+
+
+def suggest_in(client: Elasticsearch, index: str, prefix: str, *, size: int = 10) -> dict[str, Any]:
+    """`suggest_titles` over a client the caller keeps (the search service's one client)."""
+    if not prefix.strip():
+        return {"prefix": prefix, "suggestions": []}
+    response = client.search(index=index, body=suggest_query(prefix, size))
     suggestions: list[dict[str, Any]] = []
     seen: set[str] = set()
     for option in response.get("suggest", {}).get("titles", [{}])[0].get("options", []):
@@ -144,3 +151,10 @@ def _bucket(bucket: dict[str, Any]) -> dict[str, Any]:
 def _suggestion(text: str, hit: dict[str, Any], via: str) -> dict[str, Any]:
     source = hit.get("_source") or {}
     return {"text": text, "id": hit["_id"], "doi": source.get("doi"), "via": via}
+
+
+# For callers that send a request of their own built on `build_query` (the search service's
+# pages past the first ones, which continue with `search_after`): hits and facet buckets
+# described as `search_index` describes them.
+describe_hit = _hit
+describe_bucket = _bucket
