@@ -3,7 +3,8 @@
 Pages are numbered from the top while they lie within `NUMBERED_DEPTH` results: page n is the
 n-th slice of one search for the first n pages, so the lexical and the vector rankings are fused
 exactly as `scholarflow search` fuses them. Past that depth a page continues from the last one
-with `search_after` on the lexical ranking (score, then id, a total order), never further than
+with `search_after` on the lexical ranking (score, then id: a total order, which the numbered
+pages keep too, so ties fall the same way on both sides of the boundary), never further than
 the engine's window (`index.max_result_window`, 10,000 by default): a reader wanting more
 narrows the search. The cursor carries where the last page ended and how many papers the
 vectors added on the numbered pages (they count in the total).
@@ -71,7 +72,7 @@ class Cursor:
             and isinstance(page, int)
             and isinstance(extra, int)
             and page > 1
-            and 0 <= extra <= NUMBERED_DEPTH
+            and 0 <= extra <= ENGINE_WINDOW
         )
         if not valid:
             raise BadRequest("cursor: not a cursor this service gave out")
@@ -88,6 +89,7 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     facets: bool = False
     cursor: Cursor | None = None
+    numbered_depth: int = NUMBERED_DEPTH
 
 
 def read_query(
@@ -102,6 +104,7 @@ def read_query(
     hide_retracted: bool = False,
     facets: bool = False,
     cursor: str | None = None,
+    numbered_depth: int = NUMBERED_DEPTH,
 ) -> Query:
     """The parameters as a `Query`, or `BadRequest` naming the one that is wrong."""
     text = text.strip()
@@ -137,12 +140,12 @@ def read_query(
         page = decoded.page
     if page * size > ENGINE_WINDOW:
         raise BadRequest(f"page: no page reaches past result {ENGINE_WINDOW:,}; narrow the search")
-    if decoded is None and page * size > NUMBERED_DEPTH:
+    if decoded is None and page * size > numbered_depth:
         raise BadRequest(
-            f"page: pages past result {NUMBERED_DEPTH} are reached with the previous "
+            f"page: pages past result {numbered_depth} are reached with the previous "
             "page's next_cursor"
         )
-    return Query(text, page, size, filters, facets, decoded)
+    return Query(text, page, size, filters, facets, decoded, numbered_depth)
 
 
 def search_page(
@@ -162,11 +165,12 @@ def _numbered(
 ) -> dict[str, Any]:
     depth = query.page * query.size
     request = SearchRequest(query.text, size=depth, filters=query.filters, facets=query.facets)
-    result = search_index(client, alias, request, hybrid)
+    result = search_index(client, alias, request, hybrid, order=SORT)
     found = [_marked(hit) for hit in result["hits"]]
     hits = found[(query.page - 1) * query.size :]
     cursor = None
-    if len(hits) == query.size and depth < result["total"] and depth + query.size > NUMBERED_DEPTH:
+    last_numbered = depth + query.size > query.numbered_depth
+    if len(hits) == query.size and depth < result["total"] and last_numbered:
         cursor = _cursor_after(client, alias, query, found)
     return _page(query, result["total"], hits, result.get("facets"), cursor)
 
@@ -226,7 +230,7 @@ def _page(
     facets: dict[str, Any] | None,
     cursor: str | None,
 ) -> dict[str, Any]:
-    reachable = min(total, NUMBERED_DEPTH)
+    reachable = min(total, query.numbered_depth)
     page: dict[str, Any] = {
         "query": query.text,
         "total": total,

@@ -53,11 +53,19 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
 
 
 def search_index(
-    client: Elasticsearch, index: str, request: SearchRequest, hybrid: Hybrid | None = None
+    client: Elasticsearch,
+    index: str,
+    request: SearchRequest,
+    hybrid: Hybrid | None = None,
+    *,
+    order: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One search against an index or alias (a re-index verifies a new index this way); with
-    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py)."""
+    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
+    `order`: a total order for ties (score, then id), for callers that page with `search_after`."""
     body = build_query(request)
+    if order:
+        body |= {"sort": order, "track_scores": True}
     plan = hybrid.plan(client, index, request) if hybrid else None
     response: Any
     if plan is None:
