@@ -173,7 +173,7 @@ def test_citations_read_back_with_rispy_and_bibtexparser(web):
 
 
 def test_status_is_read_only_and_names_no_address(web, seeded_settings: Settings):
-    service, http, schema = web
+    _, http, schema = web
     status = conforms(schema, "/api/status", http.get("/api/status"))
     assert status["documents"] == 32 and status["index"] == "papers-000001"
     assert status["engine"].startswith("opensearch 2.19.6")

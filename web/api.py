@@ -107,7 +107,7 @@ def suggest(
 def citation(
     request: Request,
     paper_id: str,
-    format: Annotated[cite.Format, Query(description="ris, bibtex or csl-json")] = "ris",  # noqa: A002
+    format: Annotated[cite.Format, Query(description="ris, bibtex or csl-json")] = "ris",
 ) -> Response:
     """The paper as RIS, BibTeX or CSL-JSON, as a file to save."""
     service = _service(request)
