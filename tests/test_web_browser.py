@@ -45,7 +45,7 @@ def browser(chromium: str) -> Iterator:
 
 
 def search(page, text: str) -> None:
-    box = page.get_by_role("searchbox")
+    box = page.locator("#q")
     box.fill(text)
     box.press("Enter")
     page.wait_for_load_state("domcontentloaded")
@@ -91,8 +91,11 @@ def test_a_reader_searches_filters_opens_a_paper_and_exports_it(
         for meta in page.locator(".hit .meta .year").all_inner_texts():
             assert meta == chosen
 
-        search(page, "系统性红斑狼疮 白细胞减少")
+        page.goto(service.url + "/?hl=zh")
+        search(page, "细胞")
+        expect(page.locator(".hit mark").first).to_be_visible()
         page.screenshot(path=ARTIFACTS / "web-results.png", full_page=True)
+        search(page, "系统性红斑狼疮 白细胞减少")
         page.locator(".hit .title a").first.click()
         expect(page.locator("h1")).to_contain_text("Life-threatening refractory leukopenia")
         assert page.locator('meta[name="citation_doi"]').get_attribute("content") == LUPUS_DOI
