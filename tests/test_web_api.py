@@ -226,3 +226,36 @@ def test_cors_is_off_unless_origins_are_configured(web, seeded_settings: Setting
         assert answer.headers["access-control-allow-origin"] == "https://lab.example"
         refused = other.get("/api/status", headers=asked)
         assert "access-control-allow-origin" not in refused.headers
+
+
+def test_the_web_command_serves_on_this_machine_until_stopped(seeded_settings: Settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.ops import wait_for
+    from tests.serving import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOLARFLOW_")}
+    env |= {"SCHOLARFLOW_ES_URL": seeded_settings.es_url or "", "SCHOLARFLOW_HOME": str(tmp_path)}
+    command = [str(Path(sys.executable).with_name("scholarflow")), "web", "--port", str(port)]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline()
+        assert first.startswith(f"search page: http://127.0.0.1:{port}/"), first
+
+        def answered() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5)
+            except httpx.TransportError:
+                return None
+
+        status = wait_for(answered, 60, "the search service to answer")
+        assert status.status_code == 200 and status.json()["documents"] == 32
+    finally:
+        child.terminate()
+        # uvicorn shuts down, then raises the signal it caught again, as its parent expects
+        assert child.wait(timeout=30) in (0, -15)
