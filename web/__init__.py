@@ -9,6 +9,7 @@ addresses. Modules:
                   rate limits, CORS (off unless configured), security headers
 - `api.py`        `/api/search`, `/api/suggest`, `/api/papers/{id}`, `…/cite`, `/api/status`
 - `pages.py`      the server-rendered pages (Jinja2 templates in `templates/`, CSS in `static/`)
+- `templating.py` the templates' setup and filters: highlights as `<mark>`, languages, links
 - `searching.py`  a search request's parameters, bounded, and one page of its results
                   (numbered pages from the top, `search_after` past them)
 - `papers.py`     one paper by id or DOI, following ids that moved to a DOI
