@@ -33,7 +33,6 @@ import httpx
 from elasticsearch import helpers
 
 from benchmarks.corpus import REPO, SEED_RECORDS, Corpus
-from benchmarks.measure import bench_settings
 from scholarflow.engine import EmbeddedEngine
 from scholarflow.engine.client import connect
 from scholarflow.search import relevance
@@ -182,7 +181,9 @@ def main(argv: list[str] | None = None) -> None:
         engine = EmbeddedEngine(Path(home) / "engine-home", kind=EngineKind.OPENSEARCH)
         state = engine.ensure()
         try:
-            settings = bench_settings(state.url, doi_lookup=DoiLookup.OFF, home=Path(home))
+            settings = Settings(
+                _env_file=None, es_url=state.url, doi_lookup=DoiLookup.OFF, home=Path(home)
+            )
             began = time.perf_counter()
             documents = build_index(settings, args.records, Path(home))
             print(
