@@ -66,8 +66,9 @@ def build_index(settings: Settings, records: int, work: Path) -> int:
             out.write(corpus.line(number)[0] + b"\n")
     client = connect(settings)
     ensure_live_index(client, settings.alias, settings.analysis_profile)
-    run_ingest(settings, [str(SEED_RECORDS), str(corpus_file)], settings.batch_size, full=True)
-    run_embed(settings, everything=False, batch_size=settings.embed_batch_size)
+    run_ingest(settings, [str(SEED_RECORDS)], settings.batch_size, full=True)
+    run_embed(settings, everything=False, batch_size=settings.embed_batch_size)  # seeds only
+    run_ingest(settings, [str(corpus_file)], settings.batch_size, full=True)
     index = live_index(client, settings.alias)
     assert index
     client.indices.refresh(index=index)
