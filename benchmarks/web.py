@@ -72,19 +72,15 @@ def build_index(settings: Settings, records: int, work: Path) -> int:
     index = live_index(client, settings.alias)
     assert index
     client.indices.refresh(index=index)
+    with_vectors = {"query": {"exists": {"field": VECTOR_FIELD}}, "_source": [VECTOR_FIELD]}
     seeded = [
-        hit["_source"][VECTOR_FIELD]
-        for hit in helpers.scan(
-            client, index=index, query={"exists": {"field": VECTOR_FIELD}}, _source=[VECTOR_FIELD]
-        )
+        hit["_source"][VECTOR_FIELD] for hit in helpers.scan(client, with_vectors, index=index)
     ]
     vectors = cycle(seeded)
-    missing = helpers.scan(
-        client,
-        index=index,
-        query={"bool": {"must_not": {"exists": {"field": VECTOR_FIELD}}}},
-        _source=False,
-    )
+    without = {
+        "query": {"bool": {"must_not": {"exists": {"field": VECTOR_FIELD}}}},
+        "_source": False,
+    }
     actions = (
         {
             "_op_type": "update",
@@ -92,7 +88,7 @@ def build_index(settings: Settings, records: int, work: Path) -> int:
             "_id": hit["_id"],
             "doc": {VECTOR_FIELD: next(vectors)},
         }
-        for hit in missing
+        for hit in list(helpers.scan(client, without, index=index))
     )
     helpers.bulk(client, actions, chunk_size=500, request_timeout=120)
     client.indices.refresh(index=index)
