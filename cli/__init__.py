@@ -9,7 +9,7 @@ package, and nothing below imports it. The commands are registered here, in one 
 order `--help` lists them.
 """
 
-from cli import ingest, operations, search, status
+from cli import ingest, operations, search, status, web
 from cli.common import app
 from cli.engine import engine_app
 from cli.stores import cache_app, deadletter_app
@@ -21,6 +21,7 @@ for name, command in (
     ("embed", ingest.embed),
     ("search", search.search),
     ("suggest", search.suggest),
+    ("web", web.web),
     ("eval", search.evaluate),
     ("status", status.status),
     ("serve", operations.serve),

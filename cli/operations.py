@@ -34,6 +34,13 @@ def serve(
         str | None,
         typer.Option(help="Use this Prefect API instead of starting a server [PREFECT_API_URL]."),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            envvar="SCHOLARFLOW_SERVE_WEB",
+            help="Also serve the search page and API on SCHOLARFLOW_WEB_HOST:SCHOLARFLOW_WEB_PORT.",
+        ),
+    ] = True,
 ) -> None:
     """Start a Prefect server, its UI and the engine, and serve the deployments until Ctrl-C.
 
@@ -46,12 +53,14 @@ def serve(
 
     def body() -> None:
         from flows.serving.serve import run_serve
+        from web.server import start_in_thread
 
         run_serve(
             settings,
             port=port or settings.prefect_port,
             api_url=api_url,
             say=lambda line: print(line, flush=True),
+            also=[lambda stack: start_in_thread(settings, stack)] if web else [],
         )
 
     run(body)

@@ -62,7 +62,8 @@ def search(
         print_json(result)
         return
     out = Console()
-    out.print(f"[bold]{result['total']}[/] papers match [cyan]{query}[/]", highlight=False)
+    matches = "paper matches" if result["total"] == 1 else "papers match"
+    out.print(f"[bold]{result['total']:,}[/] {matches} [cyan]{escape(query)}[/]", highlight=False)
     for rank, hit in enumerate(result["hits"], start=1):
         title = escape(hit["title_en"] or hit["title_zh"])
         mark = _mark(hit["correction"])

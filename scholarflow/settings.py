@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     hybrid: HybridMode = HybridMode.CROSS_SCRIPT
     fusion: Fusion = Fusion.WEIGHTED
     vector_weight: float = Field(1.0, ge=0, le=10)
+    # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
+    # the origins whose pages may call its API from a browser (none: CORS off), and how many
+    # requests a minute one client address may make (answered 429 beyond it).
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    web_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    web_rate_per_minute: int = Field(600, ge=1, le=1_000_000)
 
     @field_validator("crossref_url", "doi_org_url")
     @classmethod
@@ -184,6 +191,17 @@ class Settings(BaseSettings):
             # A separator followed by `//` belongs to a URL (`https://…`), not between entries.
             parts = re.split(rf"{re.escape(os.pathsep)}(?!//)", text)
             return [part.strip() for part in parts if part.strip()]
+        return value
+
+    @field_validator("web_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """`https://a.example,https://b.example:8443` or a JSON list (origins hold colons)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

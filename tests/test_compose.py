@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import REPO
 from tests.system_packages import require_binary
 
-LONG_RUNNING = {"elasticsearch", "kibana", "postgres", "prefect-server", "scholarflow"}
+LONG_RUNNING = {"elasticsearch", "kibana", "postgres", "prefect-server", "scholarflow", "web"}
 ONE_SHOT = {"es-setup", "kibana-setup"}
 
 
@@ -112,5 +112,20 @@ def test_env_example_holds_no_real_secrets():
         if line.strip() and not line.startswith("#")
     )
     secrets = {k: v for k, v in values.items() if "PASSWORD" in k or "KEY" in k}
-    assert len(secrets) == 5
+    assert len(secrets) == 6
     assert all(v.startswith("change-me") for v in secrets.values()), secrets
+
+
+def test_search_service_reads_elasticsearch_as_a_read_only_user(config: dict):
+    services = config["services"]
+    web, runner = services["web"], services["scholarflow"]
+    assert web["command"][:2] == ["scholarflow", "web"]
+    assert web["environment"]["SCHOLARFLOW_ES_URL"] == "http://elasticsearch:9200"
+    assert web["environment"]["SCHOLARFLOW_ES_USERNAME"] == "scholarflow_search"
+    assert web["depends_on"]["es-setup"]["condition"] == "service_completed_successfully"
+    assert _ports(web) == ["127.0.0.1:8080:8080"]
+    assert runner["environment"]["SCHOLARFLOW_SERVE_WEB"] == "false"  # one search service
+    setup = (REPO / "docker" / "setup" / "elasticsearch.sh").read_text()
+    role = setup.split("/_security/role/scholarflow_search", 1)[1].split("}'", 1)[0]
+    assert '"privileges": ["read", "view_index_metadata"]' in role
+    assert "all" not in role and "write" not in role

@@ -107,7 +107,7 @@ def test_the_cli_marks_retracted_papers_and_names_the_notice(cli_env: None) -> N
         app, ["search", "thermal tolerance", "--correction", "retracted"], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 0, result.output
-    assert "1 papers match thermal tolerance" in result.output
+    assert "1 paper matches thermal tolerance" in result.output
     assert "[RETRACTED] Thermal tolerance of desert lizards" in result.output
     assert f"retracted 2019-05 by {RETRACTED}.notice" in result.output
 

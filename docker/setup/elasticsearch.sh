@@ -1,6 +1,7 @@
 #!/bin/sh
 # One-shot set-up of a secured Elasticsearch: the kibana_system password, and a `scholarflow`
-# user whose role reaches only Scholarflow's indices (papers*, scholarflow-*) and templates.
+# user whose role reaches only Scholarflow's indices (papers*, scholarflow-*) and templates, and
+# a `scholarflow_search` user that may only read the papers (the search service).
 # Idempotent: every call creates or updates.
 set -eu
 ES="${ES_URL:-http://elasticsearch:9200}"
@@ -20,4 +21,10 @@ call PUT /_security/role/scholarflow '{
   "indices": [{"names": ["papers*", "scholarflow-*"], "privileges": ["all"]}]
 }'
 call PUT /_security/user/scholarflow "{\"password\": \"${INGEST_USER_PASSWORD}\", \"roles\": [\"scholarflow\"]}"
-echo "elasticsearch: kibana_system password set, user scholarflow ready"
+# The search service reads the papers' indices and nothing else.
+call PUT /_security/role/scholarflow_search '{
+  "cluster": ["monitor"],
+  "indices": [{"names": ["papers*"], "privileges": ["read", "view_index_metadata"]}]
+}'
+call PUT /_security/user/scholarflow_search "{\"password\": \"${SEARCH_USER_PASSWORD}\", \"roles\": [\"scholarflow_search\"]}"
+echo "elasticsearch: kibana_system password set, users scholarflow and scholarflow_search ready"

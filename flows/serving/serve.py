@@ -20,7 +20,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
@@ -43,8 +43,11 @@ def run_serve(
     port: int,
     api_url: str | None = None,
     say: Callable[[str], None] = print,
+    also: Sequence[Callable[[ExitStack], str]] = (),
 ) -> None:
-    """Serve until interrupted; `api_url` uses that Prefect server instead of starting one."""
+    """Serve until interrupted; `api_url` uses that Prefect server instead of starting one.
+    `also`: services to run beside the deployments once the engine is up (the search page),
+    each started in the stack that stops them and saying in one line where it is."""
     requested = threading.Event()
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -65,6 +68,8 @@ def run_serve(
             say(f"Prefect API: {api_url}")
             if settings.embedded:
                 say(_engine(settings, stack))
+            for start in also:
+                say(start(stack))
             say(f"serving: {_schedules(settings)}")
             say("press Ctrl-C to stop")
             serve_deployments(settings, requested)

@@ -53,11 +53,19 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
 
 
 def search_index(
-    client: Elasticsearch, index: str, request: SearchRequest, hybrid: Hybrid | None = None
+    client: Elasticsearch,
+    index: str,
+    request: SearchRequest,
+    hybrid: Hybrid | None = None,
+    *,
+    order: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One search against an index or alias (a re-index verifies a new index this way); with
-    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py)."""
+    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
+    `order`: a total order for ties (score, then id), for callers that page with `search_after`."""
     body = build_query(request)
+    if order:
+        body |= {"sort": order, "track_scores": True}
     plan = hybrid.plan(client, index, request) if hybrid else None
     response: Any
     if plan is None:
@@ -82,9 +90,16 @@ def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[s
     """Titles for a prefix: completions of the title's start first, then titles with words
     starting that way anywhere (search-as-you-type)."""
     client = connect(settings)
-    if live_index(client, settings.alias) is None or not prefix.strip():
+    if live_index(client, settings.alias) is None:
         return {"prefix": prefix, "suggestions": []}
-    response = client.search(index=settings.alias, body=suggest_query(prefix, size))
+    return suggest_in(client, settings.alias, prefix, size=size)
+
+
+def suggest_in(client: Elasticsearch, index: str, prefix: str, *, size: int = 10) -> dict[str, Any]:
+    """`suggest_titles` over a client the caller keeps (the search service's one client)."""
+    if not prefix.strip():
+        return {"prefix": prefix, "suggestions": []}
+    response = client.search(index=index, body=suggest_query(prefix, size))
     suggestions: list[dict[str, Any]] = []
     seen: set[str] = set()
     for option in response.get("suggest", {}).get("titles", [{}])[0].get("options", []):
@@ -144,3 +159,10 @@ def _bucket(bucket: dict[str, Any]) -> dict[str, Any]:
 def _suggestion(text: str, hit: dict[str, Any], via: str) -> dict[str, Any]:
     source = hit.get("_source") or {}
     return {"text": text, "id": hit["_id"], "doi": source.get("doi"), "via": via}
+
+
+# For callers that send a request of their own built on `build_query` (the search service's
+# pages past the first ones, which continue with `search_after`): hits and facet buckets
+# described as `search_index` describes them.
+describe_hit = _hit
+describe_bucket = _bucket
