@@ -5,13 +5,19 @@ The judged queries (`relevance/judgments.json`) name, for each query, the papers
 want; the metrics say how well the live query builder and analysis put them in the first ten.
 They measure whatever index the alias serves, so the analysis profile measured is the one that
 index was built with. A re-index checks a sample of them before it moves the alias.
+
+Judged sets (`relevance/sets/<name>/`, described in `relevance/sets/README.md`) carry their own
+corpus of real papers beside their queries, so that they can be measured on any engine: a
+corpus (`corpus.jsonl`, or `corpus.jsonl.gz`) of papers in Scholarflow's plain JSON shape, each
+with the set's own `id`, and queries (`queries.jsonl`) that name those ids.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
@@ -25,6 +31,8 @@ from scholarflow.search.query import SearchRequest
 from scholarflow.search.service import search_index
 
 JUDGMENTS = data_dir("relevance") / "judgments.json"
+SETS = data_dir("relevance") / "sets"
+CORPUS_FILES = ("corpus.jsonl", "corpus.jsonl.gz")
 K = 10
 GROUPS = {
     "zh-hans": "Simplified Chinese",
@@ -66,6 +74,31 @@ class Judged:
 
 
 @dataclass(frozen=True)
+class JudgedSet:
+    """A judged set: its papers (`corpus`, one plain JSON record a line) and its queries, whose
+    `relevant` name the papers by the corpus's own `id`."""
+
+    name: str
+    corpus: Path
+    queries: list[Judged]
+
+    def papers(self) -> Iterator[dict[str, Any]]:
+        """The corpus's records, as the file holds them."""
+        opener = gzip.open if self.corpus.suffix == ".gz" else open
+        with opener(self.corpus, "rt", encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise SetError(f"{self.corpus}:{number}: not JSON ({exc.msg})") from None
+
+
+class SetError(ValueError):
+    """A judged set that cannot be read, said in one line naming the file and line."""
+
+
+@dataclass(frozen=True)
 class Scored:
     judged: Judged
     ranked: list[str]
@@ -94,8 +127,54 @@ class Scored:
 
 
 def load_judgments(path: Path = JUDGMENTS) -> list[Judged]:
+    """Judged queries from a JSON file (`{"queries": [...]}`, as `relevance/judgments.json`) or
+    a set's `queries.jsonl` (one query a line)."""
+    if path.suffix == ".jsonl":
+        return _query_lines(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     return [Judged(**entry) for entry in data["queries"]]
+
+
+def set_names(root: Path = SETS) -> list[str]:
+    """The judged sets shipped under `root`, by folder name."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "queries.jsonl").is_file())
+
+
+def load_set(name: str, root: Path = SETS) -> JudgedSet:
+    """The set `relevance/sets/<name>/` (or a folder path), its queries read and checked."""
+    folder = Path(name) if Path(name).is_dir() else root / name
+    if not (folder / "queries.jsonl").is_file():
+        known = ", ".join(set_names(root)) or "none"
+        raise SetError(f"no judged set {name!r} (no {folder / 'queries.jsonl'}; sets: {known})")
+    corpus = next((folder / f for f in CORPUS_FILES if (folder / f).is_file()), None)
+    if corpus is None:
+        raise SetError(f"{folder}: no corpus.jsonl or corpus.jsonl.gz")
+    return JudgedSet(folder.name, corpus, _query_lines(folder / "queries.jsonl"))
+
+
+def _query_lines(path: Path) -> list[Judged]:
+    """`{"id", "query", "group", "relevant": {paper id: grade}, "kind"?}` a line."""
+    judged: list[Judged] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                judged.append(
+                    Judged(
+                        id=str(entry["id"]),
+                        query=str(entry["query"]),
+                        group=str(entry["group"]),
+                        kind=str(entry.get("kind") or entry["group"]),
+                        relevant={str(k): int(v) for k, v in entry["relevant"].items()},
+                    )
+                )
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise SetError(f"{path}:{number}: not a judged query ({exc!r})") from None
+    return judged
 
 
 def rank(client: Elasticsearch, index: str, query: str, hybrid: Hybrid | None = None) -> list[str]:
