@@ -25,6 +25,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from scholarflow.errors import ScholarflowError
 from scholarflow.package_data import data_dir
 from scholarflow.search.hybrid import Hybrid
 from scholarflow.search.query import SearchRequest
@@ -62,6 +63,7 @@ KINDS = {
 }
 CROSSLINGUAL_KINDS = {"paraphrase": "Paraphrase in own words"}
 ALL = "all"
+METRICS = ("ndcg", "recall", "mrr")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class JudgedSet:
                         raise SetError(f"{self.corpus}:{number}: not JSON ({exc.msg})") from None
 
 
-class SetError(ValueError):
+class SetError(ScholarflowError):
     """A judged set that cannot be read, said in one line naming the file and line."""
 
 
@@ -237,6 +239,39 @@ def report(scored: list[Scored], extra: list[Scored] | None = None) -> dict[str,
     }
 
 
+def compare(ours: list[Scored], anchor: list[Scored]) -> dict[str, Any]:
+    """One group's queries as Scholarflow and the anchor ranked them: nDCG@10, recall@10 and
+    MRR@10 of each, Scholarflow's over the anchor's, and the queries each returned nothing
+    for."""
+    mine, base = _means(ours), _means(anchor)
+    return {
+        "queries": len(ours),
+        "scholarflow": {m: mine[m] for m in METRICS} | {"empty": _empty(ours)},
+        "anchor": {m: base[m] for m in METRICS} | {"empty": _empty(anchor)},
+        "ratio": {m: round(mine[m] / base[m], 3) if base[m] else None for m in METRICS},
+    }
+
+
+def comparison_table(groups: dict[str, dict[str, Any]]) -> str:
+    """The table `scholarflow eval --set` prints for a set: Scholarflow, the anchor, the ratio."""
+    lines = [
+        "| Query group | Queries | nDCG@10 | anchor | ratio | Recall@10 | anchor | MRR@10 "
+        "| anchor | No hits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in groups.items():
+        label = "All queries" if name == ALL else GROUPS.get(name, name)
+        ours, base, ratio = row["scholarflow"], row["anchor"], row["ratio"]
+        cells = [f"{row['queries']}"]
+        for metric in ("ndcg", "recall", "mrr"):
+            cells += [f"{ours[metric]:.3f}", f"{base[metric]:.3f}"]
+            if metric == "ndcg":
+                cells.append("–" if ratio["ndcg"] is None else f"{ratio['ndcg']:.2f}")
+        cells.append(f"{ours['empty']} / {base['empty']}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(groups: dict[str, dict[str, float]], heading: str = "Query group") -> str:
     """The table `scholarflow eval` prints, for the groups of `summarize` or `summarize_kinds`."""
     lines = [
@@ -261,6 +296,10 @@ def _means(items: list[Scored]) -> dict[str, float]:
         "recall": round(fmean(i.recall for i in items), 4),
         "others": round(fmean(i.others for i in items), 2),
     }
+
+
+def _empty(items: list[Scored]) -> int:
+    return sum(not item.ranked for item in items)
 
 
 def _dcg(gains: list[int]) -> float:
