@@ -63,6 +63,8 @@ def search(
         return
     out = Console()
     out.print(f"[bold]{result['total']}[/] papers match [cyan]{query}[/]", highlight=False)
+    if result.get("relaxed"):
+        out.print("[dim]no paper holds most of these words: papers with any of them[/]")
     for rank, hit in enumerate(result["hits"], start=1):
         title = escape(hit["title_en"] or hit["title_zh"])
         mark = _mark(hit["correction"])

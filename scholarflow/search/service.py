@@ -56,8 +56,27 @@ def search_index(
     client: Elasticsearch, index: str, request: SearchRequest, hybrid: Hybrid | None = None
 ) -> dict[str, Any]:
     """One search against an index or alias (a re-index verifies a new index this way); with
-    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py)."""
+    `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
+
+    A search that finds nothing is asked once more with any one of its parts and its quoted
+    phrases read as words (`relaxed` in the result): no query whose words occur in the index
+    returns nothing, while the first, stricter query keeps short keyword searches precise."""
     body = build_query(request)
+    result = _search(client, index, request, body, hybrid)
+    if result["total"] == 0:
+        loose = build_query(request, loose=True)
+        if loose != body:
+            result = _search(client, index, request, loose, hybrid) | {"relaxed": True}
+    return result
+
+
+def _search(
+    client: Elasticsearch,
+    index: str,
+    request: SearchRequest,
+    body: dict[str, Any],
+    hybrid: Hybrid | None,
+) -> dict[str, Any]:
     plan = hybrid.plan(client, index, request) if hybrid else None
     response: Any
     if plan is None:
