@@ -59,14 +59,17 @@ def search_index(
     `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
 
     A search that finds nothing is asked once more with any one of its parts and its quoted
-    phrases read as words (`relaxed` in the result): no query whose words occur in the index
-    returns nothing, while the first, stricter query keeps short keyword searches precise."""
+    phrases read as words (`relaxed: true` in the result when that found papers): no query
+    whose words occur in the index returns nothing, while the first, stricter query keeps short
+    keyword searches precise."""
     body = build_query(request)
     result = _search(client, index, request, body, hybrid)
     if result["total"] == 0:
         loose = build_query(request, loose=True)
         if loose != body:
-            result = _search(client, index, request, loose, hybrid) | {"relaxed": True}
+            relaxed = _search(client, index, request, loose, hybrid)
+            if relaxed["total"]:
+                result = relaxed | {"relaxed": True}
     return result
 
 
