@@ -97,10 +97,10 @@ def test_queries_split_into_words_and_runs_of_han(text: str, parts: list[str]) -
     assert script_parts(text) == parts
 
 
-def test_most_parts_of_a_short_query_must_match_and_a_fifth_of_a_long_one() -> None:
+def test_most_parts_of_a_short_query_must_match_and_a_third_of_a_long_one() -> None:
     words = text_clauses(build_query(SearchRequest("new species of jumping spiders")))[0]
-    # 2 of 2 → 1, 3 → 2, then 20 % rounded down (10 parts → 2)
-    assert words["bool"]["minimum_should_match"] == "1<50% 2<-40% 3<20%"
+    # 2 of 2 → 1, 3 → 2, then 30 % rounded down (10 parts → 3)
+    assert words["bool"]["minimum_should_match"] == "1<50% 2<-40% 3<30%"
     # `of` is no part: four topic words
     assert len(words["bool"]["should"]) == 4
 

@@ -50,9 +50,9 @@ PHRASE_BOOST = 3.0
 EXACT_TITLE_BOOST = 10.0
 # How many of the query's parts (its words, and its runs of Han characters) a paper must match:
 # one of two may miss (a misspelt name, a word the paper does not use), two of three; from four
-# parts on (a question, a claim, a sentence pasted in) 20 %, rounded down: a paper need not use
+# parts on (a question, a claim, a sentence pasted in) 30 %, rounded down: a paper need not use
 # most of a sentence's words to answer it, and BM25 ranks the papers that use more of them first.
-PARTS_MINIMUM_MATCH = "1<50% 2<-40% 3<20%"
+PARTS_MINIMUM_MATCH = "1<50% 2<-40% 3<30%"
 # What a search that found nothing asks next: any one part (scholarflow/search/service.py).
 ANY_PART = "1"
 # English words that say nothing of a query's topic: Lucene's English stop set (the stock
