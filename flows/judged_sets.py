@@ -102,9 +102,10 @@ def documents_to_set_ids(
 
 
 def _line_ids(judged_set: JudgedSet) -> Iterator[tuple[str, str]]:
-    """(`line N`, set id) for every record line of the corpus, numbered as the ingest reads."""
+    """(`line N`, set id) for every record line of the corpus, numbered as the ingest reads
+    them (bytes split at newlines, blank lines counted)."""
     opener: Any = gzip.open if judged_set.corpus.suffix == ".gz" else open
-    with opener(judged_set.corpus, "rt", encoding="utf-8") as lines:
+    with opener(judged_set.corpus, "rb") as lines:
         for number, line in enumerate(lines, 1):
             if line.strip():
                 with suppress(ValueError, KeyError, TypeError):
