@@ -254,8 +254,9 @@ def evaluate(
             f"indexed, {papers['merged']} merged, {papers['unchanged']} unchanged, "
             f"{papers['rejected']} rejected; anchor {papers['anchor']} papers",
             highlight=False,
+            soft_wrap=True,
         )
-        out.print(relevance.comparison_table(report["groups"]), highlight=False)
+        out.print(relevance.comparison_table(report["groups"]), highlight=False, soft_wrap=True)
 
 
 def _live_eval(
