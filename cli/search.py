@@ -64,6 +64,8 @@ def search(
     out = Console()
     matches = "paper matches" if result["total"] == 1 else "papers match"
     out.print(f"[bold]{result['total']:,}[/] {matches} [cyan]{escape(query)}[/]", highlight=False)
+    if result.get("relaxed"):
+        out.print("[dim]no paper holds most of these words: papers with any of them[/]")
     for rank, hit in enumerate(result["hits"], start=1):
         title = escape(hit["title_en"] or hit["title_zh"])
         mark = _mark(hit["correction"])
@@ -175,7 +177,21 @@ def suggest(
 def evaluate(
     judgments: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, help="Judged queries (default: the repo's)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Only these judged queries (a .json file like the repo's, or a set's "
+            "queries.jsonl), against the index the alias serves.",
+        ),
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="NAME",
+            help="A judged set of relevance/sets/ (or a folder), repeatable, or 'all': loaded "
+            "into a throw-away alias and a textbook BM25 anchor, both measured.",
+        ),
     ] = None,
     crosslingual: Annotated[
         bool,
@@ -184,45 +200,99 @@ def evaluate(
             help="Also the cross-lingual groups, on one-language copies of the index.",
         ),
     ] = True,
+    embed: Annotated[
+        bool,
+        typer.Option("--embed", help="Give a set's papers vectors and search it with them."),
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep a set's indices for the next run.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure search quality on judged queries: MRR@10, nDCG@10, recall@10 per language.
+    """Measure search quality on judged queries: nDCG@10, recall@10, MRR@10 per group.
 
-    Searched as `scholarflow search` does (SCHOLARFLOW_HYBRID: words and vectors); the
-    cross-lingual groups ask in one language of copies that keep only the other.
+    Without options: the seeds' judged queries against the live index, then the cross-lingual
+    groups on one-language copies of it. `--judgments FILE` runs only that file. `--set NAME`
+    runs judged sets (relevance/sets/README.md) each beside the textbook BM25 anchor.
+    Searched as `scholarflow search` does (SCHOLARFLOW_HYBRID: words and vectors).
     """
     from scholarflow.engine.client import connect
     from scholarflow.search import relevance
-    from scholarflow.search.crosslingual_eval import evaluate_crosslingual
-    from scholarflow.search.service import hybrid_search
-    from scholarflow.stores.indices import live_index
 
     settings = get_settings()
 
     def body() -> dict[str, Any]:
+        from flows.judged_sets import engine_name
+
         client = connect(settings)
-        if live_index(client, settings.alias) is None:
-            fail(f"the alias '{settings.alias}' has no index yet: ingest first")
-        judged = relevance.load_judgments(judgments or relevance.JUDGMENTS)
-        hybrid = hybrid_search(settings)
-        scored = relevance.evaluate(client, settings.alias, judged, hybrid)
-        extra = []
-        if crosslingual:
-            embedder = hybrid.embedder if hybrid else None
-            extra = evaluate_crosslingual(client, settings.alias, embedder, hybrid)
-        return relevance.report(scored, extra)
+        result: dict[str, Any] = {"engine": engine_name(client), "k": relevance.K}
+        if judgments is not None or not sets:
+            result |= _live_eval(settings, client, judgments, crosslingual and judgments is None)
+        if sets:
+            result["sets"] = _set_evals(settings, sets, embed, keep)
+        return result
 
     result = run(body)
     if as_json:
         print_json(result)
         return
     out = Console()
-    out.print(relevance.markdown_table(result["groups"]), highlight=False)
-    for row in result["queries"]:
-        if row["missed"] or row["reciprocal_rank"] < 1:
-            out.print(
-                f"  {row['id']} {row['query']!r}: first relevant at "
-                f"{round(1 / row['reciprocal_rank']) if row['reciprocal_rank'] else 'none'}"
-                f"{', missed ' + ', '.join(row['missed']) if row['missed'] else ''}",
-                highlight=False,
-            )
+    out.print(f"engine: {result['engine']}", highlight=False)
+    if "groups" in result:
+        out.print(relevance.markdown_table(result["groups"]), highlight=False)
+        for row in result["queries"]:
+            if row["missed"] or row["reciprocal_rank"] < 1:
+                out.print(
+                    f"  {row['id']} {row['query']!r}: first relevant at "
+                    f"{round(1 / row['reciprocal_rank']) if row['reciprocal_rank'] else 'none'}"
+                    f"{', missed ' + ', '.join(row['missed']) if row['missed'] else ''}",
+                    highlight=False,
+                )
+    for report in result.get("sets", []):
+        papers = report["papers"]
+        out.print(
+            f"\n[bold]{report['name']}[/]: {papers['lines']} papers read → {papers['indexed']} "
+            f"indexed, {papers['merged']} merged, {papers['unchanged']} unchanged, "
+            f"{papers['rejected']} rejected; anchor {papers['anchor']} papers",
+            highlight=False,
+            soft_wrap=True,
+        )
+        out.print(relevance.comparison_table(report["groups"]), highlight=False, soft_wrap=True)
+
+
+def _live_eval(
+    settings: Any, client: Any, judgments: Path | None, crosslingual: bool
+) -> dict[str, Any]:
+    """The judged queries (the repo's, or `judgments`) against the live index, and the
+    cross-lingual groups on one-language copies of it."""
+    from scholarflow.search import relevance
+    from scholarflow.search.crosslingual_eval import evaluate_crosslingual
+    from scholarflow.search.service import hybrid_search
+    from scholarflow.stores.indices import live_index
+
+    if live_index(client, settings.alias) is None:
+        fail(f"the alias '{settings.alias}' has no index yet: ingest first")
+    judged = relevance.load_judgments(judgments or relevance.JUDGMENTS)
+    hybrid = hybrid_search(settings)
+    scored = relevance.evaluate(client, settings.alias, judged, hybrid)
+    extra = []
+    if crosslingual:
+        embedder = hybrid.embedder if hybrid else None
+        extra = evaluate_crosslingual(client, settings.alias, embedder, hybrid)
+    return relevance.report(scored, extra)
+
+
+def _set_evals(settings: Any, names: list[str], embed: bool, keep: bool) -> list[dict[str, Any]]:
+    """Each judged set measured beside its anchor (flows/judged_sets.py)."""
+    from flows.judged_sets import evaluate_set, set_report
+    from scholarflow.search import relevance
+    from scholarflow.search.service import hybrid_search
+
+    if "all" in names:
+        names = relevance.set_names()
+    loaded = [relevance.load_set(name) for name in dict.fromkeys(names)]
+    hybrid = hybrid_search(settings) if embed else None
+    return [
+        set_report(evaluate_set(settings, judged_set, hybrid=hybrid, embed=embed, keep=keep))
+        for judged_set in loaded
+    ]

@@ -4,7 +4,9 @@
 - `reindex.py`: a new index built beside the live one, verified, then the alias moved;
 - `replay.py`: dead letters decoded again and indexed;
 - `reenrich.py`: papers whose DOI answers are due looked up again;
-- `embed.py`: vectors for the papers that lack them.
+- `embed.py`: vectors for the papers that lack them;
+- `judged_sets.py`: a judged set ingested into a throw-away alias (the ingest run, plain calls)
+  and measured beside the textbook BM25 anchor (`scholarflow eval --set`).
 
 `running/` holds what runs a flow (batches, runners, progress), `serving/` what serves them
 (deployments, the local Prefect server).

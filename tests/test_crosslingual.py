@@ -72,7 +72,11 @@ def test_cross_lingual_recall_meets_the_target_and_monolingual_quality_holds(
     for group in KEPT_LANGUAGE:
         assert groups[group]["recall"] >= RECALL_FLOOR, relevance.report([], crossed)["queries"]
     words_only = evaluate_crosslingual(client, "papers", None, None)
-    assert all(row["recall"] < 0.1 for row in relevance.summarize([], words_only).values())
+    # By words alone: nothing from Chinese to English; from English to Chinese only where a
+    # Chinese abstract writes the Latin name asked for (`Eupoa`, `HeLa`, `ctDNA`), which the
+    # relaxed second query of a search that found nothing reaches (7 of 32 queries).
+    alone = relevance.summarize([], words_only)
+    assert alone["zh-to-en"]["recall"] < 0.1 and alone["en-to-zh"]["recall"] < 0.3
 
     judged = relevance.load_judgments()
     lexical = relevance.summarize(relevance.evaluate(client, "papers", judged))

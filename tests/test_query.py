@@ -74,9 +74,9 @@ def part_clauses(text: str) -> list[dict[str, Any]]:
 def test_each_part_weights_its_own_language_up_but_searches_both() -> None:
     (chinese,) = part_clauses("白细胞减少")
     assert chinese[0]["fields"][0] == "title_zh^3" and chinese[0]["boost"] == LANGUAGE_BOOST
-    assert "title_en^3" in chinese[1]["fields"] and chinese[1]["boost"] == 1
+    assert "title_en^1.5" in chinese[1]["fields"] and chinese[1]["boost"] == 1
     sle, leukocytes = part_clauses("SLE 白细胞")
-    assert sle[0]["query"] == "SLE" and sle[0]["fields"][0] == "title_en^3"
+    assert sle[0]["query"] == "SLE" and sle[0]["fields"][0] == "title_en^1.5"
     assert leukocytes[0]["query"] == "白细胞" and leukocytes[0]["fields"][0] == "title_zh^3"
     assert all(m["minimum_should_match"] == "-40%" for part in (sle, leukocytes) for m in part)
 
@@ -97,9 +97,32 @@ def test_queries_split_into_words_and_runs_of_han(text: str, parts: list[str]) -
     assert script_parts(text) == parts
 
 
-def test_most_parts_must_match() -> None:
+def test_most_parts_of_a_short_query_must_match_and_a_third_of_a_long_one() -> None:
     words = text_clauses(build_query(SearchRequest("new species of jumping spiders")))[0]
-    assert words["bool"]["minimum_should_match"] == "1<50% 2<-40%"  # 2 of 2 → 1, 5 → 3
+    # 2 of 2 → 1, 3 → 2, then 30 % rounded down (10 parts → 3)
+    assert words["bool"]["minimum_should_match"] == "1<50% 2<-40% 3<30%"
+    # `of` is no part: four topic words
+    assert len(words["bool"]["should"]) == 4
+
+
+def test_stopwords_are_no_part_unless_nothing_else_is_typed() -> None:
+    claim = "The ATM and Rad3 related protein are critical for sensing DNA damage"
+    words = text_clauses(build_query(SearchRequest(claim)))[0]
+    searched = [c["bool"]["should"][0]["multi_match"]["query"] for c in words["bool"]["should"]]
+    assert searched == ["ATM", "Rad3", "related", "protein", "critical", "sensing", "DNA", "damage"]
+    only = text_clauses(build_query(SearchRequest("to be or not to be")))[0]
+    assert len(only["bool"]["should"]) == 6
+
+
+def test_a_loose_query_asks_for_any_part_and_reads_phrases_as_words() -> None:
+    request = SearchRequest('Mouse models using "artificial spermatids" 2019')
+    loose = build_query(request, loose=True)
+    words = text_clauses(loose)[0]
+    assert words["bool"]["minimum_should_match"] == "1"
+    searched = [c["bool"]["should"][0]["multi_match"]["query"] for c in words["bool"]["should"]]
+    assert searched == ["Mouse", "models", "using", "artificial", "spermatids"]
+    assert "'type': 'phrase'}" in str(build_query(request))
+    assert "'type': 'phrase'}" not in str(loose)  # the quotes' phrase is gone, its words stay
 
 
 def test_a_query_of_punctuation_has_no_clause_that_matches_everything() -> None:

@@ -28,6 +28,7 @@ from scholarflow.registry.cache import (
     DoiCache,
 )
 from scholarflow.registry.search_cache import SEARCH_INDEX, SEARCH_MAPPINGS_FILE, SearchCache
+from scholarflow.search.anchor import ANCHOR_FILE
 from scholarflow.settings import Settings
 from scholarflow.stores.deadletters import (
     DEADLETTER_INDEX,
@@ -85,7 +86,7 @@ def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:
     assert len(vectors) == 3  # knn, dense_vector, none
     stores = {mappings_file for mappings_file, _ in STORES.values()} | {PERCOLATOR_MAPPINGS_FILE}
     files = {path.name for path in MAPPINGS_DIR.glob("*.json")}
-    assert files == PAPERS_FILES | analysis | vectors | stores
+    assert files == PAPERS_FILES | analysis | vectors | stores | {ANCHOR_FILE}
 
 
 def test_a_percolator_store_holds_its_files_fields_and_its_paper_indexs(

@@ -8,6 +8,7 @@ vector) and `stores/`; `alerts/` builds its stored queries with `query.py`.
 - `ranking.py`: signals beyond the text: citations, a typed year, retracted papers demoted;
 - `hybrid.py`: the lexical query and the papers nearest its meaning, fused;
 - `service.py`: searching the live index: what the CLI and any caller get back;
-- `relevance.py`: judged queries and their MRR, nDCG and recall;
+- `relevance.py`: judged queries and judged sets, and their MRR, nDCG and recall;
+- `anchor.py`: the textbook BM25 anchor every judged set is measured beside;
 - `crosslingual_eval.py`: judged queries asked in one language of papers in the other.
 """

@@ -20,7 +20,10 @@ from scholarflow.paper.text import fold_query, has_han, to_simplified
 from scholarflow.search.query_text import QueryText, read_query
 from scholarflow.search.ranking import DEMOTED, ranked, year_range
 
-ENGLISH_FIELDS = ["title_en^3", "abstract_en", "journal.name^2"]
+# An English title word counts 1.5 times an abstract word: measured on SciFact's train claims
+# (docs/search.md, "Judged sets"), 3 (the Chinese title's weight) buried abstracts that answer a
+# claim under titles that share a word with it.
+ENGLISH_FIELDS = ["title_en^1.5", "abstract_en", "journal.name^2"]
 CHINESE_FIELDS = ["title_zh^3", "abstract_zh", "journal.name_zh^2"]
 # Fields that hold both languages (names are written in either script).
 SHARED_FIELDS = ["authors.name^2"]
@@ -46,9 +49,19 @@ PHRASE_BOOST = 3.0
 # A query that is a whole title.
 EXACT_TITLE_BOOST = 10.0
 # How many of the query's parts (its words, and its runs of Han characters) a paper must match:
-# one of two may miss (a misspelt name, a word the paper does not use), and from three parts on
-# 60 %, rounded up.
-PARTS_MINIMUM_MATCH = "1<50% 2<-40%"
+# one of two may miss (a misspelt name, a word the paper does not use), two of three; from four
+# parts on (a question, a claim, a sentence pasted in) 30 %, rounded down: a paper need not use
+# most of a sentence's words to answer it, and BM25 ranks the papers that use more of them first.
+PARTS_MINIMUM_MATCH = "1<50% 2<-40% 3<30%"
+# What a search that found nothing asks next: any one part (scholarflow/search/service.py).
+ANY_PART = "1"
+# English words that say nothing of a query's topic: Lucene's English stop set (the stock
+# `english` analyzer's). They are no part of the query: a claim or a question is not made to
+# match its `the`s and `of`s, and they add nothing to a paper's score.
+STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
 # How much of one part must match: 60 % of its terms, rounded up. A run of Han characters is
 # searched as its bigrams, so both bigrams of a three-character word must be found, and one shared
 # character (`细胞` of `白细胞减少`) no longer makes a paper match.
@@ -129,8 +142,9 @@ def parse_year_range(text: str) -> tuple[int | None, int | None]:
     return start, end
 
 
-def build_query(request: SearchRequest) -> dict[str, Any]:
-    """The `_search` body for a user's query."""
+def build_query(request: SearchRequest, *, loose: bool = False) -> dict[str, Any]:
+    """The `_search` body for a user's query; `loose`: any one of its parts, its phrases read as
+    words (what a search that found nothing asks next, `scholarflow/search/service.py`)."""
     body: dict[str, Any] = {
         "size": request.size,
         "track_total_hits": True,
@@ -149,6 +163,9 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         body["query"] = {"bool": {"must": [exact], "filter": request.filters.clauses()}}
     else:
         typed = read_query(fold_query(request.text))
+        if loose:
+            words = " ".join([typed.words, *typed.phrases]).strip()
+            typed = QueryText(words, (), typed.year_from, typed.year_to)
         filters = request.filters.clauses()
         if not typed.words and not typed.phrases and typed.has_years:
             filters.append(year_range(typed.year_from, typed.year_to))  # a year alone: its papers
@@ -158,7 +175,7 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
             # the phrase clause in it, words that are apart in a title would not be marked at all.
             body["highlight"]["highlight_query"] = highlight
         body["query"] = ranked(
-            {"bool": {"must": typed_queries(typed, request.text), "filter": filters}},
+            {"bool": {"must": typed_queries(typed, request.text, loose), "filter": filters}},
             years=(typed.year_from, typed.year_to) if typed.has_years else None,
             demote=not request.filters.asks_for_retracted,
         )
@@ -170,14 +187,14 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
     return body
 
 
-def typed_queries(typed: QueryText, text: str) -> list[dict[str, Any]]:
+def typed_queries(typed: QueryText, text: str, loose: bool = False) -> list[dict[str, Any]]:
     """What must match: the words (`text_query`) and every phrase typed in quotes; all papers
     when only years were typed; the whole text when nothing is left of it."""
-    must = [text_query(typed.words)] if typed.words else []
+    must = [text_query(typed.words, loose)] if typed.words else []
     must += [phrase_query(phrase) for phrase in typed.phrases]
     if must:
         return must
-    return [{"match_all": {}}] if typed.has_years else [text_query(fold_query(text))]
+    return [{"match_all": {}}] if typed.has_years else [text_query(fold_query(text), loose)]
 
 
 def phrase_query(phrase: str) -> dict[str, Any]:
@@ -197,7 +214,7 @@ def highlight_query(typed: QueryText) -> dict[str, Any] | None:
     return {"bool": {"should": [*([words] if words else []), *phrases]}}
 
 
-def text_query(text: str) -> dict[str, Any]:
+def text_query(text: str, loose: bool = False) -> dict[str, Any]:
     """The query's parts (`words_query`); its words next to each other, and a whole title, count
     more."""
     phrase_fields = ["title_zh", "abstract_zh"] if has_han(text) else ["title_en", "abstract_en"]
@@ -213,22 +230,22 @@ def text_query(text: str) -> dict[str, Any]:
         },
         {"term": {"title.keyword": {"value": text, "boost": EXACT_TITLE_BOOST}}},
     ]
-    words = words_query(text)
+    words = words_query(text, ANY_PART if loose else PARTS_MINIMUM_MATCH)
     if words:
         should.insert(0, words)
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def words_query(text: str) -> dict[str, Any] | None:
-    """Most of the query's parts, each in either language; None for a query with no part (a
-    bool without clauses would match every paper)."""
-    parts = script_parts(text)
+def words_query(text: str, minimum: str = PARTS_MINIMUM_MATCH) -> dict[str, Any] | None:
+    """Most of the query's parts (`minimum`), each in either language; None for a query with no
+    part (a bool without clauses would match every paper)."""
+    parts = topic_parts(script_parts(text))
     if not parts:
         return None
     return {
         "bool": {
             "should": [_part_query(part) for part in parts],
-            "minimum_should_match": PARTS_MINIMUM_MATCH,
+            "minimum_should_match": minimum,
         }
     }
 
@@ -241,6 +258,13 @@ def script_parts(text: str) -> list[str]:
         run = "".join(chars)
         parts.extend([run] if han else run.split())
     return [part for part in parts if any(char.isalnum() for char in part)]
+
+
+def topic_parts(parts: list[str]) -> list[str]:
+    """The parts that say what the query is about: without the English words that carry no
+    topic (`STOPWORDS`), unless the query is made of nothing else."""
+    kept = [part for part in parts if part.casefold() not in STOPWORDS]
+    return kept or parts
 
 
 def _part_query(part: str) -> dict[str, Any]:

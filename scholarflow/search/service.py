@@ -62,10 +62,33 @@ def search_index(
 ) -> dict[str, Any]:
     """One search against an index or alias (a re-index verifies a new index this way); with
     `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
-    `order`: a total order for ties (score, then id), for callers that page with `search_after`."""
+    `order`: a total order for ties (score, then id), for callers that page with `search_after`.
+
+    A search that finds nothing is asked once more with any one of its parts and its quoted
+    phrases read as words (`relaxed: true` in the result when that found papers): no query
+    whose words occur in the index returns nothing, while the first, stricter query keeps short
+    keyword searches precise."""
     body = build_query(request)
+    result = _search(client, index, request, body, hybrid, order)
+    if result["total"] == 0:
+        loose = build_query(request, loose=True)
+        if loose != body:
+            relaxed = _search(client, index, request, loose, hybrid, order)
+            if relaxed["total"]:
+                result = relaxed | {"relaxed": True}
+    return result
+
+
+def _search(
+    client: Elasticsearch,
+    index: str,
+    request: SearchRequest,
+    body: dict[str, Any],
+    hybrid: Hybrid | None,
+    order: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
     if order:
-        body |= {"sort": order, "track_scores": True}
+        body = body | {"sort": order, "track_scores": True}
     plan = hybrid.plan(client, index, request) if hybrid else None
     response: Any
     if plan is None:

@@ -1,0 +1,119 @@
+"""Lexical search latency over a 20k-paper corpus: what a user waits for a search by words.
+
+The corpus: the 5,183 real abstracts of the `scifact-train` judged set and synthetic aggregator
+records (`benchmarks/corpus.py`) up to the size asked for, ingested through the normal ingest run
+(DOI lookups off) into a throw-away alias. The queries, searched as `scholarflow search` does
+(`search_index`, by words, the relaxed second query included when the first finds nothing):
+the 809 SciFact train claims (long, natural language) and the seeds' 275 judged queries (short
+keywords, titles, DOIs). Each is searched `--rounds` times after one warm-up round; printed:
+the wall time a search takes as the client sees it, and the engine's own `took`, at the 50th
+and 90th percentile, per kind of query (target: p50 at most 50 ms).
+
+    uv run python -m benchmarks.search_latency [--papers 20000] [--rounds 3] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+from benchmarks.corpus import Corpus
+from benchmarks.hybrid import percentile
+from flows.ingest import run_ingest
+from flows.judged_sets import engine_name
+from scholarflow.engine.client import connect
+from scholarflow.search import relevance
+from scholarflow.search.query import SearchRequest, build_query
+from scholarflow.search.service import search_index
+from scholarflow.settings import DoiLookup, get_settings
+from scholarflow.stores.indices import generations, live_index
+
+ALIAS = "bench-latency"
+SET = "scifact-train"
+
+
+def build_corpus(folder: Path, papers: int) -> list[str]:
+    """The set's corpus file, and synthetic records up to `papers` in a second file."""
+    judged_set = relevance.load_set(SET)
+    real = sum(1 for _ in judged_set.papers())
+    synthetic = folder / "synthetic.jsonl.gz"
+    Corpus(seed=26).write(synthetic, max(0, papers - real))
+    return [str(judged_set.corpus), str(synthetic)]
+
+
+def timed(client: Elasticsearch, queries: list[str], rounds: int) -> dict[str, list[float]]:
+    """Wall seconds per search (as the client sees it) and the engine's `took`, in seconds."""
+    wall: list[float] = []
+    took: list[float] = []
+    for round_number in range(rounds + 1):
+        for text in queries:
+            request = SearchRequest(text)
+            started = time.perf_counter()
+            search_index(client, ALIAS, request)
+            elapsed = time.perf_counter() - started
+            if round_number:  # the first round warms the caches
+                wall.append(elapsed)
+                answer = client.search(index=ALIAS, body=build_query(request))
+                took.append(answer["took"] / 1000)
+    return {"wall": wall, "took": took}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--papers", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the corpus's alias")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    settings = get_settings().model_copy(update={"alias": ALIAS, "doi_lookup": DoiLookup.OFF})
+    client = connect(settings)
+    try:
+        if live_index(client, ALIAS) is None:
+            with tempfile.TemporaryDirectory() as folder:
+                paths = build_corpus(Path(folder), args.papers)
+                started = time.perf_counter()
+                summary = run_ingest(settings, paths, settings.batch_size, full=True)
+                print(
+                    f"ingested {summary.records_read:,} records in "
+                    f"{time.perf_counter() - started:.0f} s: {dict(summary.outcomes)}"
+                )
+        client.indices.refresh(index=ALIAS)
+        documents = client.count(index=ALIAS)["count"]
+        kinds = {
+            "claims (SciFact train)": [j.query for j in relevance.load_set(SET).queries],
+            "keywords (seeds' judged)": [j.query for j in relevance.load_judgments()],
+        }
+        results = {name: timed(client, queries, args.rounds) for name, queries in kinds.items()}
+    finally:
+        if not args.keep:
+            for name in generations(client, ALIAS):
+                client.indices.delete(index=name, ignore_unavailable=True)
+    table = {
+        name: {
+            f"{what}_{share}": round(percentile(values, p) * 1000, 1)
+            for what, values in times.items()
+            for share, p in (("p50", 0.5), ("p90", 0.9))
+        }
+        | {"searches": len(times["wall"])}
+        for name, times in results.items()
+    }
+    if args.json:
+        print(json.dumps({"engine": engine_name(client), "documents": documents, "kinds": table}))
+        return
+    print(f"engine: {engine_name(client)}; {documents:,} papers in '{ALIAS}'")
+    print("| Queries | Searches | wall p50 | wall p90 | engine took p50 | engine took p90 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, row in table.items():
+        print(
+            f"| {name} | {row['searches']} | {row['wall_p50']:.1f} ms | {row['wall_p90']:.1f} ms "
+            f"| {row['took_p50']:.1f} ms | {row['took_p90']:.1f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()
