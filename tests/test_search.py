@@ -226,3 +226,13 @@ def test_a_query_without_words_finds_nothing(seeded_settings: Settings) -> None:
 def test_search_before_any_ingest_is_empty(settings: Settings) -> None:
     assert search_papers(settings, "anything") == {"total": 0, "hits": []}
     assert suggest_titles(settings, "any")["suggestions"] == []
+
+
+def test_a_chinese_keyword_the_papers_hold_only_in_part_is_asked_again_by_its_bigrams(
+    seeded_settings: Settings,
+) -> None:
+    """`白细胞增多` (leukocytosis) is in no paper; its first bigrams are, in the lupus paper's
+    `白细胞减少`. The strict search finds nothing; asked again, any bigram of a part counts."""
+    result = search_papers(seeded_settings, "白细胞增多", size=3)
+    assert result.get("relaxed") is True
+    assert ids(result)[0] == LUPUS

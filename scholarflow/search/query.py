@@ -230,21 +230,26 @@ def text_query(text: str, loose: bool = False) -> dict[str, Any]:
         },
         {"term": {"title.keyword": {"value": text, "boost": EXACT_TITLE_BOOST}}},
     ]
-    words = words_query(text, ANY_PART if loose else PARTS_MINIMUM_MATCH)
+    words = words_query(text, ANY_PART if loose else PARTS_MINIMUM_MATCH, loose=loose)
     if words:
         should.insert(0, words)
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def words_query(text: str, minimum: str = PARTS_MINIMUM_MATCH) -> dict[str, Any] | None:
+def words_query(
+    text: str, minimum: str = PARTS_MINIMUM_MATCH, *, loose: bool = False
+) -> dict[str, Any] | None:
     """Most of the query's parts (`minimum`), each in either language; None for a query with no
-    part (a bool without clauses would match every paper)."""
+    part (a bool without clauses would match every paper). `loose`: a part matches on any one of
+    its terms (a Chinese keyword on any of its bigrams)."""
     parts = topic_parts(script_parts(text))
     if not parts:
         return None
     return {
         "bool": {
-            "should": [_part_query(part) for part in parts],
+            "should": [
+                _part_query(part, ANY_PART if loose else PART_MINIMUM_MATCH) for part in parts
+            ],
             "minimum_should_match": minimum,
         }
     }
@@ -267,7 +272,7 @@ def topic_parts(parts: list[str]) -> list[str]:
     return kept or parts
 
 
-def _part_query(part: str) -> dict[str, Any]:
+def _part_query(part: str, minimum: str = PART_MINIMUM_MATCH) -> dict[str, Any]:
     """One part in its own language's fields, weighted up, or in the other language's: a mixed
     query's parts may sit in different languages (`SLE` in the English abstract, `狼` in the
     Chinese title)."""
@@ -277,8 +282,8 @@ def _part_query(part: str) -> dict[str, Any]:
     return {
         "bool": {
             "should": [
-                _match(part, own + SHARED_FIELDS, boost=LANGUAGE_BOOST),
-                _match(part, other + SHARED_FIELDS),
+                _match(part, own + SHARED_FIELDS, minimum, boost=LANGUAGE_BOOST),
+                _match(part, other + SHARED_FIELDS, minimum),
             ]
         }
     }
@@ -307,7 +312,7 @@ def suggest_query(prefix: str, size: int) -> dict[str, Any]:
     }
 
 
-def _match(text: str, fields: list[str], boost: float = 1.0) -> dict[str, Any]:
+def _match(text: str, fields: list[str], minimum: str, boost: float = 1.0) -> dict[str, Any]:
     """Fields sharing an analyzer act as one (a part's bigrams may be split between the title and
     the journal name)."""
     return {
@@ -315,7 +320,7 @@ def _match(text: str, fields: list[str], boost: float = 1.0) -> dict[str, Any]:
             "query": text,
             "fields": fields,
             "type": "cross_fields",
-            "minimum_should_match": PART_MINIMUM_MATCH,
+            "minimum_should_match": minimum,
             "boost": boost,
         }
     }
