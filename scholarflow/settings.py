@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     engine: EngineKind = EngineKind.AUTO
     engine_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mMgG]$")
     engine_port: int = Field(0, ge=0, le=65535)
+    # How many nodes the embedded OpenSearch runs as (`scholarflow engine start --nodes N`): 1,
+    # or a local cluster of N JVMs (each with SCHOLARFLOW_ENGINE_HEAP if set, else 512 MB).
+    engine_nodes: int = Field(1, ge=1, le=9)
 
     doi_lookup: DoiLookup = DoiLookup.ON
     crossref_url: str = "https://api.crossref.org"

@@ -14,7 +14,7 @@ from scholarflow.alerts.percolator import unmatched_reason
 from scholarflow.alerts.watches import WatchStore
 from scholarflow.embedding.status import vector_status
 from scholarflow.engine import embedded_engine
-from scholarflow.engine.client import check, connect
+from scholarflow.engine.client import check, connect, node_urls
 from scholarflow.redact import redact_url
 from scholarflow.settings import EngineKind, Settings
 from scholarflow.stores.deadletters import DeadLetterStore
@@ -63,7 +63,8 @@ def _describe_engine(settings: Settings, version: dict[str, Any], client: Elasti
     if version.get("lucene_version"):
         name += f" (Lucene {version['lucene_version']})"
     if not settings.embedded:
-        return f"{name} at {redact_url(settings.es_url or '')}"
+        nodes = node_urls(settings.es_url or "")
+        return f"{name} at {', '.join(redact_url(url) for url in nodes)}"
     state = embedded_engine(settings).status()
     url = client.transport.node_pool.get().base_url
     if state and state.kind == EngineKind.OSMEM:
