@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
     vector_mapping: VectorMapping = VectorMapping.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
+    # How a new paper index is laid out (scholarflow/stores/layout.py): primary shards and
+    # replicas, `auto` (sized from the expected corpus and the cluster's data nodes; one
+    # replica from two data nodes on) or a number; `scholarflow status` says what was chosen.
+    shards: str = Field("auto", pattern=r"^(auto|[1-9][0-9]*)$")
+    replicas: str = Field("auto", pattern=r"^(auto|[0-9]+)$")
+    expected_papers: int = Field(1_000_000, ge=1)
     # Bulk items the engine refuses for a transient reason (429, 503) are sent again this many
     # times in all, waiting exponentially longer from `bulk_backoff` seconds, before they are
     # dead-lettered.

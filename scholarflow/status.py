@@ -19,6 +19,7 @@ from scholarflow.redact import redact_url
 from scholarflow.settings import EngineKind, Settings
 from scholarflow.stores.deadletters import DeadLetterStore
 from scholarflow.stores.indices import generations, live_index, profile_of
+from scholarflow.stores.layout import layout_status
 from scholarflow.stores.lock import EXPIRED, Lease, read_lease
 
 
@@ -36,13 +37,15 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "enrichment": {},
         "corrections": {},
     }
-    profile = None
+    profile, index_settings = None, {}
     if index:
         contents = _contents(client, index)
-        profile = profile_of(client.indices.get_settings(index=index)[index]["settings"])
+        index_settings = client.indices.get_settings(index=index)[index]["settings"]
+        profile = profile_of(index_settings)
     lease = read_lease(client, settings.alias)
     return {
         "engine": engine,
+        **layout_status(client, settings, index, index_settings),
         "alias": settings.alias,
         "index": index,
         **contents,

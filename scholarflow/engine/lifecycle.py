@@ -357,8 +357,8 @@ class EmbeddedEngine:
         """Wait until every shard recovered (after a crash, from its translog): the first
         write must find its index ready, not a 503. A cluster waits for all its nodes and
         every replica (green)."""
-        wanted = f"wait_for_status=green&wait_for_nodes={nodes}" if nodes else (
-            "wait_for_status=yellow"
+        wanted = (
+            f"wait_for_status=green&wait_for_nodes={nodes}" if nodes else ("wait_for_status=yellow")
         )
         wait = f"{url}/_cluster/health?{wanted}&timeout={SHARDS_TIMEOUT:.0f}s"
         health = httpx.get(wait, timeout=SHARDS_TIMEOUT + 10).json()
