@@ -129,7 +129,7 @@ def indexed_total(client: Elasticsearch, index: str) -> int:
     try:
         stats = client.indices.stats(index=index, metric="indexing")
         return int(stats["_all"]["primaries"]["indexing"]["index_total"])
-    except Exception:  # noqa: BLE001 - polled while nodes die: any failure is "not yet"
+    except Exception:  # polled while nodes die: any failure is "not yet"
         return -1
 
 
@@ -154,7 +154,7 @@ class Background:
     def _run(self) -> None:
         try:
             self.result = self.call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:  # handed to the test
             self.error = exc
 
     def wait(self, timeout: float) -> Any:

@@ -229,7 +229,7 @@ def test_a_node_restarted_during_an_embedding_run_gives_each_paper_its_vector(
         try:
             client.indices.refresh(index=index)
             return int(vector_status(client, index)["vectors"]["embedded"]) >= 6
-        except Exception:  # noqa: BLE001 - polled while the run writes
+        except Exception:  # polled while the run writes
             return False
 
     assert wait_until(some_embedded, 400, run), f"ended first: {run.error or run.result}"

@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,29 +26,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
 
 from scholarflow.engine import cluster, opensearch, osmem
 from scholarflow.engine.cluster import NodeState
 from scholarflow.engine.leases import LOCK_INDEX
-from scholarflow.errors import ScholarflowError
+from scholarflow.engine.process import EngineStartError, await_ready, spawn
 from scholarflow.settings import EngineKind, Settings
 
 log = logging.getLogger("scholarflow.engine")
 
-# A cold OpenSearch start takes 3-25 s; osmem loading a large snapshot re-indexes it (~30 s
-# for 20k documents on two cores).
-STARTUP_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
 SHARDS_TIMEOUT = 120.0
 # Below this much free space OpenSearch cannot even write its cluster state: refuse to start
 # with one clear line rather than start an engine that never becomes ready.
 MIN_FREE_BYTES = 50 << 20
-LOG_ROTATE_BYTES = 10 << 20
-
-
-class EngineStartError(ScholarflowError):
-    """The embedded engine could not be started."""
 
 
 @dataclass
@@ -265,10 +255,10 @@ class EmbeddedEngine:
                     **self.node_settings,
                 },
             )
-            launched.append((node, self._spawn(args, folder)))
+            launched.append((node, spawn(args, folder)))
         try:
             for node, (process, ready, log_file, since) in launched:
-                info = self._await_ready(process, ready, log_file, since)
+                info = await_ready(process, ready, log_file, since, self._node_heap())
                 node.pid, node.url = process.pid, info["url"]
                 self._cluster_info = {k: info.get(k, "") for k in ("version", "lucene")}
         except EngineStartError:
@@ -315,43 +305,8 @@ class EmbeddedEngine:
         return EngineKind.OPENSEARCH, args, note
 
     def _launch(self, args: list[str]) -> tuple[dict, int]:
-        process, ready, log_file, since = self._spawn(args, self.dir)
-        return self._await_ready(process, ready, log_file, since), process.pid
-
-    def _spawn(
-        self, args: list[str], folder: Path
-    ) -> tuple[subprocess.Popen[bytes], Path, Path, int]:
-        """Start a node whose ready line goes to `<folder>/ready.json`, its log to
-        `<folder>/engine.log`: (process, ready file, log file, where this start's log begins)."""
-        ready, log_file = folder / "ready.json", folder / "engine.log"
-        ready.unlink(missing_ok=True)
-        if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
-            log_file.replace(log_file.with_suffix(".log.1"))
-        start = log_file.stat().st_size if log_file.exists() else 0
-        with open(ready, "wb") as out, open(log_file, "ab") as errors:
-            process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=errors, start_new_session=True
-            )
-        return process, ready, log_file, start
-
-    def _await_ready(
-        self, process: subprocess.Popen[bytes], ready: Path, log_file: Path, since: int
-    ) -> dict:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            line = ready.read_bytes().split(b"\n", 1)[0]
-            if line.endswith(b"}"):
-                info: dict = orjson.loads(line)
-                return info
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        process.kill()
-        process.wait()
-        raise EngineStartError(
-            f"the embedded engine did not start: {self._cause(since, log_file, ready)} "
-            f"(log {log_file})"
-        )
+        process, ready, log_file, since = spawn(args, self.dir)
+        return await_ready(process, ready, log_file, since, self.heap), process.pid
 
     def _await_shards(self, url: str, pid: int, nodes: int = 0) -> None:
         """Wait until every shard recovered (after a crash, from its translog): the first
@@ -369,23 +324,6 @@ class EmbeddedEngine:
                 f"the embedded engine started, but its indices did not recover within "
                 f"{SHARDS_TIMEOUT:.0f} s (status {health.get('status')}; log {self.log_file})"
             )
-
-    def _cause(self, since: int, log_file: Path, ready: Path) -> str:
-        """The launcher's own one-line reason, else what the JVM or the engine said last."""
-        with open(log_file, "rb") as handle:
-            handle.seek(since)
-            logged = handle.read().decode(errors="replace").strip().splitlines()
-        printed = ready.read_text(errors="replace").strip().splitlines()
-        lines = logged + printed
-        for line in reversed(lines):
-            if "cannot start:" in line:
-                reason = line.split("cannot start:", 1)[1].strip()
-                if "node locks" in reason or "LockObtainFailed" in reason:
-                    reason += f" (another engine uses {log_file.parent / 'data'})"
-                return reason
-            if "OutOfMemoryError" in line:
-                return f"the Java heap is too small (SCHOLARFLOW_ENGINE_HEAP={self.heap}): {line}"
-        return lines[-1][:300] if lines else "no output"
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
