@@ -143,6 +143,9 @@ def soak(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "SCHOLARFLOW_ENGINE_NODES": str(nodes),
+        # The run's temporary Prefect server starts beside the engine's JVMs: on two busy
+        # cores that takes longer than Prefect's default 20 s.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     corpus = home / "corpus.jsonl"
     began = time.monotonic()
@@ -185,6 +188,7 @@ def soak(
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         engine_peak = peak_rss_mb(state["pid"])
         cluster = fault.finish(load) if fault else None
+
     finally:
         load.stop.set()
         cli("engine", "stop", env=env)
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     if cluster is None:
         failed = result["failed_searches"]
     else:
-        failed = cluster["failed_searches_after_yellow"]
+        failed = cluster.get("failed_searches_after_yellow", 0)
         ok = ok and cluster["killed"] and cluster["papers"] == accounting["indexed"]
     if not ok or failed:
         raise SystemExit(1)
