@@ -90,6 +90,8 @@ class NodeFault:
         store = client.indices.stats(index="papers", metric="store")["_all"]["primaries"]
         killed = self.events.get("killed")
         yellow = self.events.get("yellow_again", float("inf"))
+        failed = searches.failed_at
+        before = killed if killed is not None else yellow
         return {
             "killed": self.killed,
             "seconds_after_kill": {
@@ -97,8 +99,9 @@ class NodeFault:
                 for name, when in self.events.items()
                 if killed is not None and name != "started"
             },
-            "failed_searches_before_yellow": sum(1 for t in searches.failed_at if t < yellow),
-            "failed_searches_after_yellow": sum(1 for t in searches.failed_at if t >= yellow),
+            "failed_searches_before_kill": sum(1 for t in failed if t < before),
+            "failed_searches_until_yellow": sum(1 for t in failed if before <= t < yellow),
+            "failed_searches_after_yellow": sum(1 for t in failed if t >= yellow),
             "papers": papers,
             # Unmerged segments: more than the papers take once merged (the layout's rule).
             "primary_store_bytes_per_paper": round(store["store"]["size_in_bytes"] / papers)

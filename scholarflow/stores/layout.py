@@ -35,10 +35,10 @@ from elasticsearch import ApiError, Elasticsearch
 
 from scholarflow.settings import Settings
 
-# Measured on the embedded OpenSearch 2.19.6: the soak's generated papers take about 2.2 KB
-# each in a merged primary store (tests' and benchmarks' corpora, ICU profile, no vectors);
-# real abstracts are longer. A vector field adds ~1.6 KB (384 floats and the HNSW graph).
-PAPER_BYTES = 4 << 10
+# Measured on the embedded OpenSearch 2.19.6 (Lucene 9.12.3): the soak's generated papers took
+# 5.5 KB each in the primaries of a three-node cluster (3,835 papers, unmerged segments, ICU
+# profile, no vectors; docs/cluster.md). Merged segments take less, a vector field more.
+PAPER_BYTES = 6 << 10
 TARGET_SHARD_BYTES = 30 << 30
 MAX_SHARDS = 1024
 AUTO = "auto"
