@@ -35,9 +35,8 @@ ICU_PLUGIN_NAMES = {
     "org.opensearch.plugin.analysis.icu.AnalysisICUPlugin",
     "org.elasticsearch.plugin.analysis.icu.AnalysisICUPlugin",
 }
-# A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
-# values (`settings.json`, the replicas of the index's layout) come back before the index is
-# verified. `auto_expand_replicas` is off for the load, else the engine adds the replicas back.
+# A bulk load writes faster with nothing to replicate or refresh (auto-expand off, or the engine
+# adds the replicas back); the serving values come back before the index is verified.
 LOAD_SETTINGS = {"number_of_replicas": 0, "auto_expand_replicas": False, "refresh_interval": "-1"}
 # An ingest of more than one batch refreshes the live index itself, every few thousand
 # documents (tasks/index_run.py), instead of the engine every second: on the embedded engine a
@@ -295,8 +294,18 @@ def ensure_live_index(
 
 
 def create_for_load(client: Elasticsearch, name: str) -> None:
-    """A new index from the installed templates, with replicas and refresh off for the load."""
-    client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+    """A new index from the installed templates, with replicas and refresh off for the load.
+
+    A node that dies after making the index and before answering has the client send the
+    request again elsewhere: an empty index in load settings is ours (the lock keeps others
+    out)."""
+    try:
+        client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+    except BadRequestError as exc:
+        if exc.error != "resource_already_exists_exception" or not is_loading(client, name):
+            raise
+        if client.count(index=name)["count"]:
+            raise
 
 
 def serving_settings(layout: Layout | None = None) -> dict[str, Any]:
