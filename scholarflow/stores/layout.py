@@ -35,9 +35,9 @@ from elasticsearch import ApiError, Elasticsearch
 
 from scholarflow.settings import Settings
 
-# Measured on the embedded OpenSearch 2.19.6 (Lucene 9.12.3): the soak's generated papers took
-# 5.5 KB each in the primaries of a three-node cluster (3,835 papers, unmerged segments, ICU
-# profile, no vectors; docs/cluster.md). Merged segments take less, a vector field more.
+# Measured on the embedded OpenSearch 2.19.6 (Lucene 9.12.3), rounded up: the soak's generated
+# papers took 5.5 KB each in the primaries of a three-node cluster at 3,835 papers, 4.1 KB at
+# 18,601 (unmerged segments, ICU profile, no vectors; docs/cluster.md). Vectors add more.
 PAPER_BYTES = 6 << 10
 TARGET_SHARD_BYTES = 30 << 30
 MAX_SHARDS = 1024
