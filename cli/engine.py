@@ -107,7 +107,7 @@ def engine_start(nodes: NodesOption = None) -> None:
     settings = get_settings()
     if nodes is not None:
         settings = settings.model_copy(update={"engine_nodes": nodes})
-    state = run(lambda: embedded_engine(settings).start())
+    state = run(lambda: embedded_engine(settings).start(exact=nodes is not None))
     if state.nodes:
         Console().print(f"running: {_describe(state)}, {len(state.nodes)} nodes:", highlight=False)
         _print_cluster(state)

@@ -118,12 +118,13 @@ class EmbeddedEngine:
         with self._lock():
             return self.status() or self._start()
 
-    def start(self) -> EngineState:
+    def start(self, *, exact: bool = True) -> EngineState:
         """The engine with the asked number of nodes, started now, with any node of a running
-        cluster that is down started again (and the cluster green again)."""
+        cluster that is down started again (and the cluster green again). Without `exact`, an
+        engine that runs with another number of nodes is taken as it is."""
         state = self.ensure()
         running = max(len(state.nodes), 1)
-        if running != self.nodes:
+        if exact and running != self.nodes:
             raise EngineStartError(
                 f"the embedded engine of this home runs {running} node(s), not {self.nodes}: "
                 "`scholarflow engine stop` first (its data stays)"
