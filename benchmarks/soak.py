@@ -2,6 +2,14 @@
 operator runs it, while searches arrive at a steady rate against the same engine.
 
     python -m benchmarks.soak [--records 200000] [--rate 5] [--engine opensearch|osmem] [--json]
+    python -m benchmarks.soak --nodes 3 [--records 200000]     # a local cluster, a node killed
+
+With `--nodes N` (N > 1) the engine is a local cluster of N nodes (`engine start --nodes N`);
+searches go to every node's address, and half-way through the load (by the papers indexed) one
+node holding primaries is killed (SIGKILL) and started again `--down` seconds later. Failed
+searches are counted before and after the cluster is yellow again (the target after: 0), and
+the papers the alias holds once the cluster is green again must be exactly the ones the run
+indexed.
 
 It starts the embedded engine (the real OpenSearch unless `--engine osmem` asks for the in-memory
 fallback; never silently the other one) in a fresh temporary home, generates the corpus there,
@@ -29,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Corpus
+from benchmarks.soak_cluster import NodeFault
 
 SCHOLARFLOW = Path(sys.executable).parent / "scholarflow"
 # What a reader types: English words, Chinese words (bigrams), a mixed pair, a short prefix.
@@ -56,6 +65,7 @@ class SearchLoad:
     rate: float
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    failed_at: list[float] = field(default_factory=list)  # time.monotonic() of each failure
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -77,6 +87,7 @@ class SearchLoad:
                 search_papers(settings, query, size=10)
             except Exception as exc:  # every failure is counted and shown, none stops the load
                 self.failures.append(f"{query!r}: {type(exc).__name__}: {exc}"[:300])
+                self.failed_at.append(time.monotonic())
             else:
                 self.latencies.append(time.monotonic() - began)
 
@@ -114,7 +125,14 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> dict[str, Any]:
+def soak(
+    records: int,
+    rate: float,
+    keep: bool,
+    engine: str = "opensearch",
+    nodes: int = 1,
+    down: float = 30.0,
+) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="scholarflow-soak-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCHOLARFLOW_", "PREFECT_"))}
     env |= {
@@ -124,6 +142,10 @@ def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> d
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
+        "SCHOLARFLOW_ENGINE_NODES": str(nodes),
+        # The run's temporary Prefect server starts beside the engine's JVMs: on two busy
+        # cores that takes longer than Prefect's default 20 s.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     corpus = home / "corpus.jsonl"
     began = time.monotonic()
@@ -133,7 +155,9 @@ def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> d
     if started.returncode:
         raise SystemExit(f"the engine did not start: {started.stderr.strip()}")
     state = json.loads(cli("engine", "status", "--json", env=env).stdout)
-    load = SearchLoad(state["url"], "papers", rate)
+    urls = [node["url"] for node in state.get("nodes") or []] or [state["url"]]
+    load = SearchLoad(",".join(urls), "papers", rate)
+    fault = NodeFault(home / "home", urls, records // 2, down) if nodes > 1 else None
     searcher = threading.Thread(target=load.run, name="searches", daemon=True)
     try:
         searcher.start()
@@ -154,6 +178,8 @@ def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> d
                 ingest_peak = max(ingest_peak, peak_rss_mb(ingest.pid) or 0.0)
 
         threading.Thread(target=sample, daemon=True).start()
+        if fault:
+            threading.Thread(target=fault.run, args=(ingest,), daemon=True).start()
         out, err = ingest.communicate()
         seconds = time.monotonic() - began
         sampler.set()
@@ -161,6 +187,8 @@ def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> d
         searcher.join()
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         engine_peak = peak_rss_mb(state["pid"])
+        cluster = fault.finish(load) if fault else None
+
     finally:
         load.stop.set()
         cli("engine", "stop", env=env)
@@ -190,6 +218,7 @@ def soak(records: int, rate: float, keep: bool, engine: str = "opensearch") -> d
             "engine": round(engine_peak) if engine_peak else None,
         },
         "accounting": _accounting(summary, stats.lines),
+        "cluster": cluster,
         "home": str(home) if keep else None,
     }
 
@@ -211,10 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=5.0, help="searches per second")
     parser.add_argument("--engine", choices=("opensearch", "osmem"), default="opensearch")
+    parser.add_argument("--nodes", type=int, default=1, help="a local cluster of N nodes")
+    parser.add_argument("--down", type=float, default=30.0, help="seconds a killed node stays down")
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    result = soak(args.records, args.rate, args.keep, args.engine)
+    result = soak(args.records, args.rate, args.keep, args.engine, args.nodes, args.down)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -222,7 +253,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{key:>18}: {value}")
     accounting = result["accounting"]
     ok = result["exit_code"] == 0 and accounting and accounting["accounted"]
-    if not ok or result["failed_searches"]:
+    cluster = result["cluster"]
+    if cluster is None:
+        failed = result["failed_searches"]
+    else:
+        failed = cluster.get("failed_searches_after_yellow", 0)
+        ok = ok and cluster["killed"] and cluster["papers"] == accounting["indexed"]
+    if not ok or failed:
         raise SystemExit(1)
 
 

@@ -48,6 +48,7 @@ from scholarflow.stores.bulk import BulkRetry
 from scholarflow.stores.deadletters import DeadLetterStore
 from scholarflow.stores.indices import ensure_live_index
 from scholarflow.stores.ingest_origins import SourceRegistry
+from scholarflow.stores.layout import index_layout
 from scholarflow.stores.read_files import Completed, Fingerprint, SourceManifest, unchanged
 from scholarflow.stores.writer import WriterRun
 from tasks.fetch import (
@@ -206,7 +207,11 @@ def _ingest(
     logger = _logger()
     client, run_id = run.client, run.run_id
     index = ensure_live_index(
-        client, settings.alias, settings.analysis_profile, settings.vector_mapping
+        client,
+        settings.alias,
+        settings.analysis_profile,
+        settings.vector_mapping,
+        index_layout(client, settings),
     )
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)

@@ -23,6 +23,7 @@ from scholarflow.paper.models import AccountingError, Outcome, RawRecord, Stage
 from scholarflow.settings import Settings
 from scholarflow.stores.deadletters import DeadLetterStore, entry_id, raw_data
 from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.layout import index_layout
 from scholarflow.stores.writer import WriterRun
 from tasks.decode import decode_records
 from tasks.enrich import enrich_batch
@@ -107,7 +108,11 @@ def _replay(
     """Under the writer lock, like an ingest: it writes to the index the alias points at."""
     client = run.client
     index = ensure_live_index(
-        client, settings.alias, settings.analysis_profile, settings.vector_mapping
+        client,
+        settings.alias,
+        settings.analysis_profile,
+        settings.vector_mapping,
+        index_layout(client, settings),
     )
     store = DeadLetterStore(client)
     wanted = iter(dict.fromkeys(ids) if ids is not None else list(store.all_ids()))

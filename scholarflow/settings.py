@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     analysis_profile: AnalysisProfile = AnalysisProfile.AUTO
     vector_mapping: VectorMapping = VectorMapping.AUTO
     batch_size: int = Field(500, ge=1, le=10_000)
+    # How a new paper index is laid out (scholarflow/stores/layout.py): primary shards and
+    # replicas, `auto` (sized from the expected corpus and the cluster's data nodes; one
+    # replica from two data nodes on) or a number; `scholarflow status` says what was chosen.
+    shards: str = Field("auto", pattern=r"^(auto|[1-9][0-9]*)$")
+    replicas: str = Field("auto", pattern=r"^(auto|[0-9]+)$")
+    expected_papers: int = Field(1_000_000, ge=1)
     # Bulk items the engine refuses for a transient reason (429, 503) are sent again this many
     # times in all, waiting exponentially longer from `bulk_backoff` seconds, before they are
     # dead-lettered.
@@ -107,6 +113,9 @@ class Settings(BaseSettings):
     engine: EngineKind = EngineKind.AUTO
     engine_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mMgG]$")
     engine_port: int = Field(0, ge=0, le=65535)
+    # How many nodes the embedded OpenSearch runs as (`scholarflow engine start --nodes N`): 1,
+    # or a local cluster of N JVMs (each with SCHOLARFLOW_ENGINE_HEAP if set, else 512 MB).
+    engine_nodes: int = Field(1, ge=1, le=9)
 
     doi_lookup: DoiLookup = DoiLookup.ON
     crossref_url: str = "https://api.crossref.org"

@@ -14,11 +14,12 @@ from scholarflow.alerts.percolator import unmatched_reason
 from scholarflow.alerts.watches import WatchStore
 from scholarflow.embedding.status import vector_status
 from scholarflow.engine import embedded_engine
-from scholarflow.engine.client import check, connect
+from scholarflow.engine.client import check, connect, node_urls
 from scholarflow.redact import redact_url
 from scholarflow.settings import EngineKind, Settings
 from scholarflow.stores.deadletters import DeadLetterStore
 from scholarflow.stores.indices import generations, live_index, profile_of
+from scholarflow.stores.layout import layout_status
 from scholarflow.stores.lock import EXPIRED, Lease, read_lease
 
 
@@ -36,13 +37,15 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "enrichment": {},
         "corrections": {},
     }
-    profile = None
+    profile, index_settings = None, {}
     if index:
         contents = _contents(client, index)
-        profile = profile_of(client.indices.get_settings(index=index)[index]["settings"])
+        index_settings = client.indices.get_settings(index=index)[index]["settings"]
+        profile = profile_of(index_settings)
     lease = read_lease(client, settings.alias)
     return {
         "engine": engine,
+        **layout_status(client, settings, index, index_settings),
         "alias": settings.alias,
         "index": index,
         **contents,
@@ -63,7 +66,8 @@ def _describe_engine(settings: Settings, version: dict[str, Any], client: Elasti
     if version.get("lucene_version"):
         name += f" (Lucene {version['lucene_version']})"
     if not settings.embedded:
-        return f"{name} at {redact_url(settings.es_url or '')}"
+        nodes = node_urls(settings.es_url or "")
+        return f"{name} at {', '.join(redact_url(url) for url in nodes)}"
     state = embedded_engine(settings).status()
     url = client.transport.node_pool.get().base_url
     if state and state.kind == EngineKind.OSMEM:

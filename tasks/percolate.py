@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, Elasticsearch
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -38,6 +38,7 @@ from scholarflow.alerts.percolator import (
 )
 from scholarflow.alerts.watches import SavedSearch, WatchStore
 from scholarflow.stores.bulk import item_error
+from scholarflow.stores.paging import pages
 
 logger = logging.getLogger(__name__)
 # Papers matched per percolate request.
@@ -123,21 +124,12 @@ def percolate_run(
 def run_papers(
     client: Elasticsearch, index: str, run_id: str, fields: list[str]
 ) -> Iterator[list[dict[str, Any]]]:
-    """The documents the run wrote, in pages, with the fields the percolator reads."""
-    hits = helpers.scan(
-        client,
-        index=index,
-        query={"query": {"term": {"run_id": run_id}}, "_source": fields},
-        size=PERCOLATE_BATCH,
-    )
-    page: list[dict[str, Any]] = []
-    for hit in hits:
-        page.append(hit["_source"])
-        if len(page) == PERCOLATE_BATCH:
-            yield page
-            page = []
-    if page:
-        yield page
+    """The documents the run wrote, in pages, with the fields the percolator reads; each page
+    a search of its own, so a node lost part-way costs a page, not the read (a scroll's
+    context dies with its node)."""
+    query = {"term": {"run_id": run_id}}
+    for hits in pages(client, index, query, fields, PERCOLATE_BATCH):
+        yield [hit["_source"] for hit in hits]
 
 
 def announce_events(run_id: str, matches: RunMatches, search: SavedSearch) -> int:

@@ -39,6 +39,14 @@ from scholarflow.stores.indices import (
     switch_alias,
 )
 from scholarflow.stores.ingest_origins import SourceRegistry
+from scholarflow.stores.layout import (
+    AUTO,
+    SWITCH_HEALTH,
+    SWITCH_HEALTH_TIMEOUT,
+    Layout,
+    index_layout,
+    wait_for_switch,
+)
 from scholarflow.stores.vector_mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
 from tasks.fetch import expand_sources
 
@@ -67,12 +75,20 @@ class ReindexPlan:
     live_last_indexed: str | None
     keep: int
     vectors: str = VectorMapping.NONE.value
+    # The new index's layout on this cluster (scholarflow/stores/layout.py) and why.
+    shards: int = 1
+    replicas: str = AUTO
+    layout_why: dict[str, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     would_delete: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.shards, self.replicas, 0, self.layout_why)
 
 
 def plan_reindex(client: Elasticsearch, settings: Settings, mode: Mode, keep: int) -> ReindexPlan:
@@ -93,6 +109,8 @@ def plan_reindex(client: Elasticsearch, settings: Settings, mode: Mode, keep: in
         keep=keep,
         vectors=resolve_mapping(client, settings.vector_mapping).value,
     )
+    layout = index_layout(client, settings)
+    plan.shards, plan.replicas, plan.layout_why = layout.shards, layout.replicas, layout.why
     if mode == "replay":
         plan.sources = SourceRegistry(client).sources(settings.alias)
         if not plan.sources:
@@ -122,7 +140,7 @@ def live_fingerprint(client: Elasticsearch, index: str) -> tuple[int, str | None
 
 def create_target(client: Elasticsearch, plan: ReindexPlan) -> str:
     """The next index, from the current templates, in load settings."""
-    install_templates(client, plan.alias, plan.profile, plan.vectors)
+    install_templates(client, plan.alias, plan.profile, plan.vectors, plan.layout)
     create_for_load(client, plan.target)
     return plan.target
 
@@ -173,13 +191,16 @@ def verify(
     - the new index holds every document the load wrote, and the live index's documents unless
       the operator allowed removals: live + added − removed;
     - judged queries that find their papers in the live index find them in the new one;
-    - every saved search is accepted by the new index's percolator store.
+    - every saved search is accepted by the new index's percolator store;
+    - every copy of every shard of the new index is active (green): on a cluster that lost a
+      node during the load, its shards must have recovered first.
     """
     if live_fingerprint(client, plan.live) != (plan.live_documents, plan.live_last_indexed):
         raise VerificationError(
             f"{plan.live} changed while {plan.target} was built (an ingest ran?): "
             "re-index again when it is idle"
         )
+    healthy(client, plan.target)
     client.indices.refresh(index=plan.target)
     documents = client.count(index=plan.target)["count"]
     if documents != loaded:
@@ -258,8 +279,23 @@ def prepare_saved_searches(client: Elasticsearch, target: str) -> int:
         raise VerificationError(f"saved searches would stop alerting: {exc}") from exc
 
 
+def healthy(client: Elasticsearch, index: str) -> None:
+    """Raise VerificationError unless every copy of the index's shards is active, after
+    waiting for them a while (a node that died during the load may be coming back)."""
+    health = wait_for_switch(client, index)
+    if health.get("status") != SWITCH_HEALTH:
+        raise VerificationError(
+            f"{index} is {health.get('status')} ({health.get('unassigned_shards')} shard copies "
+            f"unassigned, {health.get('initializing_shards')} initializing after "
+            f"{SWITCH_HEALTH_TIMEOUT}): a node is missing; re-index again once the cluster "
+            "is green"
+        )
+
+
 def switch(client: Elasticsearch, plan: ReindexPlan) -> None:
-    """Move the alias to the new index, unless someone else moved it since the plan."""
+    """Move the alias to the new index, unless someone else moved it since the plan or the
+    index lost a shard copy since it was verified."""
+    healthy(client, plan.target)
     current = live_index(client, plan.alias)
     if current != plan.live:
         raise ReindexError(f"the alias '{plan.alias}' moved to {current} during the re-index")
@@ -295,7 +331,7 @@ def copy_task(client: Elasticsearch, plan: ReindexPlan) -> int:
 
 @task(name="restore-settings", cache_policy=NO_CACHE)
 def finish_task(client: Elasticsearch, plan: ReindexPlan) -> None:
-    restore_serving_settings(client, plan.target)
+    restore_serving_settings(client, plan.target, plan.layout)
 
 
 @task(name="verify", cache_policy=NO_CACHE)

@@ -76,8 +76,10 @@ def test_each_store_is_created_with_exactly_its_files_mappings(
     create(es, settings)
     created = es.indices.get(index=index)[index]
     assert created["mappings"] == load_mapping_file(mappings_file)
-    shards = {k: int(created["settings"]["index"][k]) for k in STORE_SETTINGS}
-    assert shards == STORE_SETTINGS
+    found = {k: created["settings"]["index"][k] for k in STORE_SETTINGS}
+    assert found == {k: str(v) for k, v in STORE_SETTINGS.items()}
+    # One node: the auto-expanding replica is none, and the store is green.
+    assert created["settings"]["index"]["number_of_replicas"] == "0"
 
 
 def test_every_mappings_file_belongs_to_a_store_or_the_papers() -> None:

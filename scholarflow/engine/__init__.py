@@ -8,7 +8,9 @@ reuse it. Two kinds exist:
   `engine/` module of the repository and run on Java 17+. Durable by itself.
 - osmem.py: the fallback for a machine without Java, the in-memory `osmem-server` test double.
   Its data lives in memory; commands that write snapshot it (`persist()`).
-- lifecycle.py: what both share: choosing the kind, starting, status, stopping.
+- lifecycle.py: what both share: choosing the kind, starting, status, stopping; one node, or
+  a local cluster of several (cluster.py: their ports, names, settings and health).
+- process.py: a node as a child process, waited for until it serves.
 - leases.py: the one index the engine knows by name (writer-lock leases end with a restart).
 - client.py: the one Elasticsearch client Scholarflow uses, for every engine, one per run.
 - transport.py: the HTTP node under that client, so that it speaks to every engine.

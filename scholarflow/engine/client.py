@@ -112,9 +112,13 @@ def connect(settings: Settings, *, start: bool = True) -> Elasticsearch:
         state = engine.ensure() if start else engine.status()
         if state is None:
             raise EngineError(f"the embedded engine is not running (home {settings.home_dir})")
-        return Elasticsearch(state.url, **options)
+        return Elasticsearch(state.urls, **options)
     options |= {"retry_on_timeout": True, "http_compress": settings.es_http_compress}
-    url, user_info = split_user_info(settings.es_url or "")
+    urls, user_info = [], None
+    for address in node_urls(settings.es_url or ""):
+        bare, found = split_user_info(address)
+        urls.append(bare)
+        user_info = user_info or found
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key.get_secret_value()
         remember(options["api_key"])
@@ -126,7 +130,14 @@ def connect(settings: Settings, *, start: bool = True) -> Elasticsearch:
         remember_basic(*options["basic_auth"])
     if settings.es_ca_file:
         options["ca_certs"] = str(settings.es_ca_file)
-    return Elasticsearch(url, **options)
+    return Elasticsearch(urls, **options)
+
+
+def node_urls(es_url: str) -> list[str]:
+    """The nodes of SCHOLARFLOW_ES_URL: one address, or several separated by commas (a
+    cluster's nodes; the client spreads requests over them, and a request a node cannot
+    answer goes to the next while that node rests, marked dead, and is tried again later)."""
+    return [part.strip() for part in es_url.split(",") if part.strip()]
 
 
 def split_user_info(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -145,7 +156,7 @@ def split_user_info(url: str) -> tuple[str, tuple[str, str] | None]:
 def check(client: Elasticsearch, where: str) -> ObjectApiResponse[Any]:
     """`info()`, with the failure turned into one line an operator can act on; `where` (the
     configured address, as the callers pass it) is shown redacted."""
-    where = redact_url(where)
+    where = ",".join(redact_url(part) for part in node_urls(where)) or where
     try:
         return client.info()
     except AuthenticationException as exc:

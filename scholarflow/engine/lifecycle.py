@@ -4,6 +4,10 @@ Both kinds are a child process that prints one JSON line with its URL on stdout 
 and logs to `<home>/engine/engine.log`; the pid, URL and kind go to `<home>/engine/engine.json`,
 which later commands read. A file lock orders concurrent starts, so four commands starting at
 once share one engine.
+
+The real engine may also run as a local cluster of several nodes (`nodes` > 1, cluster.py):
+each node is such a child process with its own folder, and the state file lists them all. The
+engine runs while any node answers; a node found dead is started again by `engine start`.
 """
 
 from __future__ import annotations
@@ -14,37 +18,28 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
 
-from scholarflow.engine import opensearch, osmem
+from scholarflow.engine import cluster, opensearch, osmem
+from scholarflow.engine.cluster import NodeState
 from scholarflow.engine.leases import LOCK_INDEX
-from scholarflow.errors import ScholarflowError
+from scholarflow.engine.process import EngineStartError, await_ready, spawn
 from scholarflow.settings import EngineKind, Settings
 
 log = logging.getLogger("scholarflow.engine")
 
-# A cold OpenSearch start takes 3-25 s; osmem loading a large snapshot re-indexes it (~30 s
-# for 20k documents on two cores).
-STARTUP_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
 SHARDS_TIMEOUT = 120.0
 # Below this much free space OpenSearch cannot even write its cluster state: refuse to start
 # with one clear line rather than start an engine that never becomes ready.
 MIN_FREE_BYTES = 50 << 20
-LOG_ROTATE_BYTES = 10 << 20
-
-
-class EngineStartError(ScholarflowError):
-    """The embedded engine could not be started."""
 
 
 @dataclass
@@ -57,6 +52,17 @@ class EngineState:
     lucene: str = ""
     # Why this kind runs where another was asked for (the fallback's one line), or "".
     note: str = ""
+    # The nodes of a local cluster (empty for one node): name, ports, pid, URL.
+    nodes: list[dict] = field(default_factory=list)
+
+    @property
+    def cluster_nodes(self) -> list[NodeState]:
+        return [NodeState(**node) for node in self.nodes]
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's address (the client's node pool), or the one engine's."""
+        return [node.address for node in self.cluster_nodes] or [self.url]
 
 
 class EmbeddedEngine:
@@ -68,6 +74,8 @@ class EmbeddedEngine:
         heap: str = "1g",
         port: int = 0,
         node_settings: dict[str, str] | None = None,
+        nodes: int = 1,
+        heap_given: bool = False,
     ) -> None:
         self.dir = home / "engine"
         self.state_file = self.dir / "engine.json"
@@ -76,6 +84,10 @@ class EmbeddedEngine:
         self.heap = heap
         self.port = port
         self.node_settings = node_settings or {}
+        self.nodes = nodes
+        # Whether `heap` was asked for: a cluster's node gets cluster.NODE_HEAP otherwise.
+        self.heap_given = heap_given
+        self._cluster_info: dict[str, str] = {}
 
     def status(self) -> EngineState | None:
         """The running engine, or None (a stale pid file is removed)."""
@@ -86,10 +98,17 @@ class EmbeddedEngine:
             )
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        if _alive(state.pid) and _answers(state.url):
+        if state.nodes:
+            if any(_alive(node.pid) and _answers(node.address) for node in state.cluster_nodes):
+                return state
+        elif _alive(state.pid) and _answers(state.url):
             return state
         self.state_file.unlink(missing_ok=True)
         return None
+
+    def down_nodes(self, state: EngineState) -> list[NodeState]:
+        """The nodes of a running cluster that do not answer."""
+        return [n for n in state.cluster_nodes if not (_alive(n.pid) and _answers(n.address))]
 
     def ensure(self) -> EngineState:
         """The running engine, started now if no command has started it yet."""
@@ -99,20 +118,60 @@ class EmbeddedEngine:
         with self._lock():
             return self.status() or self._start()
 
+    def start(self, *, exact: bool = True) -> EngineState:
+        """The engine with the asked number of nodes, started now, with any node of a running
+        cluster that is down started again (and the cluster green again). Without `exact`, an
+        engine that runs with another number of nodes is taken as it is."""
+        state = self.ensure()
+        running = max(len(state.nodes), 1)
+        if exact and running != self.nodes:
+            raise EngineStartError(
+                f"the embedded engine of this home runs {running} node(s), not {self.nodes}: "
+                "`scholarflow engine stop` first (its data stays)"
+            )
+        down = self.down_nodes(state) if state.nodes else []
+        if down:
+            with self._lock():
+                state = self._restart_nodes(state, [node.name for node in down])
+        return state
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Stop the engine (SIGTERM: OpenSearch closes its shards cleanly)."""
+        """Stop the engine, every node of it (SIGTERM: OpenSearch closes its shards cleanly)."""
         with self._lock():
             state = self.status()
             if state is None:
                 return False
-            os.kill(state.pid, signal.SIGTERM)
+            pids = [n.pid for n in state.cluster_nodes] or [state.pid]
+            for pid in pids:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while _alive(state.pid) and time.monotonic() < deadline:
+            while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(state.pid):
-                os.kill(state.pid, signal.SIGKILL)
+            for pid in pids:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
             self.state_file.unlink(missing_ok=True)
             return True
+
+    def kill_node(self, name: str) -> int:
+        """SIGKILL one node of the running cluster (fault tests, the soak); its pid."""
+        state = self.status()
+        node = next((n for n in state.cluster_nodes if n.name == name), None) if state else None
+        if node is None:
+            raise EngineStartError(f"no node {name} in the running cluster of {self.dir}")
+        os.kill(node.pid, signal.SIGKILL)
+        while _alive(node.pid):
+            time.sleep(0.02)
+        return node.pid
+
+    def restart_node(self, name: str, *, wait_green: bool = True) -> EngineState:
+        """Start one node of the running cluster again, at its own addresses and data."""
+        with self._lock():
+            state = self.status()
+            if state is None:
+                raise EngineStartError(f"no cluster runs under {self.dir}")
+            return self._restart_nodes(state, [name], wait_green=wait_green)
 
     def persist(self) -> Path | None:
         """Snapshot the fallback engine's memory to disk; the real engine is durable already."""
@@ -129,9 +188,15 @@ class EmbeddedEngine:
         kind, args, note = self._choose()
         if note:
             log.warning(note)
-        info, pid = self._launch(args)
+        nodes: list[NodeState] = []
+        if kind is EngineKind.OPENSEARCH and self.nodes > 1:
+            nodes = self._start_cluster()
+            info = {"url": nodes[0].url, **self._cluster_info}
+            pid = nodes[0].pid
+        else:
+            info, pid = self._launch(args)
         if kind is EngineKind.OPENSEARCH:
-            self._await_shards(info["url"], pid)
+            self._await_shards(info["url"], pid, len(nodes))
             # Leases die with the engine: every run that held one lost its engine too.
             httpx.delete(f"{info['url']}/{LOCK_INDEX}", timeout=30)
         state = EngineState(
@@ -142,11 +207,69 @@ class EmbeddedEngine:
             kind=kind.value,
             lucene=info.get("lucene", ""),
             note=note,
+            nodes=[asdict(node) for node in nodes],
         )
+        self._save(state)
+        return state
+
+    def _save(self, state: EngineState) -> None:
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(state)))
         temporary.replace(self.state_file)
+
+    def _start_cluster(self) -> list[NodeState]:
+        """Every node of a new local cluster, started together (a node waits for the others
+        to elect a cluster manager); each recorded with its pid and URL."""
+        nodes = cluster.plan_nodes(self.nodes, self.port)
+        self._spawn_nodes(nodes, nodes)
+        return nodes
+
+    def _restart_nodes(
+        self, state: EngineState, names: list[str], *, wait_green: bool = True
+    ) -> EngineState:
+        nodes = state.cluster_nodes
+        again = [node for node in nodes if node.name in names]
+        self._spawn_nodes(again, nodes)
+        state.nodes = [asdict(node) for node in nodes]
+        self._save(state)
+        if wait_green:
+            self._await_shards(again[0].url, again[0].pid, len(nodes))
         return state
+
+    def _spawn_nodes(self, started: list[NodeState], nodes: list[NodeState]) -> None:
+        """Start `started` (nodes of the cluster `nodes`) at once, and wait for each to serve;
+        their pids and URLs are filled in."""
+        java = opensearch.find_java()
+        lib = opensearch.build(self.dir / "build.log")
+        launched = []
+        for node in started:
+            folder = cluster.node_dir(self.dir, node)
+            (folder / "tmp").mkdir(parents=True, exist_ok=True)
+            args = opensearch.command(
+                java,
+                lib,
+                folder,
+                heap=self._node_heap(),
+                port=node.http_port,
+                node_settings={
+                    **cluster.node_settings(self.dir, node, nodes),
+                    **self.node_settings,
+                },
+            )
+            launched.append((node, spawn(args, folder)))
+        try:
+            for node, (process, ready, log_file, since) in launched:
+                info = await_ready(process, ready, log_file, since, self._node_heap())
+                node.pid, node.url = process.pid, info["url"]
+                self._cluster_info = {k: info.get(k, "") for k in ("version", "lucene")}
+        except EngineStartError:
+            for _, (process, *_rest) in launched:
+                process.kill()
+                process.wait()
+            raise
+
+    def _node_heap(self) -> str:
+        return self.heap if self.heap_given else cluster.NODE_HEAP
 
     def _choose(self) -> tuple[EngineKind, list[str], str]:
         """(kind, command line, the one line to say about it)."""
@@ -183,57 +306,25 @@ class EmbeddedEngine:
         return EngineKind.OPENSEARCH, args, note
 
     def _launch(self, args: list[str]) -> tuple[dict, int]:
-        ready = self.dir / "ready.json"
-        ready.unlink(missing_ok=True)
-        if self.log_file.exists() and self.log_file.stat().st_size > LOG_ROTATE_BYTES:
-            self.log_file.replace(self.log_file.with_suffix(".log.1"))
-        start = self.log_file.stat().st_size if self.log_file.exists() else 0
-        with open(ready, "wb") as out, open(self.log_file, "ab") as errors:
-            process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=errors, start_new_session=True
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            line = ready.read_bytes().split(b"\n", 1)[0]
-            if line.endswith(b"}"):
-                return orjson.loads(line), process.pid
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        process.kill()
-        process.wait()
-        raise EngineStartError(
-            f"the embedded engine did not start: {self._cause(start)} (log {self.log_file})"
-        )
+        process, ready, log_file, since = spawn(args, self.dir)
+        return await_ready(process, ready, log_file, since, self.heap), process.pid
 
-    def _await_shards(self, url: str, pid: int) -> None:
+    def _await_shards(self, url: str, pid: int, nodes: int = 0) -> None:
         """Wait until every shard recovered (after a crash, from its translog): the first
-        write must find its index ready, not a 503."""
-        wait = f"{url}/_cluster/health?wait_for_status=yellow&timeout={SHARDS_TIMEOUT:.0f}s"
+        write must find its index ready, not a 503. A cluster waits for all its nodes and
+        every replica (green)."""
+        wanted = (
+            f"wait_for_status=green&wait_for_nodes={nodes}" if nodes else ("wait_for_status=yellow")
+        )
+        wait = f"{url}/_cluster/health?{wanted}&timeout={SHARDS_TIMEOUT:.0f}s"
         health = httpx.get(wait, timeout=SHARDS_TIMEOUT + 10).json()
         if health.get("timed_out") or health.get("status") not in ("green", "yellow"):
-            os.kill(pid, signal.SIGKILL)
+            if not nodes:
+                os.kill(pid, signal.SIGKILL)
             raise EngineStartError(
                 f"the embedded engine started, but its indices did not recover within "
                 f"{SHARDS_TIMEOUT:.0f} s (status {health.get('status')}; log {self.log_file})"
             )
-
-    def _cause(self, since: int) -> str:
-        """The launcher's own one-line reason, else what the JVM or the engine said last."""
-        with open(self.log_file, "rb") as handle:
-            handle.seek(since)
-            logged = handle.read().decode(errors="replace").strip().splitlines()
-        printed = (self.dir / "ready.json").read_text(errors="replace").strip().splitlines()
-        lines = logged + printed
-        for line in reversed(lines):
-            if "cannot start:" in line:
-                reason = line.split("cannot start:", 1)[1].strip()
-                if "node locks" in reason or "LockObtainFailed" in reason:
-                    reason += f" (another engine uses {self.dir / 'data'})"
-                return reason
-            if "OutOfMemoryError" in line:
-                return f"the Java heap is too small (SCHOLARFLOW_ENGINE_HEAP={self.heap}): {line}"
-        return lines[-1][:300] if lines else "no output"
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -253,6 +344,8 @@ def embedded_engine(settings: Settings) -> EmbeddedEngine:
         kind=settings.engine,
         heap=settings.engine_heap,
         port=settings.engine_port,
+        nodes=settings.engine_nodes,
+        heap_given="engine_heap" in settings.model_fields_set,
     )
 
 

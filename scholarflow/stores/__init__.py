@@ -5,6 +5,9 @@ Stands on `engine/` (the one client) and `paper/`; `embedding/`, `registry/`, `s
 
 - `indices.py`: versioned paper indices behind an alias, from the templates in `index_mappings/`;
   one race-safe `ensure_index` for every store;
+- `layout.py`: shards and replicas of a new paper index on this cluster, and the health the
+  alias waits for before it moves;
+- `paging.py`: every document a query matches, page by page, surviving a node lost part-way;
 - `vector_mapping.py`: which vector field the paper indices get on this engine;
 - `bulk.py`: the one bulk policy: byte-sized chunks, only transient refusals sent again;
 - `writer.py`: the writer run: one client, the lock, the writes and the accounting of a run;

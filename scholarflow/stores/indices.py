@@ -17,6 +17,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundErro
 from scholarflow.errors import ScholarflowError
 from scholarflow.package_data import data_dir
 from scholarflow.settings import AnalysisProfile, VectorMapping
+from scholarflow.stores.layout import AUTO_REPLICAS, Layout, index_layout
 from scholarflow.stores.vector_mapping import resolve_mapping, vector_component
 
 MAPPINGS_DIR = data_dir("index_mappings")
@@ -38,9 +39,9 @@ ICU_PLUGIN_NAMES = {
 # bigrams. Looked for by asking the engine to use it, since a classpath plugin is listed by class
 # and a cluster may carry another build of it.
 SMARTCN_TOKENIZER = "smartcn_bigram"
-# A bulk load writes faster with nothing to replicate and nothing to refresh; the serving
-# values from `settings.json` come back before the index is verified.
-LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+# A bulk load writes faster with nothing to replicate or refresh (auto-expand off, or the engine
+# adds the replicas back); the serving values come back before the index is verified.
+LOAD_SETTINGS = {"number_of_replicas": 0, "auto_expand_replicas": False, "refresh_interval": "-1"}
 # An ingest of more than one batch refreshes the live index itself, every few thousand
 # documents (tasks/index_run.py), instead of the engine every second: on the embedded engine a
 # refresh a second costs about 0.6 ms of CPU a document, 40% of indexing it. Not a build's -1
@@ -48,8 +49,9 @@ LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
 # ingest ends; a value left by a run that died is put back by the next.
 INGEST_REFRESH = "30s"
 # The bookkeeping stores (locks, manifest, sources, dead letters, DOI cache) are small: one shard,
-# and no replica, so a single node serves them green.
-STORE_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
+# with no replica on one node (which serves them green) and one on a cluster (a store whose only
+# copy was on a node that died would stop every run: scholarflow/stores/layout.py).
+STORE_SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": AUTO_REPLICAS}
 
 
 class IndexStateError(ScholarflowError):
@@ -146,6 +148,16 @@ def index_template(alias: str) -> dict[str, Any]:
     return body
 
 
+def settings_component(layout: Layout) -> dict[str, Any]:
+    """`settings.json` with the layout's shards and replicas."""
+    body = dict(load_mapping_file(SETTINGS_FILE))
+    settings = {**body["template"]["settings"], **layout.index_settings()}
+    if "auto_expand_replicas" in settings and settings["auto_expand_replicas"] is not False:
+        settings.pop("number_of_replicas", None)
+    body["template"] = {**body["template"], "settings": settings}
+    return body
+
+
 def analysis_settings(profile: str) -> dict[str, Any]:
     """The `settings` of one analysis profile (`index_mappings/analysis.<profile>.json`)."""
     return load_mapping_file(ANALYSIS_FILE.format(profile=profile))["template"]["settings"]
@@ -235,11 +247,12 @@ def install_templates(
     alias: str,
     profile: str,
     vectors: VectorMapping | str = VectorMapping.AUTO,
+    layout: Layout | None = None,
 ) -> None:
-    """Put the component templates (with the profile's analysis and the cluster's vector field,
-    or the one asked for) and the index template."""
+    """Put the component templates (with the layout's shards and replicas, the profile's
+    analysis and the cluster's vector field, or the one asked for) and the index template."""
     client.cluster.put_component_template(
-        name=SETTINGS_COMPONENT, **load_mapping_file(SETTINGS_FILE)
+        name=SETTINGS_COMPONENT, **settings_component(layout or index_layout(client))
     )
     component = papers_component(profile, resolve_mapping(client, vectors))
     client.cluster.put_component_template(name=PAPERS_COMPONENT, **component)
@@ -286,8 +299,10 @@ def ensure_live_index(
     alias: str,
     profile: AnalysisProfile | str = AnalysisProfile.AUTO,
     vectors: VectorMapping | str = VectorMapping.AUTO,
+    layout: Layout | None = None,
 ) -> str:
-    """The live index, creating the first generation (and the templates) on first use. An
+    """The live index, creating the first generation (and the templates, with `layout` or the
+    cluster's automatic one) on first use. An
     index created before the papers' mapping gained a field gets it (`add_new_fields`): its
     documents have none until they are written again or re-indexed."""
     current = live_index(client, alias)
@@ -297,7 +312,7 @@ def ensure_live_index(
             client, current, client.indices.get_mapping(index=current).body, mappings["properties"]
         )
         return current
-    install_templates(client, alias, resolve_profile(client, profile), vectors)
+    install_templates(client, alias, resolve_profile(client, profile), vectors, layout)
     first = index_name(alias, 1)
     if not client.indices.exists(index=first):
         client.indices.create(index=first, aliases={alias: {}})
@@ -310,18 +325,34 @@ def ensure_live_index(
 
 
 def create_for_load(client: Elasticsearch, name: str) -> None:
-    """A new index from the installed templates, with replicas and refresh off for the load."""
-    client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+    """A new index from the installed templates, with replicas and refresh off for the load.
+
+    A node that dies after making the index and before answering has the client send the
+    request again elsewhere: an empty index in load settings is ours (the lock keeps others
+    out)."""
+    try:
+        client.indices.create(index=name, settings={"index": LOAD_SETTINGS})
+    except BadRequestError as exc:
+        if exc.error != "resource_already_exists_exception" or not is_loading(client, name):
+            raise
+        if client.count(index=name)["count"]:
+            raise
 
 
-def serving_settings() -> dict[str, Any]:
-    """The replica and refresh values a finished index serves with (from `settings.json`)."""
+def serving_settings(layout: Layout | None = None) -> dict[str, Any]:
+    """The replica and refresh values a finished index serves with (`settings.json`, with the
+    layout's replicas)."""
     template = load_mapping_file(SETTINGS_FILE)["template"]["settings"]
-    return {key: template[key] for key in LOAD_SETTINGS}
+    values = {key: template[key] for key in LOAD_SETTINGS}
+    if layout is not None:
+        values |= {"number_of_replicas": 0, **layout.replica_settings()}
+    return values
 
 
-def restore_serving_settings(client: Elasticsearch, name: str) -> None:
-    client.indices.put_settings(index=name, settings={"index": serving_settings()})
+def restore_serving_settings(
+    client: Elasticsearch, name: str, layout: Layout | None = None
+) -> None:
+    client.indices.put_settings(index=name, settings={"index": serving_settings(layout)})
     client.indices.refresh(index=name)
 
 

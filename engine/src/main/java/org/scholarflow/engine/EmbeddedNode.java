@@ -24,13 +24,16 @@ import org.opensearch.percolator.PercolatorPlugin;
 import org.opensearch.plugin.analysis.icu.AnalysisICUPlugin;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.transport.Netty4Plugin;
+import org.opensearch.transport.TransportService;
 
 /**
  * Scholarflow's embedded engine: one OpenSearch node on 127.0.0.1 with the plugins the paper
  * indices need, loaded from the classpath (no plugin bundles, so no jar-hell checks to satisfy).
  *
  * <p>Arguments are OpenSearch settings as {@code -Ekey=value} (at least {@code path.home}); they
- * override the single-node defaults below. Once the node serves HTTP, one JSON line with its
+ * override the defaults below. The topology is a parameter: without {@code discovery.seed_hosts}
+ * the node is a cluster of its own ({@code discovery.type: single-node}); with it, the node joins
+ * the other nodes named there (a local cluster of several JVMs, one per node). Once the node serves HTTP, one JSON line with its
  * address and versions goes to stdout; logs go to stderr. SIGTERM closes the node cleanly; data
  * is durable without it (the translog is fsynced per request).
  */
@@ -82,6 +85,10 @@ public final class EmbeddedNode extends Node {
             String[] pair = arg.substring(2).split("=", 2);
             given.put(pair[0], pair[1]);
         }
+        boolean joins = given.get("discovery.seed_hosts") != null;
+        if (joins && "single-node".equals(given.get("discovery.type"))) {
+            given.remove("discovery.type"); // the default: discover the seed hosts, elect a manager
+        }
         Settings settings = given.build();
         if (!settings.hasValue("path.home")) {
             fail("-Epath.home=DIR is required");
@@ -121,9 +128,13 @@ public final class EmbeddedNode extends Node {
 
         var address = node.injector().getInstance(HttpServerTransport.class)
             .boundAddress().publishAddress();
+        var transport = node.injector().getInstance(TransportService.class)
+            .boundAddress().publishAddress();
         ready.printf(
-            "{\"url\": \"http://%s\", \"version\": \"%s\", \"lucene\": \"%s\", \"pid\": %d}%n",
-            address, org.opensearch.Version.CURRENT, Version.LATEST, ProcessHandle.current().pid());
+            "{\"url\": \"http://%s\", \"transport\": \"%s\", \"version\": \"%s\", "
+                + "\"lucene\": \"%s\", \"pid\": %d}%n",
+            address, transport, org.opensearch.Version.CURRENT, Version.LATEST,
+            ProcessHandle.current().pid());
         ready.flush();
         stopped.await(); // the node's own threads are daemons: this one keeps the process alive
     }
