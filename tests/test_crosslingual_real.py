@@ -74,6 +74,11 @@ def test_queries_find_papers_that_have_only_the_other_language(
     zh_to_en = [q for q in queries if q["group"] == "zh-to-en"]
     en_to_zh = [q for q in queries if q["group"] == "en-to-zh"]
     words_only = settings.model_copy(update={"hybrid": HybridMode.OFF})
-    assert recall_at_10(words_only, zh_to_en, ids) == 0.0  # words cannot cross scripts
+    # Words cross scripts only through the Latin a Chinese title holds (`OBP10`, a genus name),
+    # which a search that found nothing asks for alone; the vectors find the rest.
+    by_words = recall_at_10(words_only, zh_to_en, ids)
+    latin = sum(any(c.isascii() and c.isalpha() for c in q["query"]) for q in zh_to_en)
+    assert by_words <= latin / len(zh_to_en)
     across = recall_at_10(settings, zh_to_en, ids), recall_at_10(settings, en_to_zh, ids)
     assert across[0] >= ZH_TO_EN_FLOOR and across[1] >= EN_TO_ZH_FLOOR, across
+    assert across[0] > by_words
