@@ -29,6 +29,7 @@ class RawRecord:
     what reading had to repair (an encoding guessed, control characters tolerated). `line` is
     the JSON line a payload was parsed from as it was, with nothing to repair: a batch travels
     to a worker process as these bytes, parsed again there, not as the objects they became.
+    `format` names the shape a harvested or exported record comes in, read by its own decoder.
     """
 
     source: str
@@ -41,6 +42,9 @@ class RawRecord:
     raw_bytes: bytes | None = None
     flags: list[str] = field(default_factory=list)
     line: bytes | None = None
+    # The shape the source declared (`crossref`, `openalex`, `oai_dc`, …: tasks/decode/formats.py);
+    # None: today's JSON shapes, detected from the keys.
+    format: str | None = None
 
     @property
     def where(self) -> str:

@@ -11,6 +11,9 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
   only it carries, so a cut-off copy still gives the fields it completed;
 - the three-line text shape: a record followed by its English title and abstract lines.
 
+A record whose source declares its format (`RawRecord.format`: Crossref and OpenAlex works,
+OAI-PMH Dublin Core, …) is read by that format's decoder (`formats.FORMAT_READERS`) instead.
+
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """
 
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from scholarflow.paper.models import Paper, RawRecord, Rejection, Stage
+from tasks.decode.formats import FORMAT_READERS
 from tasks.decode.paper import MAX_TEXT_CHARS, DecodeError, build_paper
 from tasks.decode.shapes import AGGREGATOR_KEYS, aggregator_record, plain_json, three_line_text
 
@@ -78,7 +82,9 @@ def decode_record(record: RawRecord) -> Paper | Rejection:
 def _decode(record: RawRecord, payload: dict) -> Paper:
     """Read the record in its shape, then build the paper from what the shape offers."""
     flags = list(record.flags)
-    if any(key in payload for key in AGGREGATOR_KEYS):
+    if record.format:
+        reading = FORMAT_READERS[record.format](payload, flags)
+    elif any(key in payload for key in AGGREGATOR_KEYS):
         reading = aggregator_record(payload, flags)
     else:
         reading = plain_json(payload)

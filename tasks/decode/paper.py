@@ -57,7 +57,9 @@ def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
         raise DecodeError("no title in any language")
 
     doi, doi_text = _doi(layers, flags)
-    authors = _authors(first("authors", _as_is))
+    listed = first("authors", _as_is)
+    authors = _authors(listed)
+    orcids = _orcids(listed, len(authors))
     published = coerce.to_date(first("publicationDate")) or coerce.to_date(first("EPubDate"))
     quartile = (first("JCR") or "").upper()
     citations = first("citationCount", coerce.to_int)
@@ -79,7 +81,10 @@ def build_paper(reading: Reading, record: RawRecord, flags: list[str]) -> Paper:
             "abstract_en": abstract_en,
             "abstract_zh": abstract_zh,
             "zh_script": _zh_script(title_zh or abstract_zh, traditional or traditional_abstract),
-            "authors": [{"name": name} for name in authors],
+            "authors": [
+                {"name": name, "orcid": orcid} if orcid else {"name": name}
+                for name, orcid in zip(authors, orcids, strict=True)
+            ],
             "journal": _journal(first("journal", _dict_or_none) or {}, first("PeriodicalName")),
             "published": published,
             "publication_type": _publication_type(first("publicationTypes", _as_is)),
@@ -199,6 +204,21 @@ def _authors(value: Any) -> list[str]:
     return to_simplified("\n".join(names)).split("\n") if names else []
 
 
+def _orcids(value: Any, count: int) -> list[str | None]:
+    """Each author's ORCID iD where the source gives one (authors as objects with `orcid`), in
+    the order of `_authors`' names."""
+    if not isinstance(value, list) or not any(
+        isinstance(i, dict) and i.get("orcid") for i in value
+    ):
+        return [None] * count
+    orcids = [
+        to_text(item.get("orcid")) if isinstance(item, dict) else None
+        for item in value
+        if _author_name(item)
+    ]
+    return orcids if len(orcids) == count else [None] * count
+
+
 def _author_name(item: Any) -> str:
     if isinstance(item, dict):
         name = item.get("name") or " ".join(
@@ -213,14 +233,15 @@ def _journal(data: dict, periodical_name: str | None) -> dict[str, Any]:
     names = [clean_text(to_text(data.get("name"))), clean_text(periodical_name)]
     english = next((n for n in names if n and not is_chinese(n)), None)
     chinese = next((n for n in names if n and is_chinese(n)), None)
-    issn = to_text(data.get("issn"))
+    issn = data.get("issn")
+    issns = [t for v in issn if (t := to_text(v))] if isinstance(issn, list) else [to_text(issn)]
     return {
         "name": english,
         "name_zh": to_simplified(chinese) if chinese else None,
         "volume": to_text(data.get("volume")),
         "issue": to_text(data.get("issue")),
         "pages": to_text(data.get("pages")),
-        "issn": [issn] if issn else [],
+        "issn": [i for i in issns if i],
     }
 
 
