@@ -17,14 +17,16 @@ from typing import Any
 
 from scholarflow.paper.text import clean_text
 
-# Tags that make a field markup: HTML's inline and block tags, JATS and MathML elements, written
-# as tags or escaped once more (`&lt;p&gt;`, as Zenodo's Dublin Core descriptions are).
-_TAG = (
-    r"/?(?:p|br|hr|i|b|u|em|strong|sup|sub|sc|span|div|ul|ol|li|a|h[1-6]|table|tr|td|th"
-    r"|jats:[a-z-]+|mml:[a-z]+|math|italic|bold)\b[^<>]*"
+# What makes a field markup: a closing tag of HTML's inline and block elements, JATS or MathML
+# (`</i>`, `</jats:p>`), or a line break (`<br>`, `<br/>`), written as tags or escaped once more
+# (`&lt;/p&gt;`, as Zenodo's Dublin Core descriptions are). An opening tag alone is not enough:
+# `a<b and c>d` is plain text that only looks like one.
+_NAMES = (
+    r"(?:p|i|b|u|em|strong|sup|sub|sc|span|div|ul|ol|li|a|h[1-6]|table|tr|td|th"
+    r"|jats:[a-z-]+|mml:[a-z]+|math|italic|bold)"
 )
-_MARKUP = re.compile(rf"<{_TAG}>", re.IGNORECASE)
-_ESCAPED_MARKUP = re.compile(rf"&lt;{_TAG}&gt;", re.IGNORECASE)
+_MARKUP = re.compile(rf"</{_NAMES}\s*>|<br\s*/?>", re.IGNORECASE)
+_ESCAPED_MARKUP = re.compile(rf"&lt;/{_NAMES}\s*&gt;|&lt;br\s*/?&gt;", re.IGNORECASE)
 _ORCID = re.compile(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]")
 
 
