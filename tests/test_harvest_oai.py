@@ -107,7 +107,7 @@ def test_a_set_and_a_since_bound_are_asked_for(repository):
     (window,) = oai.windows(full=False, until=UNTIL)
     items = list(oai.records(Harvest(window)))
     assert len(items) == 3
-    asked = [a for a in repository.asked if a["verb"] == "ListRecords"][0]
+    asked = next(a for a in repository.asked if a["verb"] == "ListRecords")
     assert asked["set"] == "software" and asked["from"] == "2026-08-01T00:00:01Z"
 
 
@@ -156,7 +156,7 @@ def test_a_wrong_metadata_prefix_is_one_clear_failure(repository):
 def test_malformed_xml_names_the_page_and_the_position(repository):
     body = (repository and page("zenodo_listrecords_oai_dc_page1.xml")).body
     repository.windows[None] = Reply(200, body[: len(body) // 2], {"content-type": "text/xml"})
-    harvest, items = _read(repository)
+    _harvest, items = _read(repository)
     (failed,) = items
     assert failed.error == "malformed XML"
     assert failed.detail.startswith("line ") and "column" in failed.detail
@@ -167,7 +167,7 @@ def test_an_html_page_instead_of_xml(repository):
     repository.windows[None] = Reply(
         200, page("httpbun_html_not_oai.html").body, {"content-type": "text/html"}
     )
-    harvest, items = _read(repository)
+    _harvest, items = _read(repository)
     assert [i.error for i in items] == ["an HTML page, not OAI-PMH XML"]
 
 
