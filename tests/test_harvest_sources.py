@@ -13,7 +13,6 @@ from urllib.parse import parse_qs
 import pytest
 
 from flows.serving.deployments import build_deployments
-from scholarflow.paper.models import RawRecord
 from scholarflow.registry import reset_limiters
 from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import SourceError, new_source
