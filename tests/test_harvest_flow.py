@@ -172,3 +172,24 @@ def test_sources_add_and_harvest_from_the_command_line(settings, repository, pre
     assert "Traceback" not in wrong.stderr
     removed = cli(settings, "sources", "remove", "zenodo", **env)
     assert removed.returncode == 0 and "removed" in removed.stdout
+
+
+def test_a_record_seen_through_two_sources_merges_and_a_deletion_by_one_keeps_it(
+    settings, repository
+):
+    settings = _polite(settings)
+    client = connect(settings)
+    sources = HarvestSources(client)
+    sources.add(new_source("zenodo", "oai-pmh", repository.base))
+    sources.add(new_source("zenodo-data", "oai-pmh", repository.base, set="openaire_data"))
+    run_harvest(settings, "zenodo", until="2026-08-13")
+    other = run_harvest(settings, "zenodo-data", until="2026-08-13").as_dict()
+    assert other["records_read"] == 9 and other["indexed"] + other["merged"] == 8
+    assert client.count(index=settings.alias)["count"] == 8  # the same papers, merged by DOI
+    doc = client.get(index=settings.alias, id="10.5281/zenodo.8435696")["_source"]
+    origins = {p["source"] for p in doc["provenance"]}
+    assert origins == {repository.base, f"{repository.base}?set=openaire_data"}
+
+    second = run_harvest(settings, "zenodo", until="2026-08-14").as_dict()
+    assert second["deletions"] == {"removed": 0, "held": 1, "absent": 0}
+    assert _titles(settings, "PocketCoffea") == 1  # the other source still has it
