@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ("baseline", "baseline", replace(base, repeat=1)),
         ("decode", "decode", base),
         ("decode_parallel", "decode_parallel", base),
+        ("decode_formats", "decode_formats", base),
         ("pipeline_null", "pipeline_null", base),
         ("pipeline_http", "pipeline_http", base),
         ("pipeline_engine", "pipeline_engine", engine_params),

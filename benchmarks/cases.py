@@ -22,6 +22,7 @@ import orjson
 
 from benchmarks.corpus import Corpus
 from benchmarks.engines import pipeline_engine, pipeline_osmem
+from benchmarks.formats import decode_formats
 from benchmarks.measure import (
     Params,
     Row,
@@ -209,6 +210,7 @@ CASES: dict[str, Callable[[Params], Row | dict[str, Row]]] = {
     "baseline": baseline,
     "decode": decode,
     "decode_parallel": decode_parallel,
+    "decode_formats": decode_formats,
     "pipeline_null": pipeline_null,
     "pipeline_http": pipeline_http,
     "pipeline_engine": pipeline_engine,

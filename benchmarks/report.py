@@ -127,7 +127,19 @@ def print_tables(rows: dict[str, dict[str, Any]], result: dict[str, Any]) -> Non
     console = Console(width=180)
     ceiling, baseline = result["ceiling_rps"], result["baseline_rps"]
     groups = [
-        ("Decode", ["ceiling", "baseline", "decode", "decode_parallel"]),
+        (
+            "Decode",
+            [
+                "ceiling",
+                "baseline",
+                "decode",
+                "decode_parallel",
+                "decode_aggregator",
+                "decode_crossref",
+                "decode_openalex",
+                "decode_oai_dc",
+            ],
+        ),
         (
             "Pipeline (fetch → decode → enrich from a warm cache → index)",
             ["pipeline_null", "pipeline_http"],
