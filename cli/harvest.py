@@ -159,7 +159,7 @@ def harvest(
 
 def _print_summary(summary: dict[str, Any]) -> None:
     out = Console(soft_wrap=True)
-    span = f"{summary['harvested_from'] or 'the beginning'} .. {summary['harvested_until']}"
+    span = f"{summary['harvested_from'] or 'the beginning'} .. {summary['asked_until']}"
     if summary["status"] == "up to date":
         out.print(
             f"source {summary['source']} is harvested up to {summary['harvested_until']}: "
@@ -175,6 +175,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"[red]{summary['rejected']} rejected[/], {summary['deleted']} deleted",
         highlight=False,
     )
+    if summary["error"]:
+        out.print(
+            f"  position kept at {summary['harvested_until'] or 'the beginning'}: the next run "
+            "asks for the unfinished window again",
+            highlight=False,
+        )
     deletions = summary["deletions"]
     if summary["deleted"]:
         out.print(

@@ -67,6 +67,7 @@ class HarvestSummary:
     pages: int = 0
     harvested_from: str | None = None
     harvested_until: str | None = None
+    asked_until: str | None = None  # the end of the last window asked for
     error: str | None = None
 
     def check(self) -> None:
@@ -95,6 +96,7 @@ class HarvestSummary:
             "deletions": self.deletions.as_dict(),
             "harvested_from": self.harvested_from,
             "harvested_until": self.harvested_until,
+            "asked_until": self.asked_until,
             "windows": self.windows,
             "windows_done": self.windows_done,
             "pages": self.pages,
@@ -163,6 +165,7 @@ def _harvest(
     summary = RunSummary(run_id=run.run_id, alias=settings.alias, index=index)
     result = HarvestSummary(source.name, summary, windows=len(windows))
     result.harvested_from = windows[0].since if windows else None
+    result.asked_until = windows[-1].until if windows else None
     result.harvested_until = source.harvested_until
     dead_letters = DeadLetterStore(client)
     store = HarvestSources(client)

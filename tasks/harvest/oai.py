@@ -122,7 +122,8 @@ class OaiPmh:
                     params, token, seen, page, restarted = first, "", set(), 0, True
                     continue
                 reason = f"OAI-PMH error {code}"
-                yield harvest.failed(origin, where, reason, _text(error) or code, response.content)
+                message = _text(error) or "the repository gave no message"
+                yield harvest.failed(origin, where, reason, message, response.content)
                 return
             listed = root.find(f"{OAI}ListRecords")
             if listed is None:
