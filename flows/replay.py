@@ -83,6 +83,7 @@ def entry_records(entry: dict[str, Any]) -> list[RawRecord]:
             payload=payload,
             extras=body.get("extras") or {},
             flags=body.get("flags") or [],
+            format=body.get("format"),
         )
     ]
 

@@ -193,3 +193,38 @@ def test_a_record_seen_through_two_sources_merges_and_a_deletion_by_one_keeps_it
     second = run_harvest(settings, "zenodo", until="2026-08-14").as_dict()
     assert second["deletions"] == {"removed": 0, "held": 1, "absent": 0}
     assert _titles(settings, "PocketCoffea") == 1  # the other source still has it
+
+
+def test_a_harvested_record_dead_lettered_at_decode_replays_in_its_format(settings):
+    from flows.replay import entry_records
+    from scholarflow.paper.models import RawRecord
+    from tasks.decode import decode_record
+
+    client = connect(settings)
+    record = RawRecord(
+        "https://zenodo.org/oai2d",
+        "oai:zenodo.org:1",
+        payload={"identifier": "oai:zenodo.org:1", "metadata": {"creator": ["Doe, J."]}},
+        format="oai_dc",
+    )
+    rejection = decode_record(record)
+    assert rejection.reason == "no title in any language"
+    store = DeadLetterStore(client)
+    assert store.add([rejection], [record], "run-1") == 1
+    store.refresh()
+    (entry,) = store.page().entries
+    (again,) = entry_records(store.get([entry["id"]])[entry["id"]])
+    assert again.format == "oai_dc" and again.payload == record.payload
+
+
+def test_a_files_source_is_read_by_the_ingest_and_skipped_once_ingested(settings):
+    from tests.conftest import SEED_RECORDS
+
+    client = connect(settings)
+    HarvestSources(client).add(new_source("seeds", "files", str(SEED_RECORDS)))
+    first = run_harvest(settings, "seeds")
+    assert_accounted(first.run)
+    assert first.as_dict()["records_read"] == 33 and first.run.sources_read == 21
+    again = run_harvest(settings, "seeds").as_dict()
+    assert again["records_read"] == 0 and again["sources_skipped"] == 21
+    assert HarvestSources(client).get("seeds").last_status == "up to date"

@@ -40,7 +40,7 @@ def _read(repository: OaiRepository, settings: Settings | None = None, **source)
     oai = OaiPmh(
         new_source("zenodo", "oai-pmh", repository.base, **source), HarvestHttp(settings), settings
     )
-    (window,) = oai.windows(full=False, until=UTC and UNTIL)
+    (window,) = oai.windows(full=False, until=UNTIL)
     harvest = Harvest(window)
     return harvest, list(oai.records(harvest))
 
@@ -154,7 +154,7 @@ def test_a_wrong_metadata_prefix_is_one_clear_failure(repository):
 
 
 def test_malformed_xml_names_the_page_and_the_position(repository):
-    body = (repository and page("zenodo_listrecords_oai_dc_page1.xml")).body
+    body = page("zenodo_listrecords_oai_dc_page1.xml").body
     repository.windows[None] = Reply(200, body[: len(body) // 2], {"content-type": "text/xml"})
     _harvest, items = _read(repository)
     (failed,) = items
@@ -183,23 +183,32 @@ def test_a_hanging_repository_times_out_in_bounded_time(repository):
     assert "0.3 s, 2 attempts" in harvest.failure
 
 
-def test_503_with_retry_after_is_honoured(repository):
-    busy = Reply(503, b"busy", {"retry-after": "1", "content-type": "text/plain"})
-    repository.windows[None] = page("zenodo_listrecords_oai_dc_last_page.xml")
-    queue = [busy, page("zenodo_listrecords_oai_dc_last_page.xml")]
-    repository.windows[None] = queue[1]
-    first = {"n": 0}
-    original = repository._answer
+def _busy_first(repository: OaiRepository, busy: Reply) -> None:
+    """The repository answers the first ListRecords with `busy`, then as recorded."""
+    answered = {"busy": False}
+    recorded = repository._answer
 
     def answer(query: str) -> Reply:
-        if "ListRecords" in query and first["n"] == 0:
-            first["n"] += 1
-            repository.asked.append({"verb": "ListRecords"})
+        if "ListRecords" in query and not answered["busy"]:
+            answered["busy"] = True
             return busy
-        return original(query)
+        return recorded(query)
 
     repository.respond("/oai", answer)
+
+
+def test_503_with_retry_after_is_honoured(repository):
+    repository.windows[None] = page("zenodo_listrecords_oai_dc_last_page.xml")
+    _busy_first(repository, Reply(503, b"busy", {"retry-after": "1", "content-type": "text/plain"}))
     begun = time.monotonic()
     harvest, items = _read(repository)
     assert harvest.failure is None and len(items) == 3
-    assert time.monotonic() - begun >= 0.9
+    assert time.monotonic() - begun >= 0.9  # waited as asked before asking again
+
+
+def test_a_retry_after_longer_than_the_patience_stops_the_window(repository):
+    repository.windows[None] = page("zenodo_listrecords_oai_dc_last_page.xml")
+    _busy_first(repository, Reply(503, b"busy", {"retry-after": "3600"}))
+    harvest, items = _read(repository, _settings(harvest_max_wait=60))
+    assert [i.error for i in items] == ["HTTP 503"]
+    assert "asks to wait 3600 s (more than 60)" in harvest.failure

@@ -60,6 +60,8 @@ def record_body(record: RawRecord | None, fallback: Any = None) -> dict[str, Any
         body["raw_base64"] = base64.b64encode(record.raw_bytes).decode("ascii")
     if record.flags:
         body["flags"] = record.flags
+    if record.format:
+        body["format"] = record.format  # a replay decodes it in its declared format again
     return body
 
 
