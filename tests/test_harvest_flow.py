@@ -228,3 +228,56 @@ def test_a_files_source_is_read_by_the_ingest_and_skipped_once_ingested(settings
     again = run_harvest(settings, "seeds").as_dict()
     assert again["records_read"] == 0 and again["sources_skipped"] == 21
     assert HarvestSources(client).get("seeds").last_status == "up to date"
+
+
+def test_crossref_and_openalex_harvests_index_their_works(settings, tmp_path):
+    """The recorded Crossref pages and an OpenAlex snapshot through the whole path: the strict
+    paper mapping takes what their decoders give (ORCID iDs, every ISSN)."""
+    import gzip
+    from urllib.parse import parse_qs
+
+    from tests.fixture_server import FIXTURES, FixtureServer
+
+    crossref = FIXTURES / "harvest" / "crossref"
+    reply = {
+        name: Reply(200, (crossref / name).read_bytes(), {"content-type": "application/json"})
+        for name in (
+            "habanero_cursor_widget_page1.json",
+            "habanero_cursor_widget_page2.json",
+            "habanero_cursor_widget_page3.json",
+            "handwritten_cursor_end_empty_items.json",
+        )
+    }
+    later = list(reply.values())[1:]
+
+    def answer(query: str) -> Reply:
+        if parse_qs(query)["cursor"][0] == "*":
+            return reply["habanero_cursor_widget_page1.json"]
+        return later.pop(0) if len(later) > 1 else later[0]
+
+    work = (FIXTURES / "harvest" / "openalex" / "docs_assembled_work_W2741809807.json").read_bytes()
+    folder = tmp_path / "updated_date=2026-01-01"
+    folder.mkdir()
+    with gzip.open(folder / "part_000.gz", "wb") as part:
+        part.write(work.replace(b"\n", b"") + b"\n")
+
+    settings = _polite(settings).model_copy(update={"harvest_rows": 20})
+    client = connect(settings)
+    reset_limiters()
+    with FixtureServer() as server:
+        server.respond("/works", answer)
+        HarvestSources(client).add(new_source("widgets", "crossref", server.url))
+        HarvestSources(client).add(new_source("oa", "openalex", str(tmp_path)))
+        widgets = run_harvest(settings, "widgets", until="2026-08-13")
+        snapshot = run_harvest(settings, "oa")
+    assert_accounted(widgets.run)
+    data = widgets.as_dict()
+    assert data["records_read"] == 60 and data["rejected"] == 0
+    assert data["indexed"] + data["merged"] == 60 and data["pages"] == 4
+    assert snapshot.as_dict()["indexed"] == 1
+    assert HarvestSources(client).get("oa").harvested_until == "2026-01-01"
+    client.indices.refresh(index=live_index(client, settings.alias))
+    doc = client.get(index=settings.alias, id="10.7717/peerj.4375")["_source"]
+    assert doc["authors"][0] == {"name": "Heather Piwowar", "orcid": "0000-0003-1613-5981"}
+    assert doc["journal"]["issn"] == ["2167-8359"]
+    assert doc["abstract_en"].startswith("Despite growing interest in Open Access")
