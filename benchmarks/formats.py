@@ -1,25 +1,36 @@
-"""Fetch + decode per record for every file format, against the aggregator's shape on one core.
+"""Read + decode per record for every declared format, against the aggregator's shape on one
+core: the file exports (fetch + decode from a file) and the harvested shapes (a recorded page or
+snapshot line parsed as the connector parses it, then decoded).
 
 `python -m benchmarks` runs it as the `formats` case (one row per shape); on its own,
 `python -m benchmarks.formats [--records N] [--repeat R]` prints the same rows. Each format's
-corpus is its recorded real exports (tests/fixtures/formats/) repeated to N records; the
-aggregator's is the generated corpus (`benchmarks/corpus.py`), or the seed records repeated when
-run on its own. Every figure is process CPU time per record, the best of R runs; the target is
-each format within 1.5× the aggregator's time a record.
+corpus is its recorded real data (tests/fixtures/formats/, tests/fixtures/harvest/,
+tests/fixtures/doi/) repeated to N records; the aggregator's is the generated corpus
+(`benchmarks/corpus.py`), or the seed records repeated when run on its own. Every figure is
+process CPU time per record, the best of R runs; the target is each format within 1.5× the
+aggregator's time a record.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import cycle
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from benchmarks.measure import Params, Row, best_of
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "formats"
+TESTS = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+FIXTURES = TESTS / "formats"
+HARVEST = TESTS / "harvest"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "records"
 TARGET = 1.5
 # The recorded exports of each format, and how a file of many records is made from them.
@@ -90,12 +101,80 @@ def _records_in(path: Path) -> int:
         return max(1, sum(line.startswith(b"{") for line in handle))
 
 
-def fetch_and_decode(paths: Iterable[Path], batch_size: int = 1000) -> int:
+def fetch_and_decode(paths: Iterable[Path]) -> int:
+    from tasks.fetch import read_records
+
+    return read_and_decode(lambda: read_records([str(p) for p in paths], deletions=[]))
+
+
+# The harvested shapes: each reads recorded bytes (pages, snapshot lines) into records.
+def _oai_dc(records: int) -> Callable[[], Iterator[Any]]:
+    """Zenodo's recorded `ListRecords` pages, parsed and read as the OAI-PMH connector does."""
+    from scholarflow.stores.harvest_sources import new_source
+    from tasks.harvest.oai import OAI, OaiPmh, parse_page
+
+    pages = [p.read_bytes() for p in sorted((HARVEST / "oai").glob("zenodo_listrecords_*.xml"))]
+    reader = OaiPmh(new_source("bench", "oai-pmh", "http://127.0.0.1:9"), None, None)  # type: ignore[arg-type]
+
+    def read_pages(rounds: int) -> Iterator[Any]:
+        for page in pages * rounds:
+            for element in parse_page(page).iter(f"{OAI}record"):
+                item = reader._record(element, "bench", "page")
+                if not isinstance(item, str):  # a deleted record's identifier
+                    yield item
+
+    per_round = sum(1 for _ in read_pages(1))
+    return lambda: read_pages(max(1, records // per_round))
+
+
+def _crossref(records: int) -> Callable[[], Iterator[Any]]:
+    """habanero's recorded `/works` cursor pages, read as the Crossref connector reads them."""
+    from scholarflow.paper.models import RawRecord
+    from tasks.harvest.crossref import _message
+
+    pages = [
+        p.read_bytes()
+        for p in sorted((HARVEST / "crossref").glob("habanero_cursor_widget_page*.json"))
+    ]
+    per_round = sum(len((_message(page) or {}).get("items") or []) for page in pages)
+
+    def read() -> Iterator[Any]:
+        for page in pages * max(1, records // per_round):
+            for item in (_message(page) or {}).get("items") or []:
+                yield RawRecord("bench", str(item.get("DOI")), payload=item, format="crossref")
+
+    return read
+
+
+def _openalex(records: int) -> Callable[[], Iterator[Any]]:
+    """The recorded OpenAlex works as a gzip JSON Lines snapshot part, read line by line."""
+    from tasks.harvest.openalex import _line_record
+
+    works = [orjson.loads(p.read_bytes()) for p in sorted((HARVEST / "openalex").glob("*.json"))]
+    lines = [orjson.dumps(w) + b"\n" for _, w in zip(range(records), cycle(works), strict=False)]
+    part = gzip.compress(b"".join(lines))
+
+    def read() -> Iterator[Any]:
+        with gzip.open(io.BytesIO(part), "rb") as stream:
+            for number, line in enumerate(stream, start=1):
+                yield _line_record("bench", f"line {number}", line)
+
+    return read
+
+
+HARVESTED: dict[str, Callable[[int], Callable[[], Iterator[Any]]]] = {
+    "oai_dc": _oai_dc,
+    "crossref": _crossref,
+    "openalex": _openalex,
+}
+
+
+def read_and_decode(read: Callable[[], Iterator[Any]], batch_size: int = 1000) -> int:
     from tasks.decode import decode_records
-    from tasks.fetch import batched, read_records
+    from tasks.fetch import batched
 
     count = 0
-    for batch in batched(read_records([str(p) for p in paths], deletions=[]), batch_size):
+    for batch in batched(read(), batch_size):
         decode_records(batch)
         count += len(batch)
     return count
@@ -146,6 +225,19 @@ def measure(aggregator: Path, records: int, repeat: int) -> dict[str, Row]:
                 f"{took / kb * 1e6:.0f} µs a kB; {ratio:.2f}× the aggregator's time a record "
                 f"({'within' if ratio <= TARGET else 'OVER'} {TARGET}×), "
                 f"{(took / kb) / per_kb:.2f}× a kB",
+            )
+        for shape, make in HARVESTED.items():
+            read = make(records)
+            n, took = best_of(repeat, lambda read=read: read_and_decode(read), time.process_time)
+            ratio = (took / n) / per_record
+            rows[f"format_{shape}"] = Row(
+                f"decode: {shape}",
+                n,
+                took,
+                "cpu",
+                0.0,
+                detail=f"{took / n * 1e6:.0f} µs a record; {ratio:.2f}× the aggregator's time a "
+                f"record ({'within' if ratio <= TARGET else 'OVER'} {TARGET}×)",
             )
     return rows
 

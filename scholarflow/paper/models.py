@@ -29,6 +29,7 @@ class RawRecord:
     what reading had to repair (an encoding guessed, control characters tolerated). `line` is
     the JSON line a payload was parsed from as it was, with nothing to repair: a batch travels
     to a worker process as these bytes, parsed again there, not as the objects they became.
+    `format` names the shape a harvested or exported record comes in, read by its own decoder.
     """
 
     source: str

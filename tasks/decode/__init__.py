@@ -11,8 +11,9 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
   only it carries, so a cut-off copy still gives the fields it completed;
 - the three-line text shape: a record followed by its English title and abstract lines.
 
-Records whose reader knows their format (`RawRecord.format`: PubMed XML, RIS, BibTeX, EndNote,
-RefWorks, NoteExpress) are read by that format's decoder (`formats.FORMAT_READERS`).
+Records whose reader or source declares their format (`RawRecord.format`: PubMed XML, RIS,
+BibTeX, EndNote, RefWorks, NoteExpress exports; Crossref and OpenAlex works, OAI-PMH Dublin
+Core) are read by that format's decoder (`formats.FORMAT_READERS`) instead.
 
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """
