@@ -281,3 +281,22 @@ def test_an_unknown_format_is_one_line_and_non_zero(tmp_path: Path) -> None:
         "error: unknown format 'nbib' (use one of medline, ris, bibtex, endnote, refworks, "
         "noteexpress)\n"
     )
+
+
+def test_the_formats_benchmark_measures_every_shape(tmp_path: Path) -> None:
+    """The benchmark's corpora hold whole records of each format (no figure is judged here)."""
+    from benchmarks.formats import SHAPES, corpus, fetch_and_decode, measure
+
+    for shape in SHAPES:
+        path = corpus(shape, 200, tmp_path)
+        assert fetch_and_decode([path]) >= 100, shape
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(
+        (Path(__file__).parent.parent / "seeds" / "records" / "000_a3a9f962eae85f56.txt").read_text(
+            "utf-8"
+        )
+    )
+    rows = measure(seeds, 50, 1)
+    assert set(rows) == {"format_aggregator", *(f"format_{s}" for s in SHAPES)}
+    assert all(row.records > 0 and row.seconds > 0 for row in rows.values())
+    assert "× the aggregator's time a record" in rows["format_medline"].detail

@@ -60,8 +60,13 @@ def files(tmp_path: Path, text: str) -> dict[str, Path]:
             "</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>"
             "</PubmedArticleSet>\n"
         ),
-        "three_lines.txt": json.dumps({"title": "Titre", "doi": "10.1000/x"}) + f"\nT\n{text}\n",
     }
+    # In the aggregator's three-line shape a line that starts with `{` starts the next record
+    # (it is rejected there as invalid JSON, counted): such an abstract line cannot be told apart.
+    if not text.lstrip().startswith("{"):
+        shapes["three_lines.txt"] = (
+            json.dumps({"title": "Titre", "doi": "10.1000/x"}) + f"\nT\n{text}\n"
+        )
     paths = {}
     for name, content in shapes.items():
         path = tmp_path / name

@@ -11,7 +11,8 @@ rejected.
 Files in scholarly formats are read by their own modules, chosen by the file's name or first
 lines (or forced with `format`):
 
-- `medline`: PubMed/MEDLINE XML, streamed, with the deletions update files carry (`deletions`);
+- `medline`: PubMed/MEDLINE XML, streamed, with the deletions update files carry;
+- `deletions`: `Deletion`, what a source withdraws;
 - `tagged`: RIS, EndNote/Refer, RefWorks and NoteExpress exports;
 - `bibtex`: BibTeX;
 - `text_files`: encodings of whole export files and format detection.
@@ -27,7 +28,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ from scholarflow.errors import ScholarflowError
 from scholarflow.paper.models import RawRecord
 from tasks.fetch.bibtex import bibtex_records, reparse_bibtex
 from tasks.fetch.deletions import Deletion
-from tasks.fetch.medline import medline_records, reparse_medline
+from tasks.fetch.medline import pubmed_records, reparse_medline
 from tasks.fetch.tagged import TAGGED_FORMATS, reparse_tagged, tagged_records
-from tasks.fetch.text_files import CANDIDATE_ENCODINGS, SUFFIX_FORMATS, sniff_format
+from tasks.fetch.text_files import CANDIDATE_ENCODINGS, SUFFIX_FORMATS, detect_format
 
 JSON_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
 RECORD_SUFFIXES = JSON_SUFFIXES + tuple(SUFFIX_FORMATS)
@@ -49,7 +50,6 @@ RECORD_SUFFIXES = JSON_SUFFIXES + tuple(SUFFIX_FORMATS)
 # national standard (a superset of GBK and GB2312), Traditional-Chinese Big5, Japanese Shift_JIS
 # and Western Windows-1252. Korean code pages are left out on purpose: on short Chinese lines
 # they win detection with nonsense.
-_SNIFF_BYTES = 4096
 _URL_CHUNK = 1 << 16
 
 
@@ -126,9 +126,9 @@ def read_source(
     lines = _lines(source) if digest is None else _hashed(_lines(source), digest)
     try:
         if format is None:
-            format, lines = _detect(name, lines)
+            format, lines = detect_format(name, lines)
         if format == "medline":
-            yield from _medline(source, lines, deletions)
+            yield from pubmed_records(source, lines, deletions)
         elif format in TAGGED_FORMATS:
             yield from tagged_records(source, format, b"".join(lines))
         elif format == "bibtex":
@@ -141,44 +141,6 @@ def read_source(
             yield from _json_lines(source, lines)
     except (OSError, httpx.HTTPError, zlib.error, EOFError) as exc:
         raise SourceError(f"{source}: cannot read ({_describe(exc)})") from exc
-
-
-def _detect(name: str, lines: Iterator[bytes]) -> tuple[str | None, Iterator[bytes]]:
-    """The format a file's name says, else (for `.txt` and other names) its first lines; the
-    lines come back whole, the ones read to decide included."""
-    for suffix, format in SUFFIX_FORMATS.items():
-        if name.endswith(suffix):
-            return format, lines
-    if name.endswith((".json", ".jsonl", ".ndjson")):
-        return None, lines
-    head: list[bytes] = []
-    size = 0
-    for line in lines:
-        head.append(line)
-        size += len(line)
-        if size >= _SNIFF_BYTES:
-            break
-    # Every format's signature is ASCII: undecodable bytes (GB18030 text) cannot hide one.
-    return sniff_format(b"".join(head).decode("utf-8", "replace")), chain(head, lines)
-
-
-def _medline(
-    source: str, lines: Iterable[bytes], deletions: list[Deletion] | None
-) -> Iterator[RawRecord]:
-    for item in medline_records(source, lines):
-        if isinstance(item, RawRecord):
-            yield item
-        elif deletions is not None:
-            deletions.append(item)
-        else:
-            yield RawRecord(
-                source,
-                item.location,
-                raw=" ".join(item.ids),
-                error="deletion not applied",
-                detail=f"PubMed withdraws PMID {', '.join(item.ids)}; this run applies none",
-                format="medline",
-            )
 
 
 def new_digest() -> Any:

@@ -95,6 +95,27 @@ def _blocks(lines: Iterable[bytes], size: int = 1 << 16) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
+def pubmed_records(
+    source: str, lines: Iterable[bytes], deletions: list[Deletion] | None
+) -> Iterator[RawRecord]:
+    """The records of a PubMed XML stream; its deletions go to `deletions`, or, for a caller
+    that keeps none, each becomes a rejected record (`deletion not applied`): never dropped."""
+    for item in medline_records(source, lines):
+        if isinstance(item, RawRecord):
+            yield item
+        elif deletions is not None:
+            deletions.append(item)
+        else:
+            yield RawRecord(
+                source,
+                item.location,
+                raw=" ".join(item.ids),
+                error="deletion not applied",
+                detail=f"PubMed withdraws PMID {', '.join(item.ids)}; this run applies none",
+                format="medline",
+            )
+
+
 def reparse_medline(source: str, location: str, data: bytes) -> list[RawRecord]:
     """A dead-lettered record read again from its stored XML."""
     records = [r for r in medline_records(source, [data]) if isinstance(r, RawRecord)]

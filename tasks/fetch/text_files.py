@@ -5,6 +5,8 @@ file is in, from its name or, for `.txt` and unknown names, from its first lines
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from itertools import chain
 from typing import Literal, get_args
 
 import charset_normalizer
@@ -36,6 +38,7 @@ _SIGNATURES = (
     ("medline", re.compile(r"^<(\?xml|!DOCTYPE PubmedArticleSet|PubmedArticleSet)")),
 )
 _SNIFF_LINES = 60
+_SNIFF_BYTES = 4096
 
 
 class UnknownFormatError(ScholarflowError):
@@ -46,6 +49,25 @@ def check_format(name: str | None) -> str | None:
     if name is not None and name not in FORMATS:
         raise UnknownFormatError(f"unknown format {name!r} (use one of {', '.join(FORMATS)})")
     return name
+
+
+def detect_format(name: str, lines: Iterator[bytes]) -> tuple[str | None, Iterator[bytes]]:
+    """The format a file's name (lower case, `.gz` taken off) says, else (for `.txt` and other
+    names) its first lines; the lines come back whole, the ones read to decide included."""
+    for suffix, format in SUFFIX_FORMATS.items():
+        if name.endswith(suffix):
+            return format, lines
+    if name.endswith((".json", ".jsonl", ".ndjson")):
+        return None, lines
+    head: list[bytes] = []
+    size = 0
+    for line in lines:
+        head.append(line)
+        size += len(line)
+        if size >= _SNIFF_BYTES:
+            break
+    # Every format's signature is ASCII: undecodable bytes (GB18030 text) cannot hide one.
+    return sniff_format(b"".join(head).decode("utf-8", "replace")), chain(head, lines)
 
 
 def sniff_format(head: str) -> str | None:
