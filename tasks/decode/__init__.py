@@ -12,7 +12,9 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
 - the three-line text shape: a record followed by its English title and abstract lines.
 
 A record whose source declares its format (`RawRecord.format`: Crossref and OpenAlex works,
-OAI-PMH Dublin Core, …) is read by that format's decoder (`formats.FORMAT_READERS`) instead.
+OAI-PMH Dublin Core, …) is read by that format's decoder (`formats.FORMAT_READERS`) instead:
+`crossref.py`, `openalex.py`, `dublin_core.py`, sharing `fields.py` (plain text or markup,
+dates from parts, ORCID iDs).
 
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """
