@@ -95,12 +95,13 @@ def harvest_deployment(
 
 def configured_sources(settings: Settings) -> list[HarvestSource]:
     """The harvest sources stored in the engine; none (said in one line) when it cannot be
-    read, so the other deployments are served anyway."""
+    read, so the other deployments are served anyway. An embedded engine is not started for
+    this: `serve` has started it already."""
     from scholarflow.engine.client import connect
     from scholarflow.stores.harvest_sources import HarvestSources
 
     try:
-        return HarvestSources(connect(settings)).all()
+        return HarvestSources(connect(settings, start=False)).all()
     except Exception as exc:
         logging.getLogger("scholarflow.engine").warning(
             "harvest sources not read (%s): no harvest deployments", type(exc).__name__
