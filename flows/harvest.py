@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,14 +31,14 @@ from flows.ingest import load_records, run_ingest
 from flows.running.credentials import flow_settings
 from flows.running.observe import log_event
 from scholarflow.engine.client import connect
-from scholarflow.paper.models import AccountingError, RawRecord, RunSummary
+from scholarflow.paper.models import RawRecord, RunSummary
 from scholarflow.settings import Settings
 from scholarflow.stores.deadletters import DeadLetterStore
 from scholarflow.stores.harvest_sources import HarvestSource, HarvestSources
 from scholarflow.stores.indices import ensure_live_index
 from scholarflow.stores.writer import WriterRun
 from tasks.harvest import Deletion, Harvest, HarvestError, connector_for
-from tasks.harvest.deletions import DeletionCounts, apply_deletions
+from tasks.harvest.deletions import apply_deletions
 from tasks.harvest.http import HarvestHttp
 from tasks.harvest.windows import parse_moment
 from tasks.percolate import percolate_run
@@ -59,9 +59,7 @@ class HarvestSummary:
     """A harvest's record accounting (the ingest's, plus the deletions) and where it stands."""
 
     source: str
-    run: RunSummary
-    deletions_read: int = 0
-    deletions: DeletionCounts = field(default_factory=DeletionCounts)
+    run: RunSummary  # its deletions too: read, and removed, held or absent
     windows: int = 0
     windows_done: int = 0
     pages: int = 0
@@ -72,11 +70,6 @@ class HarvestSummary:
 
     def check(self) -> None:
         self.run.check()
-        if self.deletions.total != self.deletions_read:
-            raise AccountingError(
-                f"harvest {self.run.run_id}: read {self.deletions_read} deletions but accounted "
-                f"for {self.deletions.total} ({self.deletions.as_dict()})"
-            )
 
     @property
     def status(self) -> str:
@@ -90,10 +83,9 @@ class HarvestSummary:
             "source": self.source,
             "status": self.status,
             **data,
-            "records_read": self.run.records_read + self.deletions_read,
+            "records_read": self.run.records_read + self.run.deletions_read,
             "merged": data["duplicates_merged"],
-            "deleted": self.deletions_read,
-            "deletions": self.deletions.as_dict(),
+            "deleted": self.run.deletions_read,
             "harvested_from": self.harvested_from,
             "harvested_until": self.harvested_until,
             "asked_until": self.asked_until,
@@ -132,7 +124,7 @@ def run_harvest(
     source = sources.get(name)
     end = parse_moment(until) if until else None
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    if source.kind == "files":
+    if source.kind in ("files", "pubmed"):
         return _files(settings, source, full, batch_size, run_id)
     http = HarvestHttp(settings)
     log = partial(log_event, _logger())
@@ -183,8 +175,10 @@ def _harvest(
                     yield item
 
         load_records(settings, records(), index, summary, batch_size, dead_letters, run=run)
-        result.deletions_read += len(deleted)
-        result.deletions.add(apply_deletions(client, run.write, index, source.origin, deleted))
+        summary.deletions_read += len(deleted)
+        summary.deletions.update(
+            apply_deletions(client, run.write, index, source.origin, deleted).as_dict()
+        )
         result.pages += harvest.pages
         if harvest.failure:
             result.error = f"source {source.name}: {harvest.failure}"
@@ -204,8 +198,11 @@ def _files(
     settings: Settings, source: HarvestSource, full: bool, batch_size: int | None, run_id: str
 ) -> HarvestSummary:
     """A `files` source is a folder, glob or URL: the ingest reads what changed in it (its
-    source manifest skips the files already ingested)."""
-    summary = run_ingest(settings, [source.url], batch_size or settings.batch_size, full=full)
+    source manifest skips the files already ingested). A `pubmed` source is one of PubMed's
+    baseline or update files: read as PubMed XML, the PMIDs they withdraw applied."""
+    format = "medline" if source.kind == "pubmed" else None
+    size = batch_size or settings.batch_size
+    summary = run_ingest(settings, [source.url], size, full=full, format=format)
     result = HarvestSummary(source.name, summary, windows=summary.sources_read)
     result.windows_done = summary.sources_read
     HarvestSources(connect(settings)).note_run(source.name, summary.run_id, result.status)

@@ -278,6 +278,10 @@ def test_crossref_and_openalex_harvests_index_their_works(settings, tmp_path):
     assert HarvestSources(client).get("oa").harvested_until == "2026-01-01"
     client.indices.refresh(index=live_index(client, settings.alias))
     doc = client.get(index=settings.alias, id="10.7717/peerj.4375")["_source"]
-    assert doc["authors"][0] == {"name": "Heather Piwowar", "orcid": "0000-0003-1613-5981"}
+    assert doc["authors"][0] == {
+        "name": "Heather Piwowar",
+        "orcid": "0000-0003-1613-5981",
+        "affiliations": [],
+    }
     assert doc["journal"]["issn"] == ["2167-8359"]
     assert doc["abstract_en"].startswith("Despite growing interest in Open Access")

@@ -221,22 +221,24 @@ def test_every_source_is_a_deployment_on_its_schedule_one_run_at_a_time():
     ]
 
 
-def test_pubmed_sources_say_clearly_they_are_not_harvested_yet():
+def test_pubmed_sources_have_no_network_connector_they_are_read_by_the_ingest():
+    """A `pubmed` source's files are read by the ingest (tests/test_pubmed_deletions.py)."""
     from tasks.harvest import HarvestError, connector_for
 
     settings = _settings()
     source = new_source("pm", "pubmed", "https://ftp.ncbi.nlm.nih.gov/pubmed/updatefiles")
-    with pytest.raises(HarvestError, match="not available yet"):
+    with pytest.raises(HarvestError, match="read by the ingest"):
         connector_for(source, HarvestHttp(settings), settings)
 
 
 def test_the_format_benchmark_decodes_every_recorded_shape(tmp_path):
     from benchmarks.corpus import Corpus
-    from benchmarks.formats import decode_formats
+    from benchmarks.formats import HARVESTED, formats
     from benchmarks.measure import Params
 
     corpus = tmp_path / "corpus.jsonl"
     Corpus(7).write(corpus, 40)
-    rows = decode_formats(Params(corpus, 40, 7, repeat=1))
-    assert set(rows) == {"decode_aggregator", "decode_crossref", "decode_openalex", "decode_oai_dc"}
-    assert all(row.records == 40 for row in rows.values())
+    rows = formats(Params(corpus, 40, 7, repeat=1))
+    assert {"format_aggregator", "format_crossref", "format_openalex", "format_oai_dc"} <= set(rows)
+    assert set(HARVESTED) == {"crossref", "openalex", "oai_dc"}
+    assert all(rows[f"format_{shape}"].records >= 20 for shape in HARVESTED)

@@ -44,6 +44,6 @@ def connector_for(source: HarvestSource, http: HarvestHttp, settings: Settings) 
     if source.kind == "openalex":
         return OpenAlexWorks(source, http, settings)
     raise HarvestError(
-        f"source {source.name}: harvesting kind {source.kind!r} is not available yet "
-        "(PubMed/MEDLINE files come with the MEDLINE reader; ingest them as files meanwhile)"
+        f"source {source.name}: kind {source.kind!r} has no connector "
+        "(`files` and `pubmed` sources are read by the ingest: flows/harvest.py)"
     )

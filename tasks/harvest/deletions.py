@@ -1,10 +1,15 @@
-"""Deletions a source announced, applied to the live index and the saved searches' finds.
+"""Deletions a source announced (`tasks/fetch/deletions.py`), applied to the live index and the
+saved searches' finds.
 
-A deleted record is found by its provenance: the source that gave it (`provenance.source`) and
-its identifier there (`provenance.location`). A document all of whose records came from deleted
-records of this source is deleted (by id, through the writer run and so the one bulk policy);
-one that another source (or another record of this source) also gave us stays, and is counted
-as `held`: another source still says it exists. An identifier we never indexed is `absent`.
+Two kinds of id name what was deleted:
+- a harvested record's identifier (an OAI-PMH deleted header), found by its provenance: the
+  source that gave it (`provenance.source`) and its identifier there (`provenance.location`);
+- a PMID PubMed withdrew (`DeleteCitation` in an update file, read by an ingest or a `pubmed`
+  source), found by the paper's `pmid`; the paper's records from PubMed are those whose
+  provenance platform is PubMed, whichever file gave them.
+A document all of whose records are deleted ones is deleted (by id, through the writer run and
+so the one bulk policy); one that another source (or another record) also gave us stays, and is
+counted as `held`: another source still says it exists. An id we never indexed is `absent`.
 Every deletion ends in exactly one of the three.
 """
 
@@ -18,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.alerts.hits import WatchHits
 from scholarflow.stores.bulk import Action, BulkResult, expanded
+from tasks.decode.medline import PUBMED
 
 CHUNK = 500
 
@@ -49,6 +55,54 @@ def apply_deletions(
     ids: Sequence[str],
 ) -> DeletionCounts:
     """Delete what `ids` (identifiers at `origin`) gave the index; returns how each ended."""
+
+    def query(chunk: list[str]) -> dict[str, Any]:
+        return {
+            "bool": {
+                "filter": [
+                    {"term": {"provenance.source": origin}},
+                    {"terms": {"provenance.location": chunk}},
+                ]
+            }
+        }
+
+    def claims(doc: dict[str, Any], wanted: set[str]) -> tuple[set[str], bool]:
+        provenance = doc.get("provenance") or []
+        mine = {p.get("location") for p in provenance if p.get("source") == origin}
+        others = any(
+            p.get("source") != origin or p.get("location") not in wanted for p in provenance
+        )
+        return {m for m in mine if m in wanted}, others
+
+    return _apply(client, write, index, ids, query, claims)
+
+
+def apply_withdrawn_pmids(
+    client: Elasticsearch, write: Callable[..., BulkResult], index: str, pmids: Sequence[str]
+) -> DeletionCounts:
+    """Delete the papers whose PMIDs PubMed withdrew, unless another source gives them too."""
+
+    def query(chunk: list[str]) -> dict[str, Any]:
+        return {"terms": {"pmid": chunk}}
+
+    def claims(doc: dict[str, Any], wanted: set[str]) -> tuple[set[str], bool]:
+        others = any(p.get("platform") != PUBMED for p in doc.get("provenance") or [])
+        return {doc["pmid"]} & wanted if doc.get("pmid") else set(), others
+
+    return _apply(client, write, index, pmids, query, claims)
+
+
+def _apply(
+    client: Elasticsearch,
+    write: Callable[..., BulkResult],
+    index: str,
+    ids: Sequence[str],
+    query: Callable[[list[str]], dict[str, Any]],
+    claims: Callable[[dict[str, Any], set[str]], tuple[set[str], bool]],
+) -> DeletionCounts:
+    """The deletions `ids`, a chunk at a time: `query` finds the documents a chunk names,
+    `claims` says which of the chunk's ids a document answers to and whether anything else
+    holds it."""
     counts = DeletionCounts()
     if not ids:
         return counts
@@ -59,23 +113,19 @@ def apply_deletions(
     for start in range(0, len(unique), CHUNK):
         chunk = unique[start : start + CHUNK]
         wanted = set(chunk)
-        found = _holders(client, index, origin, chunk)
+        response = client.search(
+            index=index, query=query(chunk), size=2 * len(chunk), source=["provenance", "pmid"]
+        )
         doomed: list[str] = []
         matched: set[str] = set()
-        for doc_id, provenance in found.items():
-            mine = {p.get("location") for p in provenance if p.get("source") == origin}
-            hit = mine & wanted
-            matched |= hit
-            others = [
-                p
-                for p in provenance
-                if p.get("source") != origin or p.get("location") not in wanted
-            ]
-            if others:
-                counts.held += len(hit)
+        for hit in response["hits"]["hits"]:
+            named, held = claims(hit["_source"], wanted)
+            matched |= named
+            if held:
+                counts.held += len(named)
             else:
-                doomed.append(doc_id)
-                counts.removed += len(hit)
+                doomed.append(hit["_id"])
+                counts.removed += len(named)
         counts.absent += len(wanted - matched)
         if doomed:
             actions: list[Action] = expanded(
@@ -85,23 +135,3 @@ def apply_deletions(
             deleted_papers += doomed
     WatchHits(client).forget(deleted_papers)
     return counts
-
-
-def _holders(
-    client: Elasticsearch, index: str, origin: str, locations: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Documents with a record of `origin` at one of `locations`: their provenance, by id."""
-    query = {
-        "bool": {
-            "filter": [
-                {"term": {"provenance.source": origin}},
-                {"terms": {"provenance.location": locations}},
-            ]
-        }
-    }
-    response = client.search(
-        index=index, query=query, size=2 * len(locations), source=["provenance"]
-    )
-    return {
-        hit["_id"]: list(hit["_source"].get("provenance") or []) for hit in response["hits"]["hits"]
-    }
