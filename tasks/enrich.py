@@ -40,6 +40,7 @@ from scholarflow.paper.text import clean_text, is_chinese, may_have_han, to_simp
 from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
 from scholarflow.run_scoped import PerRun
 from scholarflow.settings import DoiLookup, Settings
+from tasks.decode.fields import date_parts
 from tasks.doi_match import match_dois
 
 _STATUS = {
@@ -306,8 +307,4 @@ def _author_name(author: dict[str, Any]) -> str:
 
 
 def _date(value: Any) -> PublishedDate | None:
-    parts = (value or {}).get("date-parts") or [[]]
-    numbers = [int(p) for p in parts[0] if p is not None] if parts and parts[0] else []
-    if not numbers:
-        return None
-    return to_date("-".join(f"{n:02d}" if i else str(n) for i, n in enumerate(numbers)))
+    return to_date(date_parts(value))
