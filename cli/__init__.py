@@ -9,7 +9,7 @@ package, and nothing below imports it. The commands are registered here, in one 
 order `--help` lists them.
 """
 
-from cli import ingest, operations, search, status, web
+from cli import harvest, ingest, operations, search, status, web
 from cli.common import app
 from cli.engine import engine_app
 from cli.stores import cache_app, deadletter_app
@@ -19,6 +19,7 @@ for name, command in (
     ("ingest", ingest.ingest),
     ("reenrich", ingest.reenrich),
     ("embed", ingest.embed),
+    ("harvest", harvest.harvest),
     ("search", search.search),
     ("suggest", search.suggest),
     ("web", web.web),
@@ -33,6 +34,7 @@ for name, command in (
 app.add_typer(engine_app, name="engine")
 app.add_typer(cache_app, name="cache")
 app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(harvest.sources_app, name="sources")
 app.add_typer(watch_app, name="watch")
 app.add_typer(status.lock_app, name="lock")
 

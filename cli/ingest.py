@@ -131,9 +131,11 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
     if summary["rejected"]:
         out.print("  see them with: scholarflow deadletter list", highlight=False)
     if summary.get("deletions_read"):
+        done = summary["deletions"]
         out.print(
-            f"  {summary['deletions_read']} deletions read (PubMed DeleteCitation), not applied: "
-            "an ingest deletes no paper (their PMIDs are in the run's log)",
+            f"  {summary['deletions_read']} deletions read (PubMed DeleteCitation): "
+            f"{done['removed']} papers removed, {done['held']} held by another source, "
+            f"{done['absent']} never indexed",
             highlight=False,
         )
     _print_enrichment(out, summary)

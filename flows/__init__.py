@@ -1,6 +1,8 @@
 """Prefect flows that compose the stages in `tasks/`: what a flow is.
 
 - `ingest.py`: fetch → decode → enrich → index, incrementally, with saved-search alerts;
+- `harvest.py`: a configured source's changes since its last complete window (OAI-PMH,
+  Crossref, OpenAlex) through the ingest's path, and the deletions it announced;
 - `reindex.py`: a new index built beside the live one, verified, then the alias moved;
 - `replay.py`: dead letters decoded again and indexed;
 - `reenrich.py`: papers whose DOI answers are due looked up again;

@@ -61,6 +61,7 @@ from tasks.fetch import (
     read_source,
 )
 from tasks.fetch.text_files import FileFormat
+from tasks.harvest.deletions import apply_withdrawn_pmids
 from tasks.index import IndexResult, plain_writer, report_retries
 from tasks.index_run import IndexRun
 from tasks.percolate import WatchReport, percolate_run, percolate_task
@@ -124,7 +125,7 @@ class _Reader:
         self.format = format
         self.read = 0
         self.ended: deque[tuple[int, _Source]] = deque()
-        # What PubMed update files withdraw (`DeleteCitation`): read and reported, not applied.
+        # What PubMed update files withdraw (`DeleteCitation`): applied once the records are in.
         self.deletions: list[Deletion] = []
 
     def records(self) -> Iterator[RawRecord]:
@@ -240,8 +241,8 @@ def _ingest(
     load_records(
         settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, run
     )
+    _apply_deletions(run, index, summary, reader.deletions, logger)
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
-    _count_deletions(summary, reader.deletions, logger)
     run.finish(summary, index, dead_letters, manifest)
     summary.watches = _percolate(settings, run, index).as_dict()
     summary.seconds["total"] = time.perf_counter() - started
@@ -367,21 +368,27 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     return get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
 
 
-def _count_deletions(
-    summary: RunSummary, deletions: list[Deletion], logger: logging.Logger | logging.LoggerAdapter
+def _apply_deletions(
+    run: WriterRun,
+    index: str,
+    summary: RunSummary,
+    deletions: list[Deletion],
+    logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
-    """Deletions an ingest read: counted and named in the log, never applied (an ingest only
-    adds and updates papers; deleting is the harvest's)."""
+    """The PMIDs PubMed update files withdrew (`DeleteCitation`), applied once the run's records
+    are written: each removed, held by another source, or absent (tasks/harvest/deletions.py),
+    counted and named in the log."""
     for deletion in deletions:
+        counts = apply_withdrawn_pmids(run.client, run.write, index, deletion.ids)
         summary.deletions_read += len(deletion.ids)
+        summary.deletions.update(counts.as_dict())
         log_event(
             logger,
-            "deletions read, not applied",
-            level="WARNING",
+            "deletions applied",
             source=deletion.source,
             location=deletion.location,
             ids=" ".join(deletion.ids[:50]) + (" …" if len(deletion.ids) > 50 else ""),
-            count=len(deletion.ids),
+            **counts.as_dict(),
         )
 
 
@@ -411,7 +418,8 @@ def publish_summary(summary: RunSummary) -> None:
         for reason, count in group["reasons"].items()
     ]
     if data["deletions_read"]:
-        rows.append({"measure": "deletions read, not applied", "value": data["deletions_read"]})
+        rows.append({"measure": "deletions read", "value": data["deletions_read"]})
+        rows += [{"measure": f"deletions {k}", "value": v} for k, v in data["deletions"].items()]
     rows += [
         {"measure": "files read", "value": data["sources_read"]},
         {"measure": "files skipped (already ingested)", "value": data["sources_skipped"]},

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     # Consecutive network failures after which a run stops calling the registry.
     doi_breaker_threshold: int = Field(5, ge=1)
 
+    # Harvesting (`scholarflow harvest`): seconds a source may take to answer one request,
+    # attempts per request (timeouts, 5xx, 503 with Retry-After), the longest Retry-After
+    # honoured before the harvest stops and leaves the window for the next run, and records
+    # asked for per page where the source lets us choose (Crossref, OpenAlex).
+    harvest_timeout: float = Field(60.0, gt=0, description="seconds per request")
+    harvest_attempts: int = Field(4, ge=1, le=20)
+    harvest_max_wait: float = Field(600.0, ge=0, description="seconds")
+    harvest_rows: int = Field(500, ge=1, le=1000)
+
     # Saved searches (`scholarflow watch`): at most this many papers per saved search and run
     # are stored and announced as events; the rest are counted.
     watch_max_events: int = Field(20, ge=1, le=1000)

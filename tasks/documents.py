@@ -108,10 +108,19 @@ def split_unsettled(papers: Iterable[Paper]) -> tuple[list[Paper], list[Paper]]:
 def record_hash(doc: dict[str, Any]) -> str:
     """Content hash of one record's paper, from its JSON form (`model_dump(mode="json")`, made
     once per paper and reused for the document). Left out: provenance, so a moved file is no
-    change; whether the registry answer came from the DOI cache and when it was fetched (the
+    change, except the source of a record read from a URL (a harvested repository, a feed):
+    the same paper from another source is news, which the document's provenance records;
+    whether the registry answer came from the DOI cache and when it was fetched (the
     same answer either way); and the enrichment's wording of why a lookup had no answer (two
     offline runs are the same run)."""
     content = {k: v for k, v in doc.items() if k != "provenance"}
+    remote = [
+        p["source"]
+        for p in doc.get("provenance") or []
+        if str(p.get("source", "")).startswith(("http://", "https://"))
+    ]
+    if remote:
+        content["provenance"] = remote
     if isinstance(enrichment := content.get("enrichment"), dict):
         content["enrichment"] = {k: v for k, v in enrichment.items() if k not in _NOT_CONTENT}
     digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16)

@@ -23,7 +23,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from scholarflow.engine.client import run_client
-from scholarflow.paper.coerce import to_date
+from scholarflow.paper.coerce import to_date, to_orcid
 from scholarflow.paper.corrections import read_correction
 from scholarflow.paper.merging import is_empty
 from scholarflow.paper.models import (
@@ -40,6 +40,7 @@ from scholarflow.paper.text import clean_text, is_chinese, may_have_han, to_simp
 from scholarflow.registry import CircuitBreaker, DoiCache, Lookup, RegistryClient, Resolver
 from scholarflow.run_scoped import PerRun
 from scholarflow.settings import DoiLookup, Settings
+from tasks.decode.fields import date_parts
 from tasks.doi_match import match_dois
 
 _STATUS = {
@@ -261,7 +262,7 @@ def _with_orcids(
     an ORCID are looked at unless the paper needs them all."""
     if not authors:
         return [
-            {"name": name, "orcid": _orcid(a.get("ORCID"))}
+            {"name": name, "orcid": to_orcid(a.get("ORCID"))}
             for a in registry
             if (name := _author_name(a))
         ]
@@ -270,7 +271,7 @@ def _with_orcids(
     by_family = {
         _family(name): orcid
         for a in registry
-        if a.get("ORCID") and (orcid := _orcid(a["ORCID"])) and (name := _author_name(a))
+        if a.get("ORCID") and (orcid := to_orcid(a["ORCID"])) and (name := _author_name(a))
     }
     if not by_family:
         return authors
@@ -305,14 +306,5 @@ def _author_name(author: dict[str, Any]) -> str:
     return " ".join(str(author[k]) for k in ("given", "family") if author.get(k)).strip()
 
 
-def _orcid(value: Any) -> str | None:
-    match = re.search(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", str(value or ""))
-    return match.group(0) if match else None
-
-
 def _date(value: Any) -> PublishedDate | None:
-    parts = (value or {}).get("date-parts") or [[]]
-    numbers = [int(p) for p in parts[0] if p is not None] if parts and parts[0] else []
-    if not numbers:
-        return None
-    return to_date("-".join(f"{n:02d}" if i else str(n) for i, n in enumerate(numbers)))
+    return to_date(date_parts(value))

@@ -1,7 +1,7 @@
 """The recorded exports of every file format ingested into the real embedded engine
 (OpenSearch 2.19.6): every record accounted for, the papers searchable in English and Chinese,
 broken records dead-lettered with their file and line while the rest are indexed, and a PubMed
-update file's deletions counted as read, not applied."""
+update file's deletions read and accounted for (tests/test_pubmed_deletions.py applies them)."""
 
 from __future__ import annotations
 

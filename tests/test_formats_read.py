@@ -285,7 +285,7 @@ def test_an_unknown_format_is_one_line_and_non_zero(tmp_path: Path) -> None:
 
 def test_the_formats_benchmark_measures_every_shape(tmp_path: Path) -> None:
     """The benchmark's corpora hold whole records of each format (no figure is judged here)."""
-    from benchmarks.formats import SHAPES, corpus, fetch_and_decode, measure
+    from benchmarks.formats import HARVESTED, SHAPES, corpus, fetch_and_decode, measure
 
     for shape in SHAPES:
         path = corpus(shape, 200, tmp_path)
@@ -297,6 +297,6 @@ def test_the_formats_benchmark_measures_every_shape(tmp_path: Path) -> None:
         )
     )
     rows = measure(seeds, 50, 1)
-    assert set(rows) == {"format_aggregator", *(f"format_{s}" for s in SHAPES)}
+    assert set(rows) == {"format_aggregator", *(f"format_{s}" for s in (*SHAPES, *HARVESTED))}
     assert all(row.records > 0 and row.seconds > 0 for row in rows.values())
     assert "× the aggregator's time a record" in rows["format_medline"].detail

@@ -35,6 +35,9 @@ from scholarflow.stores.deadletters import (
     DEADLETTER_MAPPINGS_FILE,
     DeadLetterStore,
 )
+from scholarflow.stores.harvest_sources import SOURCES_INDEX as HARVEST_INDEX
+from scholarflow.stores.harvest_sources import SOURCES_MAPPINGS_FILE as HARVEST_MAPPINGS_FILE
+from scholarflow.stores.harvest_sources import HarvestSources
 from scholarflow.stores.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
 from scholarflow.stores.ingest_origins import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
 from scholarflow.stores.lock import LOCK_MAPPINGS_FILE
@@ -64,6 +67,7 @@ STORES: dict[str, tuple[str, Callable[[Elasticsearch, Settings], Any]]] = {
     WATCHES_INDEX: (WATCHES_MAPPINGS_FILE, lambda es, s: WatchStore(es).ensure()),
     HITS_INDEX: (HITS_MAPPINGS_FILE, lambda es, s: WatchHits(es).ensure()),
     VECTORS_INDEX: (VECTORS_MAPPINGS_FILE, lambda es, s: VectorCache(es)),
+    HARVEST_INDEX: (HARVEST_MAPPINGS_FILE, lambda es, s: HarvestSources(es).ensure()),
 }
 
 

@@ -29,7 +29,7 @@ from typing import Any, Self
 from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.serving.deployments import build_deployments
+from flows.serving.deployments import build_deployments, configured_sources
 from flows.serving.server import PrefectServer
 from scholarflow.engine import embedded_engine
 from scholarflow.settings import Settings
@@ -107,7 +107,7 @@ def serve_deployments(settings: Settings, requested: threading.Event) -> None:
     `pause_on_shutdown=False`: stopping the process leaves the schedules active, so runs keep
     being scheduled and the next `serve` (or a worker) picks them up after a restart.
     """
-    deployments = build_deployments(settings)
+    deployments = build_deployments(settings, configured_sources(settings))
     runner = StoppableRunner(requested, pause_on_shutdown=False, limit=len(deployments))
     for deployment in deployments:
         runner.add_deployment(deployment)

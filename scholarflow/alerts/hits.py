@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 
 from scholarflow.stores.bulk import expanded, send
 from scholarflow.stores.indices import ensure_index, load_mapping_file
@@ -98,3 +98,24 @@ class WatchHits:
                 refresh=True,
                 conflicts="proceed",
             )
+
+    def forget(self, paper_ids: list[str]) -> int:
+        """Take papers deleted from the index (a harvested source deleted them) out of the
+        stored finds; returns how many finds changed."""
+        if not paper_ids or not self.client.indices.exists(index=HITS_INDEX):
+            return 0
+        gone = set(paper_ids)
+        actions = []
+        for hit in helpers.scan(self.client, index=HITS_INDEX, query={"query": {"match_all": {}}}):
+            found = hit["_source"]
+            papers = found.get("papers") or []
+            kept = [paper for paper in papers if paper.get("id") not in gone]
+            if len(kept) != len(papers):
+                matched = max(0, int(found.get("matched", 0)) - (len(papers) - len(kept)))
+                doc = {"papers": kept, "matched": matched, "overflow": matched - len(kept)}
+                actions.append(
+                    {"_op_type": "update", "_index": HITS_INDEX, "_id": hit["_id"], "doc": doc}
+                )
+        if actions:
+            send(self.client, expanded(actions), refresh="wait_for").raise_refused(HITS_INDEX)
+        return len(actions)

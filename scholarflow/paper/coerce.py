@@ -21,6 +21,7 @@ _NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 _ISO_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?(?:[T ].*)?$")
 _TEXT_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%b %Y", "%B %Y")
 _CN_DATE = re.compile(r"^(\d{4})年(?:(\d{1,2})月(?:(\d{1,2})日)?)?$")
+_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
 
 
 def blank_to_none(value: Any) -> Any:
@@ -70,6 +71,16 @@ def to_text(value: Any) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
     return str(value)
+
+
+def to_orcid(value: Any) -> str | None:
+    """An ORCID iD as `0000-0002-1825-0097`, from a bare iD (dashes or not) or an orcid.org
+    URL, as every source writes it."""
+    match = _ORCID.search(to_text(value) or "")
+    if match is None:
+        return None
+    digits = match.group(1).replace("-", "").upper()
+    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 def to_date(value: Any) -> PublishedDate | None:

@@ -29,6 +29,7 @@ class RawRecord:
     what reading had to repair (an encoding guessed, control characters tolerated). `line` is
     the JSON line a payload was parsed from as it was, with nothing to repair: a batch travels
     to a worker process as these bytes, parsed again there, not as the objects they became.
+    `format` names the shape a harvested or exported record comes in, read by its own decoder.
     """
 
     source: str
@@ -314,9 +315,11 @@ class RunSummary:
     # Documents without a DOI folded into the document of the DOI a search found for their
     # paper, and deleted (scholarflow/paper/doi_moves.py); their records are among the merged.
     moved_to_doi: int = 0
-    # Ids a source withdrew (PubMed `DeleteCitation`) that this run read but does not apply: an
-    # ingest adds and updates papers; it deletes none. Not records, so not in `records_read`.
+    # Ids a source withdrew (PubMed `DeleteCitation`, OAI-PMH deleted headers) and how each
+    # ended: `removed` (the paper deleted), `held` (another source still gives it), `absent`
+    # (never indexed). Not records, so not in `records_read`; `check()` accounts for each.
     deletions_read: int = 0
+    deletions: Counter[str] = field(default_factory=Counter)
 
     def add_rejections(self, rejections: list[Rejection]) -> None:
         self.outcomes[Outcome.REJECTED] += len(rejections)
@@ -326,7 +329,8 @@ class RunSummary:
         return sum(self.outcomes[o] for o in Outcome)
 
     def check(self) -> None:
-        """read == indexed + merged + unchanged + rejected, and every rejection is stored."""
+        """read == indexed + merged + unchanged + rejected, every rejection is stored, and
+        every deletion read was removed, held or absent."""
         if self.accounted() != self.records_read:
             raise AccountingError(
                 f"run {self.run_id}: read {self.records_read} records but accounted for "
@@ -336,6 +340,11 @@ class RunSummary:
             raise AccountingError(
                 f"run {self.run_id}: rejected {self.outcomes[Outcome.REJECTED]} records but "
                 f"stored {self.dead_lettered} in the dead-letter store"
+            )
+        if sum(self.deletions.values()) != self.deletions_read:
+            raise AccountingError(
+                f"run {self.run_id}: read {self.deletions_read} deletions but accounted for "
+                f"{sum(self.deletions.values())} ({dict(self.deletions)})"
             )
 
     def rejected_by_stage(self) -> dict[str, dict[str, Any]]:
@@ -371,7 +380,7 @@ class RunSummary:
             "doi_matching": dict(self.doi_matching.most_common()),
             "moved_to_doi": self.moved_to_doi,
             "deletions_read": self.deletions_read,
-            "deletions_applied": 0,
+            "deletions": {key: self.deletions[key] for key in ("removed", "held", "absent")},
             "doi_lookup": self.doi_lookup.as_dict(),
             "seconds": {stage: round(s, 3) for stage, s in self.seconds.items()},
             "watches": self.watches,

@@ -31,7 +31,8 @@ _ELEMENTS = (
     "sup table tbody td tfoot th thead tr tt u ul var wbr article header footer figure figcaption "
     "math mi mn mo mrow msub msup msubsup mfrac msqrt mroot mtext mspace mstyle mover munder "
     "munderover mtable mtr mtd mfenced mmultiscripts mprescripts none semantics annotation "
-    "script style iframe noscript template object embed svg title body html head meta link"
+    "script style iframe noscript template object embed svg title body html head meta link "
+    "italic bold sc underline monospace sec list list-item xref ext-link inline-formula"
 )
 _ELEMENT_NAMES = "|".join(sorted(_ELEMENTS.split(), key=len, reverse=True))
 _ATTRIBUTES = r"""(?:\s+[\w:.-]+\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=]+))*"""
@@ -39,6 +40,11 @@ _TAG = re.compile(
     rf"</?(?:(?:{_ELEMENT_NAMES})|(?:jats|mml|xlink|xhtml):[\w.-]+){_ATTRIBUTES}\s*/?>"
     r"|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
     re.IGNORECASE | re.DOTALL,
+)
+# A closing tag of a known element, or a line break: what makes a field of unknown kind markup
+# when an opening tag alone would not (`a <b> bold claim` is text that only looks like a tag).
+_CLOSING = re.compile(
+    rf"</(?:(?:{_ELEMENT_NAMES})|(?:jats|mml|xlink|xhtml):[\w.-]+)\s*>|<br\s*/?>", re.IGNORECASE
 )
 _MARKUP = re.compile(
     rf"{_TAG.pattern}|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);", re.IGNORECASE | re.DOTALL
@@ -119,6 +125,13 @@ def _escape_stray_brackets(markup: str) -> str:
 def looks_like_markup(value: str) -> bool:
     """True when a field of unknown kind holds a known element or a character entity."""
     return ("<" in value or "&" in value) and _MARKUP.search(value) is not None
+
+
+def closes_an_element(value: str) -> bool:
+    """True when a field of unknown kind closes a known element (`</p>`, `</jats:p>`) or breaks
+    a line (`<br>`): sources that mix plain and HTML fields (Dublin Core descriptions, work
+    titles with `<i>`) are read as markup only then."""
+    return "<" in value and _CLOSING.search(value) is not None
 
 
 def clean_text(value: str | None, markup: bool | None = None) -> str | None:

@@ -15,5 +15,6 @@ Stands on `engine/` (the one client) and `paper/`; `embedding/`, `registry/`, `s
 - `deadletters.py`: every rejected record, with its reason and what the source held;
 - `read_files.py`: the files a run has already read completely, so a scheduled run skips them;
 - `ingest_origins.py`: every path, glob or URL an alias was ingested from, for a replay;
+- `harvest_sources.py`: the configured harvest sources and how far each has been harvested;
 - `engine_migration.py`: the fallback engine's data carried into a real engine.
 """

@@ -61,7 +61,7 @@ def record_body(record: RawRecord | None, fallback: Any = None) -> dict[str, Any
     if record.flags:
         body["flags"] = record.flags
     if record.format:
-        body["format"] = record.format
+        body["format"] = record.format  # a replay decodes it in its declared format again
     return body
 
 

@@ -11,9 +11,11 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
   only it carries, so a cut-off copy still gives the fields it completed;
 - the three-line text shape: a record followed by its English title and abstract lines.
 
-Records whose reader knows their format (`RawRecord.format`) are read by that format's decoder,
-registered in `formats.FORMAT_READERS`: `medline` (PubMed XML), `ris`, `bibtex`, and `tagged`
-(EndNote, RefWorks, NoteExpress), with `fields` the readings they share.
+Records whose reader or source declares their format (`RawRecord.format`) are read by that
+format's decoder instead, registered in `formats.FORMAT_READERS`: file exports in `medline`
+(PubMed XML), `ris`, `bibtex` and `tagged` (EndNote, RefWorks, NoteExpress); harvested works in
+`crossref`, `openalex` and `dublin_core` (OAI-PMH `oai_dc`); `fields` holds the readings they
+all share (plain text or markup, dates, names, terms, ISSNs).
 
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """

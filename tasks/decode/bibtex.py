@@ -12,9 +12,8 @@ from typing import Any
 
 from pylatexenc.latex2text import LatexNodes2Text
 
-from tasks.decode.fields import date_text, first, partial_date, person, plain, terms
+from tasks.decode.fields import date_text, first, issns, partial_date, person, plain, terms
 from tasks.decode.paper import Reading
-from tasks.decode.ris import issns
 
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _BRACES = re.compile(r"[{}]")

@@ -1,13 +1,23 @@
-"""Small readings shared by the file-format decoders: dates from their parts, names from
-"Family, Given", lists from separated strings, and the plain-text marker for every text an
-export holds (exports are never markup, so no `<` in them is parsed)."""
+"""Small readings shared by every declared-format decoder (file exports and harvested works):
+which text is plain and which is markup, dates from their parts, names from "Family, Given",
+lists from separated strings, ISSNs.
+
+Plain and markup have one way each (`scholarflow/paper/text.py`): a plain field is handed on
+as `PlainText`, which `build_paper` never parses, so no `<` in it is lost (an export, an
+abstract rebuilt from its words, XML already read as text); a markup field (Crossref's JATS,
+HTML) is read as markup here, once (`clean_text(..., markup=True)`), and its text handed on as
+`PlainText` too, so a `&lt;` the markup held stays a `<`. A field that may be either (a Dublin
+Core description, a work title with `<i>`) is markup only when it closes a known element.
+Titles are one line: markup's layout (line breaks around `<i>KRAS</i>`) is not the title's.
+"""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
-from scholarflow.paper.text import PlainText
+from scholarflow.paper.text import PlainText, clean_text, closes_an_element
 
 _MONTHS = {
     name: number
@@ -33,15 +43,57 @@ _MONTHS = {
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|2[0-2][0-9]{2})(?!\d)")
 _DATE_PARTS = re.compile(r"[/\-.\s年月日]+")
 _SEPARATORS = re.compile(r"\s*(?:;;|;|；|，|,)\s*")
+_ISSN = re.compile(r"\b\d{4}-?\d{3}[\dXx]\b")
+# A leading heading abstracts often carry (JATS `<jats:title>Abstract</jats:title>`, CNKI).
+HEADINGS = ("abstract", "摘要", "summary")
 
 
-def plain(value: Any) -> PlainText | None:
-    """A text the source declares plain, or None for nothing (blank, not text)."""
+def plain(value: Any, *, title: bool = False) -> PlainText | None:
+    """A text the source declares plain (the first non-blank one of a list), or None."""
     if isinstance(value, list):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
     if not isinstance(value, str) or not value.strip():
         return None
-    return PlainText(value)
+    return PlainText(" ".join(value.split()) if title else value)
+
+
+def markup(value: Any, *, title: bool = False) -> PlainText | None:
+    """A field that is markup (JATS, HTML): its visible text, without a leading `Abstract`."""
+    if not isinstance(value, str) or not (text := clean_text(value, markup=True)):
+        return None
+    head, _, rest = text.partition("\n")
+    if not title and rest and head.strip(" :").casefold() in HEADINGS:
+        text = rest
+    return plain(text, title=title)
+
+
+def sniffed(value: Any, *, title: bool = False) -> PlainText | None:
+    """A field that may be either: markup only when it closes a known element, written as tags
+    or escaped once more (`&lt;/p&gt;`, as Zenodo's Dublin Core descriptions are), so a stray
+    `<` of plain text is never read as one."""
+    if not isinstance(value, str):
+        return None
+    if closes_an_element(value):
+        return markup(value, title=title)
+    if "&lt;" in value and closes_an_element(unescaped := html.unescape(value)):
+        return markup(unescaped, title=title)
+    return plain(value, title=title)
+
+
+def strings(value: Any) -> list[str]:
+    """The non-blank strings of a value that may be one or a list."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, str) and v.strip()]
+
+
+def first(*values: Any) -> Any:
+    """The first value that is not blank (a list gives its first non-blank item)."""
+    for value in values:
+        if isinstance(value, list):
+            value = next((v for v in value if v not in (None, "")), None)
+        if value not in (None, "") and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
 
 
 def month_number(value: Any) -> int | None:
@@ -86,6 +138,13 @@ def date_text(value: Any) -> str | None:
     return partial_date(parts[year_at], month, day)
 
 
+def date_parts(value: Any) -> str | None:
+    """Crossref's `{"date-parts": [[2016, 1, 29]]}` as `partial_date` gives it."""
+    parts = value.get("date-parts") if isinstance(value, dict) else None
+    found = parts[0] if isinstance(parts, list) and parts and isinstance(parts[0], list) else []
+    return partial_date(*found[:3]) if found else None
+
+
 def terms(values: Any) -> list[str]:
     """Keywords as a list: each value split at `;`, `;;` and commas, blanks dropped."""
     items = values if isinstance(values, list) else [values]
@@ -106,18 +165,15 @@ def person(name: str) -> str:
     return name
 
 
-def first(*values: Any) -> Any:
-    """The first value that is not blank."""
-    for value in values:
-        if isinstance(value, list):
-            value = next((v for v in value if v not in (None, "")), None)
-        if value not in (None, "") and not (isinstance(value, str) and not value.strip()):
-            return value
-    return None
-
-
 def pages(start: Any, end: Any = None) -> str | None:
     start_text, end_text = str(start or "").strip(), str(end or "").strip()
     if start_text and end_text and end_text != start_text:
         return f"{start_text}-{end_text}"
     return start_text or end_text or None
+
+
+def issns(value: Any) -> list[str]:
+    """The ISSNs in a field that may also hold ISBNs or several ISSNs, as `1234-567X`."""
+    values = value if isinstance(value, list) else [value]
+    found = [m.group().upper() for v in values if isinstance(v, str) for m in _ISSN.finditer(v)]
+    return list(dict.fromkeys(f"{i[:4]}-{i[-4:]}" for i in found))

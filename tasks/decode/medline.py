@@ -9,6 +9,10 @@ from typing import Any
 from tasks.decode.fields import month_number, partial_date, plain
 from tasks.decode.paper import Reading
 
+# The platform PubMed records name in their provenance: what a withdrawn PMID's deletion looks
+# for (tasks/harvest/deletions.py).
+PUBMED = "PubMed"
+
 
 def read_medline(payload: dict[str, Any], flags: list[str]) -> Reading:
     journal = payload.get("journal") or {}
@@ -34,7 +38,7 @@ def read_medline(payload: dict[str, Any], flags: list[str]) -> Reading:
         or (["Book"] if payload.get("kind") == "PubmedBookArticle" else []),
         "keywords": [*(payload.get("keywords") or []), *(payload.get("mesh") or [])],
         "language": (payload.get("languages") or [None])[0],
-        "platform": "PubMed",
+        "platform": PUBMED,
         "url": f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if pmid else None,
     }
     abstracts = [_abstract(payload.get("abstract") or [])]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scholarflow.paper import coerce
-from scholarflow.paper.coerce import to_text
+from scholarflow.paper.coerce import to_orcid, to_text
 from scholarflow.paper.doi import find_doi, normalize_doi
 from scholarflow.paper.models import Paper, RawRecord
 from scholarflow.paper.text import PlainText, clean_text, is_chinese, may_have_han, to_simplified
@@ -227,24 +227,12 @@ def _author(name: str, item: Any) -> dict[str, Any]:
     author: dict[str, Any] = {"name": name}
     if not isinstance(item, dict):
         return author
-    if orcid := _orcid(item.get("orcid")):
+    if orcid := to_orcid(item.get("orcid")):
         author["orcid"] = orcid
     affiliations = [clean_text(to_text(a), markup=False) for a in item.get("affiliations") or []]
     if affiliations := [a for a in affiliations if a]:
         author["affiliations"] = affiliations
     return author
-
-
-_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
-
-
-def _orcid(value: Any) -> str | None:
-    """An ORCID iD as `0000-0002-1825-0097`, from a bare iD or an orcid.org URL."""
-    match = _ORCID.search(to_text(value) or "")
-    if match is None:
-        return None
-    digits = match.group(1).replace("-", "").upper()
-    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 def _author_name(item: Any) -> str:

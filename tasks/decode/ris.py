@@ -4,13 +4,10 @@ nothing in it is parsed as markup."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from tasks.decode.fields import date_text, first, pages, person, plain, terms
+from tasks.decode.fields import date_text, first, issns, pages, person, plain, terms
 from tasks.decode.paper import Reading
-
-_ISSN = re.compile(r"\b\d{4}-?\d{3}[\dXx]\b")
 
 
 def read_ris(payload: dict[str, Any], flags: list[str]) -> Reading:
@@ -54,10 +51,3 @@ def read_ris(payload: dict[str, Any], flags: list[str]) -> Reading:
     ]
     abstracts = [plain(payload.get("abstract")), plain(payload.get("notes_abstract"))]
     return Reading(titles, abstracts, (layer,))
-
-
-def issns(value: Any) -> list[str]:
-    """The ISSNs in a field that may also hold ISBNs or several ISSNs."""
-    values = value if isinstance(value, list) else [value]
-    found = [m.group().upper() for v in values if isinstance(v, str) for m in _ISSN.finditer(v)]
-    return list(dict.fromkeys(f"{i[:4]}-{i[-4:]}" for i in found))

@@ -10,13 +10,11 @@ import re
 from typing import Any
 
 from scholarflow.paper.doi import find_doi
-from tasks.decode.fields import date_text, first, pages, person, plain, terms
+from tasks.decode.fields import HEADINGS, date_text, first, issns, pages, person, plain, terms
 from tasks.decode.paper import Reading
-from tasks.decode.ris import issns
 
 _BREAK = "(#br)"
 _NAMES = re.compile(r"\s*(?:;;|;|；)\s*")
-_ABSTRACT_HEADINGS = ("abstract", "摘要")
 
 
 def read_endnote(payload: dict[str, Any], flags: list[str]) -> Reading:
@@ -152,7 +150,7 @@ def _abstract(value: str | None) -> str | None:
         return None
     text = value.replace(_BREAK, "\n")
     head, _, rest = text.partition("\n")
-    if rest and head.strip().casefold() in _ABSTRACT_HEADINGS:
+    if rest and head.strip().casefold() in HEADINGS:
         text = rest
     return plain(text)
 

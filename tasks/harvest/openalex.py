@@ -1,0 +1,159 @@
+"""OpenAlex works: a snapshot's folders, or the API's cursor.
+
+A snapshot (`data/works/updated_date=YYYY-MM-DD/part_*.gz`, gzip JSON Lines) is read folder by
+folder, each folder a window: only the folders after the last one harvested completely, up to
+`--until`. A line that is not JSON is rejected with its file and line; the rest go on. The API
+(`/works?filter=from_updated_date:…,to_updated_date:…&cursor=*`) pages by `meta.next_cursor`
+until a page has no results.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scholarflow.paper.models import RawRecord
+from scholarflow.settings import Settings
+from scholarflow.stores.harvest_sources import HarvestSource
+from tasks.harvest.http import HarvestHttp, Unanswered
+from tasks.harvest.items import Harvest, Window
+from tasks.harvest.windows import parse_moment, plan_windows
+
+_FOLDER = re.compile(r"^updated_date=(\d{4}-\d{2}-\d{2})$")
+
+
+class OpenAlexWorks:
+    def __init__(self, source: HarvestSource, http: HarvestHttp, settings: Settings) -> None:
+        self.source, self.http, self.settings = source, http, settings
+        self.snapshot = not source.url.startswith(("http://", "https://"))
+
+    def windows(self, full: bool, until: datetime | None) -> list[Window]:
+        if not self.snapshot:
+            return plan_windows(
+                self.source.harvested_until,
+                full=full,
+                until=until,
+                day_granularity=True,
+                window_days=self.source.window_days,
+            )
+        after = None if full or not self.source.harvested_until else self.source.harvested_until
+        start = parse_moment(after) if after else None
+        windows: list[Window] = []
+        for day in sorted(self._folders()):
+            moment = datetime.fromisoformat(day).replace(tzinfo=UTC)
+            if (start is None or moment > start) and (until is None or moment <= until):
+                windows.append(Window(start if not windows else windows[-1].end, moment, True))
+        return windows
+
+    def _root(self) -> Path:
+        root = Path(self.source.url).expanduser()
+        nested = root / "data" / "works"
+        return nested if nested.is_dir() else root
+
+    def _folders(self) -> dict[str, Path]:
+        root = self._root()
+        if not root.is_dir():
+            from tasks.harvest.items import HarvestError
+
+            raise HarvestError(f"{root}: no OpenAlex snapshot folder here")
+        return {
+            match.group(1): path
+            for path in root.iterdir()
+            if path.is_dir() and (match := _FOLDER.match(path.name))
+        }
+
+    def records(self, harvest: Harvest) -> Iterator[RawRecord]:
+        if self.snapshot:
+            yield from self._snapshot(harvest)
+        else:
+            yield from self._api(harvest)
+
+    def _snapshot(self, harvest: Harvest) -> Iterator[RawRecord]:
+        origin = self.source.origin
+        folder = self._folders()[harvest.window.until]
+        for part in sorted(folder.glob("part_*.gz")):
+            name = f"{folder.name}/{part.name}"
+            try:
+                with gzip.open(part, "rb") as lines:
+                    for number, line in enumerate(lines, start=1):
+                        if line.strip():
+                            yield _line_record(origin, f"{name}:line {number}", line)
+            except (OSError, EOFError, zlib.error) as exc:
+                yield harvest.failed(origin, name, "unreadable snapshot file", str(exc), b"")
+                return
+            harvest.pages += 1
+
+    def _api(self, harvest: Harvest) -> Iterator[RawRecord]:
+        window, origin = harvest.window, self.source.origin
+        filters = list(self.source.filters)
+        filters += [f"from_updated_date:{window.since}"] if window.since else []
+        filters.append(f"to_updated_date:{window.until}")
+        params: dict[str, Any] = {
+            "filter": ",".join(filters),
+            "per-page": min(self.settings.harvest_rows, 200),
+            "cursor": "*",
+        }
+        if self.settings.crossref_mailto:
+            params["mailto"] = self.settings.crossref_mailto
+        page, seen = 0, set[str]()
+        while True:
+            page += 1
+            where = f"window {window.describe()} page {page}"
+            try:
+                response = self.http.get(f"{self.source.url}/works", params)
+            except Unanswered as exc:
+                yield harvest.failed(origin, where, exc.reason, exc.detail, b"")
+                return
+            harvest.pages += 1
+            try:
+                data = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                data = None
+            if response.status_code != 200 or not isinstance(data, dict):
+                reason = f"HTTP {response.status_code} from OpenAlex"
+                detail = response.content[:200].decode("utf-8", "replace")
+                yield harvest.failed(origin, where, reason, detail, response.content)
+                return
+            results = data.get("results") or []
+            for number, work in enumerate(results, start=1):
+                location = (
+                    work.get("id") if isinstance(work, dict) else None
+                ) or f"{where} item {number}"
+                if isinstance(work, dict):
+                    yield RawRecord(origin, location, payload=work, format="openalex")
+                else:
+                    yield RawRecord(
+                        origin, location, raw=str(work), error="a work that is not an object"
+                    )
+            cursor = (data.get("meta") or {}).get("next_cursor")
+            if not results or not cursor:
+                return
+            if cursor in seen:
+                reason = "a cursor that came back twice (the harvest would loop)"
+                yield harvest.failed(origin, where, reason, cursor, b"")
+                return
+            seen.add(cursor)
+            params["cursor"] = cursor
+
+
+def _line_record(origin: str, location: str, line: bytes) -> RawRecord:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        text = line.decode("utf-8", "replace")
+        return RawRecord(origin, location, raw=text, error="invalid JSON", detail=str(exc))
+    if not isinstance(value, dict):
+        return RawRecord(
+            origin,
+            location,
+            raw=line.decode("utf-8", "replace"),
+            error="JSON that is not an object",
+        )
+    return RawRecord(origin, location, payload=value, format="openalex")
