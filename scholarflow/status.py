@@ -39,7 +39,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
     }
     profile, index_settings = None, {}
     if index:
-        contents = _contents(client, index)
+        contents = index_contents(client, index)
         index_settings = client.indices.get_settings(index=index)[index]["settings"]
         profile = profile_of(index_settings)
     lease = read_lease(client, settings.alias)
@@ -59,12 +59,18 @@ def index_status(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _describe_engine(settings: Settings, version: dict[str, Any], client: Elasticsearch) -> str:
-    """`opensearch 2.19.6 (Lucene 9.12.3) at URL`, saying when it is the embedded one and when
-    that is the in-memory fallback."""
+def engine_name(version: dict[str, Any]) -> str:
+    """`opensearch 2.19.6 (Lucene 9.12.3)`, from the engine's own `version` answer."""
     name = f"{version.get('distribution', 'elasticsearch')} {version['number']}"
     if version.get("lucene_version"):
         name += f" (Lucene {version['lucene_version']})"
+    return name
+
+
+def _describe_engine(settings: Settings, version: dict[str, Any], client: Elasticsearch) -> str:
+    """`opensearch 2.19.6 (Lucene 9.12.3) at URL`, saying when it is the embedded one and when
+    that is the in-memory fallback."""
+    name = engine_name(version)
     if not settings.embedded:
         nodes = node_urls(settings.es_url or "")
         return f"{name} at {', '.join(redact_url(url) for url in nodes)}"
@@ -81,7 +87,7 @@ def _lock_state(lease: Lease | None) -> str:
     return f"{lease.describe()}; {EXPIRED}" if lease.expired() else lease.describe()
 
 
-def _contents(client: Elasticsearch, index: str) -> dict[str, Any]:
+def index_contents(client: Elasticsearch, index: str) -> dict[str, Any]:
     """Documents, the newest `indexed_at`, the papers by enrichment status and by what their
     publisher's updates say (retracted, corrected …), in one request."""
     response = client.search(

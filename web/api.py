@@ -15,7 +15,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from scholarflow.embedding.status import vector_status
-from scholarflow.search.service import describe_bucket, suggest_in
+from scholarflow.search.service import suggest_in
+from scholarflow.status import engine_name, index_contents
 from scholarflow.stores.indices import live_index
 from web import cite, schemas
 from web.papers import Lookup, find_paper
@@ -160,37 +161,17 @@ def suggestions(client: Any, alias: str, prefix: str, size: int) -> dict[str, An
 
 def public_status(client: Any, alias: str, *, searching_by_meaning: bool) -> dict[str, Any]:
     """The index behind the alias, its size, freshness, corrections and vectors."""
-    version = client.info()["version"]
-    engine = f"{version.get('distribution', 'elasticsearch')} {version['number']}"
-    if version.get("lucene_version"):
-        engine += f" (Lucene {version['lucene_version']})"
+    engine = engine_name(client.info()["version"])
     index = live_index(client, alias)
-    documents, last, corrections = 0, None, {}
-    if index:
-        response = client.search(
-            index=index,
-            size=0,
-            track_total_hits=True,
-            aggs={
-                "last": {"max": {"field": "indexed_at"}},
-                "corrections": {"terms": {"field": "correction.status", "size": 20}},
-            },
-        )
-        documents = response["hits"]["total"]["value"]
-        aggregations = response["aggregations"]
-        last = aggregations["last"].get("value_as_string")
-        corrections = {
-            str(b["value"]): b["count"]
-            for b in map(describe_bucket, aggregations["corrections"]["buckets"])
-        }
+    contents = index_contents(client, index) if index else {}
     vectors = vector_status(client, index).get("vectors") or {}
     return {
         "engine": engine,
         "alias": alias,
         "index": index,
-        "documents": documents,
-        "last_indexed": last,
-        "corrections": corrections,
+        "documents": contents.get("documents", 0),
+        "last_indexed": contents.get("last_indexed"),
+        "corrections": contents.get("corrections", {}),
         "vectors": {k: v for k, v in vectors.items() if isinstance(v, int)},
         "search": "words and meaning" if searching_by_meaning else "words",
     }
