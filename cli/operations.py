@@ -4,6 +4,7 @@ index generations."""
 from __future__ import annotations
 
 import os
+import sys
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -64,6 +65,12 @@ def serve(
         )
 
     run(body)
+    # Everything serve started has stopped and said so. Threads the Prefect client leaves behind
+    # can sit in native code, and finalising the interpreter under them has aborted the process
+    # (exit -6 after "stopped"), so the process ends here, its output flushed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def deploy(
