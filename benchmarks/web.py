@@ -11,13 +11,20 @@ Each measurement runs `scholarflow web` as its own process (hybrid off for the l
 default `cross-script` for the hybrid one), with the rate limit lifted; the clients are threads
 of this process, on the same machine. The machine's load average is printed with the figures.
 
-    uv run python -m benchmarks.web [--records 20000] [--seconds 20] [--clients 20]
+Two loads: `flat out`, each client sending its next search as soon as the last is answered
+(the service's capacity: on two cores the latency is then mostly queueing, by Little's law 20
+clients over the requests answered a second), and `paced`, each client pausing a random think
+time (exponential, mean `--pace` seconds) between searches, as people searching do (the latency
+one search gets while 20 people use the service).
+
+    uv run python -m benchmarks.web [--records 20000] [--seconds 20] [--clients 20] [--pace 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -131,11 +138,15 @@ def service(settings: Settings, hybrid: str) -> Iterator[tuple[str, float]]:
         child.wait(timeout=30)
 
 
-def load(url: str, path: str, queries: list[str], clients: int, seconds: float) -> list[float]:
-    """Seconds per request from `clients` threads asking in turn for `seconds`."""
+def load(
+    url: str, path: str, queries: list[str], clients: int, seconds: float, pace: float = 0.0
+) -> list[float]:
+    """Seconds per request from `clients` threads asking in turn for `seconds`, each pausing a
+    random think time of mean `pace` seconds between two requests (none at 0)."""
     timings: list[list[float]] = [[] for _ in range(clients)]
     failures: list[int] = []
     stop = time.perf_counter() + seconds
+    thinking = random.Random(7)
 
     def client(number: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as http:
@@ -147,6 +158,8 @@ def load(url: str, path: str, queries: list[str], clients: int, seconds: float) 
                 timings[number].append(time.perf_counter() - began)
                 if answer.status_code != 200:
                     failures.append(answer.status_code)
+                if pace:
+                    time.sleep(thinking.expovariate(1 / pace))
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--pace", type=float, default=1.0, help="mean think time, seconds")
     args = parser.parse_args(argv)
     queries = [j.query for j in relevance.load_judgments()]
     queries += [j.query for j in relevance.load_judgments(CROSSLINGUAL)]
@@ -196,7 +210,12 @@ def main(argv: list[str] | None = None) -> None:
                     starts.append(start)
                     load(url, "/api/search", queries, args.clients, 3)  # warm-up
                     timings = load(url, "/api/search", queries, args.clients, args.seconds)
-                    label = f"API search, {name}, {args.clients} clients"
+                    label = f"API search, {name}, {args.clients} flat out"
+                    print(line(label, timings, TARGETS[name]), flush=True)
+                    timings = load(
+                        url, "/api/search", queries, args.clients, args.seconds, args.pace
+                    )
+                    label = f"API search, {name}, {args.clients} paced"
                     print(line(label, timings, TARGETS[name]), flush=True)
                     if name == "hybrid":
                         pages = load(url, "/", queries, 1, args.seconds / 2)

@@ -160,6 +160,7 @@ def _harvest(
     result.asked_until = windows[-1].until if windows else None
     result.harvested_until = source.harvested_until
     dead_letters = DeadLetterStore(client)
+    dead_letters.ensure()  # before the load: see DeadLetterStore.ensure
     store = HarvestSources(client)
     for window in windows:
         harvest = Harvest(window)

@@ -217,6 +217,7 @@ def _ingest(
     SourceRegistry(client).record(settings.alias, paths, run_id)
     summary = RunSummary(run_id=run_id, alias=settings.alias, index=index)
     dead_letters = DeadLetterStore(client)
+    dead_letters.ensure()  # before the load: see DeadLetterStore.ensure
     manifest = SourceManifest(client, settings.alias, index)
     sources, touched = _plan(paths, manifest, full, summary, format)
     manifest.record(touched, run_id)

@@ -136,6 +136,7 @@ def _load(settings: Settings, plan: ReindexPlan, batch_size: int, run: WriterRun
     lookup = DoiLookup.OFF if settings.doi_lookup is DoiLookup.OFF else DoiLookup.CACHE_ONLY
     replay_settings = settings.model_copy(update={"doi_lookup": lookup})
     dead_letters = DeadLetterStore(run.client)
+    dead_letters.ensure()  # before the load: see DeadLetterStore.ensure
     load_records(
         replay_settings,
         read_records(plan.files),

@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.stores.bulk import Fate, expanded
 from scholarflow.stores.indices import live_index
+from scholarflow.stores.paging import pages
 from scholarflow.stores.writer import WriterRun
 
 
@@ -38,23 +39,11 @@ def stale_documents(
     fields: list[str] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Pages of matching hits in id order (`search_after`): a document updated while the pages
-    are read is never visited twice, and none is skipped. `fields`: only these of each source."""
-    after: list[Any] | None = None
-    while True:
-        page = client.search(
-            index=alias,
-            query=query,
-            sort=[{"id": "asc"}],
-            size=batch_size,
-            search_after=after,
-            seq_no_primary_term=True,
-            source_includes=fields,
-        )
-        hits = page["hits"]["hits"]
-        if not hits:
-            return
-        yield hits
-        after = hits[-1]["sort"]
+    are read is never visited twice, and none is skipped, not even when a node dies part-way (a
+    page some shard did not answer is asked again). `fields`: only these of each source."""
+    return pages(
+        client, alias, query, fields if fields is not None else True, batch_size, seq_no=True
+    )
 
 
 def guarded_update(hit: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,10 @@ and leaves it green with all three nodes.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +161,10 @@ class Background:
 
     def wait(self, timeout: float) -> Any:
         self.thread.join(timeout)
-        assert not self.thread.is_alive(), f"still running after {timeout} s"
+        if self.thread.is_alive():  # say where it is stuck, not only that it is
+            frame = sys._current_frames().get(self.thread.ident or -1)
+            where = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+            raise AssertionError(f"still running after {timeout} s, at:\n{where}")
         return self.result
 
     def running(self) -> bool:

@@ -85,6 +85,24 @@ def test_an_engine_that_never_answers_in_time_leaves_the_items_unwritten_with_th
     assert "SCHOLARFLOW_ES_TIMEOUT" in reason
 
 
+def test_the_wait_for_an_engine_that_never_answers_grows_only_so_far(tmp_path: Path) -> None:
+    """An engine holding requests for a shard with no copy left answers no sooner for a longer
+    wait: the timeout doubles `PATIENCE_DOUBLINGS` times, then stays, so the attempts end in
+    seconds here (minutes on a real engine), not in hours."""
+    with BulkServer(slow_bulk=99, delay=3.0) as server:
+        settings = Settings(_env_file=None, es_url=server.url, home=tmp_path, es_timeout=0.05)
+        once = connect(settings).options(max_retries=0)  # each attempt one request, not four
+        result = send(once, actions("a", "b"), BulkRetry(5, 0.01))
+    assert bulk.PATIENCE_DOUBLINGS == 3
+    # 0.13 s, then 0.34, 0.76 and 1.6 s (each twice the last, with 20 ms a line), then 1.6 again
+    assert len(server.rounds) == 5
+    reason = result.items[0].reason
+    assert reason.startswith(
+        "no answer from the engine after 5 attempts: PUT /_bulk got no answer within 1.6 s"
+    ), reason
+    assert result.written == 0
+
+
 def test_requests_end_at_a_count_or_a_size_with_bodies_sent_as_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,8 +13,10 @@ detail keeps the engine's own type and words.
 
 A request the engine does not answer in time (a slow engine under a long load, not a lost one)
 is a reason to wait longer, not to give up the run: the actions it carried that have no answer
-are sent again in chunks half the size, waiting twice as long, with the same backoff and number
-of attempts (index, update and delete by id may be sent twice). Connection errors are not
+are sent again in chunks half the size, waiting twice as long (up to `PATIENCE_DOUBLINGS`
+times: an engine that holds requests for a shard with no copy left answers no sooner for a
+longer wait), with the same backoff and number of attempts (index, update and delete by id may
+be sent twice). Connection errors are not
 caught: a run that loses its engine stops, and is simply run again.
 """
 
@@ -46,6 +48,8 @@ TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 # What is read of a bulk answer: whether anything failed, and each item's status and error.
 BULK_FILTER = "errors,items.*.status,items.*.error"
 NO_ANSWER = 408  # the status of an item whose request the engine did not answer in time
+# How many times a request the engine did not answer waits twice as long as the last (8 x).
+PATIENCE_DOUBLINGS = 3
 # (header, body) as the bulk helpers expand an action: the body is None for a delete, and may be
 # JSON bytes already (the helpers pass bytes through).
 Action = tuple[dict[str, Any], Any]
@@ -154,10 +158,10 @@ def send(
     result = BulkResult(outcomes)
     pending = list(range(len(actions)))
     # After a request the engine did not answer in time: smaller chunks, a longer timeout.
-    chunk_size, patient = BULK_CHUNK_DOCS, client
+    chunk_size, patient, doublings = BULK_CHUNK_DOCS, client, 0
 
     def send_round() -> list[int]:
-        nonlocal pending, chunk_size, patient
+        nonlocal pending, chunk_size, patient, doublings
         transient: list[int] = []
         sent = [actions[i] for i in pending]
         stream = _stream(patient, sent, in_flight, chunk_size, request)
@@ -178,7 +182,9 @@ def send(
                 outcomes[position] = unanswered
                 transient.append(position)
             chunk_size = max(1, chunk_size // 2)
-            patient = client.options(request_timeout=timeout.seconds * 2)
+            if doublings < PATIENCE_DOUBLINGS:
+                doublings += 1
+                patient = client.options(request_timeout=timeout.seconds * 2)
         pending = transient
         return transient
 

@@ -83,9 +83,16 @@ class Page:
 class DeadLetterStore:
     def __init__(self, client: Elasticsearch) -> None:
         self.client = client
+        self._ensured = False
 
     def ensure(self) -> None:
-        ensure_index(self.client, DEADLETTER_INDEX, load_mapping_file(DEADLETTER_MAPPINGS_FILE))
+        """Create the store unless it exists. A run calls it when it starts, so the store and
+        its replica are in place before the load: one created mid-load, as a node died, could
+        be left with no copy and hold the run's every rejection."""
+        if not self._ensured:
+            mappings = load_mapping_file(DEADLETTER_MAPPINGS_FILE)
+            ensure_index(self.client, DEADLETTER_INDEX, mappings)
+            self._ensured = True
 
     def add(self, rejections: list[Rejection], batch: Iterable[RawRecord], run_id: str) -> int:
         """Store rejections, each with the raw record of `batch` it came from; returns how many

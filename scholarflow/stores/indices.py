@@ -84,7 +84,11 @@ def ensure_index(
     its mappings file gained since it was created (a store's fields are only ever added, so the
     write that needs them is not refused by its strict mapping). Processes that start together
     may all find it missing: to those that lose the race to create it,
-    `resource_already_exists_exception` is the index they wanted, not an error."""
+    `resource_already_exists_exception` is the index they wanted, not an error.
+
+    A new store waits for every copy of its shard (`wait_for_active_shards: all`, at most the
+    engine's 30 s): a store whose primary is alone on a node that dies before the replica has
+    started has no copy left, and every write to it waits for that node."""
     try:
         current: dict[str, Any] = client.indices.get_mapping(index=name).body
     except NotFoundError:
@@ -94,7 +98,10 @@ def ensure_index(
         return
     try:
         client.indices.create(
-            index=name, mappings=mappings, settings={**STORE_SETTINGS, **(settings or {})}
+            index=name,
+            mappings=mappings,
+            settings={**STORE_SETTINGS, **(settings or {})},
+            wait_for_active_shards="all",
         )
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":

@@ -4,8 +4,9 @@ A scroll (or a point in time) keeps a context on the nodes that hold the shards;
 dies takes its contexts along and the whole read fails ("Scroll request has only succeeded on
 2 of 3 shards"). Here each page is a search of its own, answered by whichever copies are alive;
 a page some shard could not answer is asked again, so a node lost part-way costs a page, not the
-read. Used where a run reads back what it wrote (the papers a run percolates), when nothing
-else writes to them.
+read. Used where a run reads back what it wrote (the papers a run percolates), and where a
+stage visits the papers it updates in place (embedding, re-enrichment: `seq_no` gives each hit
+the sequence number its guarded update needs).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ def pages(
     query: dict[str, Any],
     source: list[str] | bool,
     size: int,
+    *,
+    seq_no: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
     """Hits of `query` in `index`, `size` a page, until none is left."""
     after: list[Any] | None = None
     while True:
-        hits = _page(client, index, query, source, size, after)
+        hits = _page(client, index, query, source, size, after, seq_no)
         if not hits:
             return
         yield hits
@@ -54,6 +57,7 @@ def _page(
     source: list[str] | bool,
     size: int,
     after: list[Any] | None,
+    seq_no: bool,
 ) -> list[dict[str, Any]]:
     for attempt in range(PAGE_ATTEMPTS):
         body: dict[str, Any] = {
@@ -62,6 +66,7 @@ def _page(
             "size": size,
             "sort": [{ID_FIELD: "asc"}],
             "track_total_hits": False,
+            "seq_no_primary_term": seq_no,
         }
         if after:
             body["search_after"] = after
