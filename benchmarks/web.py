@@ -97,7 +97,7 @@ def build_index(settings: Settings, records: int, work: Path) -> int:
         }
         for hit in list(helpers.scan(client, without, index=index))
     )
-    helpers.bulk(client, actions, chunk_size=500, request_timeout=120)
+    helpers.bulk(client.options(request_timeout=120), actions, chunk_size=500)
     client.indices.refresh(index=index)
     return client.count(index=index)["count"]
 
