@@ -49,7 +49,13 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
     except ModelUnavailable as exc:
         logger.warning("%s%s; searching by words alone", exc.prefix, exc)
         return None
-    return Hybrid(embedder, settings.hybrid, settings.fusion, settings.vector_weight)
+    return Hybrid(
+        embedder,
+        settings.hybrid,
+        settings.fusion,
+        settings.vector_weight,
+        settings.translation_weight,
+    )
 
 
 def search_index(

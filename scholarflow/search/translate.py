@@ -28,7 +28,7 @@ DICTIONARY_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
 # The longest English phrase looked up as one (a gloss of more words is never a query's span).
 MAX_PHRASE_WORDS = 5
 # Chinese words kept per English span: the dictionary's first senses first.
-CANDIDATES_PER_SPAN = 3
+CANDIDATES_PER_SPAN = 8
 # Glosses that are not a translation (cross-references, classifiers, surnames, abbreviations).
 _NOT_A_TRANSLATION = re.compile(
     r"^(?:variant of|old variant|archaic variant|japanese variant|see |also written|cl:|"
@@ -132,7 +132,7 @@ def translate(text: str) -> list[Span]:
 
 
 # Where the translated words are looked for: the Chinese titles count as in the words query.
-TRANSLATED_FIELDS = ["title_zh^3", "abstract_zh"]
+TRANSLATED_FIELDS = ["title_zh", "abstract_zh"]
 
 
 def translated_query(text: str) -> dict[str, Any] | None:
