@@ -28,7 +28,8 @@ class Hit(BaseModel):
     correction: Correction | None
     index: str
     matched_by: list[MatchedBy] = Field(
-        description="How the paper matched: words, meaning, translation (the query's words translated into Chinese)."
+        description="How the paper matched: words, meaning, translation (the query's words "
+        "translated into Chinese)."
     )
     across_languages: bool = Field(
         description="Found by meaning or by translated words in a paper without text in the "
