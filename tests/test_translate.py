@@ -12,11 +12,11 @@ import pytest
 
 from scholarflow.engine.client import connect
 from scholarflow.package_data import data_dir
-from scholarflow.search.hybrid import Hybrid
+from scholarflow.search.hybrid import Hybrid, VectorPlan
 from scholarflow.search.query import SearchRequest
 from scholarflow.search.service import hybrid_search, search_index
 from scholarflow.search.translate import MAX_QUERY_WORDS, translate, translated_query
-from scholarflow.settings import Settings
+from scholarflow.settings import Fusion, Settings, VectorMapping
 from scholarflow.stores.indices import ensure_live_index
 from tasks.decode import decode_records
 from tasks.fetch import read_records
@@ -121,3 +121,26 @@ def test_a_query_without_a_dictionary_entry_is_searched_as_before(
         )
     # The Chinese query finds its paper by its own words, as it always did.
     assert found(settings, hybrid, "白粉病", chinese_only)[0][:2] == (POWDERY_MILDEW, ["words"])
+
+
+def test_translated_matches_are_scored_against_the_best_direct_match() -> None:
+    """Where the query's own words found papers, a translated match counts as a direct match of
+    the same BM25 score would, not as the best one (docs/translation.md: English claims on an
+    index shared with Chinese papers)."""
+    hybrid = Hybrid(embedder=None, fusion=Fusion.WEIGHTED, translation_weight=1.5)  # type: ignore[arg-type]
+    plan = VectorPlan(hybrid, VectorMapping.KNN, None, "en", only_other=True)
+    english = {"_source": {"languages": ["en"]}}
+    chinese = {"_source": {"languages": ["zh"]}}
+    words = [{"_id": "e1", "_score": 20.0, **english}, {"_id": "e2", "_score": 10.0, **english}]
+    crossed = [{"_id": "z1", "_score": 5.0, **chinese}]
+    fused = plan.fuse(words, [], 10, describe, crossed)
+    assert [h["id"] for h in fused] == ["e1", "e2", "z1"]
+    assert fused[2]["score"] == pytest.approx(1.5 * 5 / 20)
+    assert fused[2]["matched_by"] == ["translation"] and fused[2]["across_languages"]
+    # Nothing found by the words: the best translated match counts in full.
+    alone = plan.fuse([], [], 10, describe, crossed)
+    assert alone[0]["score"] == pytest.approx(1.5)
+
+
+def describe(raw: dict) -> dict:
+    return {"id": raw["_id"], "score": raw["_score"]}
