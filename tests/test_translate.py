@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import scholarflow.search.translate as translate_module
 from scholarflow.engine.client import connect
 from scholarflow.package_data import data_dir
 from scholarflow.search.hybrid import Hybrid, VectorPlan
@@ -144,3 +145,25 @@ def test_translated_matches_are_scored_against_the_best_direct_match() -> None:
 
 def describe(raw: dict) -> dict:
     return {"id": raw["_id"], "score": raw["_score"]}
+
+
+def test_without_its_dictionary_search_goes_on_by_words_and_meaning(
+    settings: Settings,
+    chinese_only: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A damaged install (the dictionary's package missing): one warning, no translated words,
+    the search itself answers. The package is named wrongly here, the one way to lose it in a
+    test without uninstalling it."""
+    monkeypatch.setattr(translate_module, "DICTIONARY_PACKAGE", "no_such_dictionary_package")
+    translate_module.reverse_index.cache_clear()
+    try:
+        assert translated_query("unfair competition") is None
+        assert "the query dictionary is unavailable" in caplog.text
+        hybrid = hybrid_search(settings)
+        assert found(settings, hybrid, "unfair competition", chinese_only) == []
+    finally:
+        monkeypatch.undo()
+        translate_module.reverse_index.cache_clear()
+    assert translated_query("unfair competition") is not None
