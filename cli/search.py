@@ -78,13 +78,19 @@ def search(
         if hit["correction"]:
             out.print(f"    {_notice(hit['correction'])}", highlight=False)
         if hit.get("across_languages"):
-            out.print("    [magenta]found across languages, by meaning[/]", highlight=False)
+            how = [_HOW[m] for m in hit["matched_by"] if m in _HOW]
+            out.print(
+                f"    [magenta]found across languages, by {' and '.join(how)}[/]", highlight=False
+            )
         for fragment in hit["highlight"][:1]:
             out.print(f"    … {fragment} …", highlight=False)
     for name, buckets in result.get("facets", {}).items():
         if buckets:
             counts = ", ".join(f"{b['value']} ({b['count']})" for b in buckets)
             out.print(f"[bold]{name}[/]: {counts}", highlight=False)
+
+
+_HOW = {"meaning": "meaning", "translation": "translated words"}
 
 
 def parse_filters(

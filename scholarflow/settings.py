@@ -182,10 +182,15 @@ class Settings(BaseSettings):
     embed_model_file: Path | None = None
     embed_cron: str = "5-59/15 * * * *"
     # Search: when the vector ranking joins the lexical one, how the two are fused, and how much
-    # the vector ranking counts in the fusion.
+    # the vector ranking counts in the fusion (3: measured on real papers, docs/search.md,
+    # "Cross-lingual on real papers"; at 1 a long Chinese title's weak lexical matches among
+    # Chinese papers buried the English-only paper it names).
     hybrid: HybridMode = HybridMode.CROSS_SCRIPT
     fusion: Fusion = Fusion.WEIGHTED
-    vector_weight: float = Field(1.0, ge=0, le=10)
+    vector_weight: float = Field(3.0, ge=0, le=10)
+    # How much the papers holding an English query's words translated into Chinese (CC-CEDICT,
+    # scholarflow/search/translate.py) count beside the vector ranking; 0: no translation.
+    translation_weight: float = Field(1.5, ge=0, le=10)
     # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
     # the origins whose pages may call its API from a browser (none: CORS off), and how many
     # requests a minute one client address may make (answered 429 beyond it).

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-MatchedBy = Literal["words", "meaning"]
+MatchedBy = Literal["words", "meaning", "translation"]
 
 
 class Correction(BaseModel):
@@ -27,9 +27,13 @@ class Hit(BaseModel):
     journal: str | None
     correction: Correction | None
     index: str
-    matched_by: list[MatchedBy] = Field(description="How the paper matched: words, meaning.")
+    matched_by: list[MatchedBy] = Field(
+        description="How the paper matched: words, meaning, translation (the query's words "
+        "translated into Chinese)."
+    )
     across_languages: bool = Field(
-        description="Found by meaning in a paper without text in the query's language."
+        description="Found by meaning or by translated words in a paper without text in the "
+        "query's language."
     )
 
 

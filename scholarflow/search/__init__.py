@@ -7,6 +7,7 @@ vector) and `stores/`; `alerts/` builds its stored queries with `query.py`.
 - `query.py`: the query builder: fields, boosts, filters, facets, highlights, suggestions;
 - `ranking.py`: signals beyond the text: citations, a typed year, retracted papers demoted;
 - `hybrid.py`: the lexical query and the papers nearest its meaning, fused;
+- `translate.py`: an English keyword query's words in Chinese (CC-CEDICT), for the hybrid search;
 - `service.py`: searching the live index: what the CLI and any caller get back;
 - `relevance.py`: judged queries and judged sets, and their MRR, nDCG and recall;
 - `anchor.py`: the textbook BM25 anchor every judged set is measured beside;

@@ -49,7 +49,13 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
     except ModelUnavailable as exc:
         logger.warning("%s%s; searching by words alone", exc.prefix, exc)
         return None
-    return Hybrid(embedder, settings.hybrid, settings.fusion, settings.vector_weight)
+    return Hybrid(
+        embedder,
+        settings.hybrid,
+        settings.fusion,
+        settings.vector_weight,
+        settings.translation_weight,
+    )
 
 
 def search_index(
@@ -96,10 +102,11 @@ def _search(
         found = [_hit(hit) for hit in response["hits"]["hits"]]
         total = response["hits"]["total"]["value"]
     else:
-        response, near = plan.search(client, index, body, request)
-        found = plan.fuse(response["hits"]["hits"], near, request.size, _hit)
+        response, near, translated = plan.search(client, index, body, request)
+        found = plan.fuse(response["hits"]["hits"], near, request.size, _hit, translated)
         lexical = {hit["_id"] for hit in response["hits"]["hits"]}
-        total = response["hits"]["total"]["value"] + sum(h["_id"] not in lexical for h in near)
+        crossed = {hit["_id"] for hit in [*near, *translated]} - lexical
+        total = response["hits"]["total"]["value"] + len(crossed)
     result: dict[str, Any] = {"total": total, "hits": found}
     if request.facets:
         result["facets"] = {
