@@ -131,17 +131,22 @@ def _oai_dc(records: int) -> Callable[[], Iterator[Any]]:
 def _crossref(records: int) -> Callable[[], Iterator[Any]]:
     """habanero's recorded `/works` cursor pages, read as the Crossref connector reads them."""
     from scholarflow.paper.models import RawRecord
-    from tasks.harvest.crossref import _message
+    from tasks.harvest.crossref import CROSSREF
+    from tasks.harvest.cursor import parse_json
+
+    def items(page: bytes) -> list[Any]:
+        found = CROSSREF.read_page(parse_json(page))
+        return found.items if found else []
 
     pages = [
         p.read_bytes()
         for p in sorted((HARVEST / "crossref").glob("habanero_cursor_widget_page*.json"))
     ]
-    per_round = sum(len((_message(page) or {}).get("items") or []) for page in pages)
+    per_round = sum(len(items(page)) for page in pages)
 
     def read() -> Iterator[Any]:
         for page in pages * max(1, records // per_round):
-            for item in (_message(page) or {}).get("items") or []:
+            for item in items(page):
                 yield RawRecord("bench", str(item.get("DOI")), payload=item, format="crossref")
 
     return read

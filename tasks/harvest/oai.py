@@ -93,6 +93,16 @@ class OaiPmh:
             earliest = None
         return "hh" not in granularity, earliest
 
+    def probe(self) -> str | None:
+        """Why the repository cannot be harvested now (None: `Identify` answers as OAI-PMH)."""
+        try:
+            root = parse_page(self.http.get(self.source.url, {"verb": "Identify"}).content)
+        except Unanswered as exc:
+            return f"{exc.reason} ({exc.detail})"
+        except PageProblem as exc:
+            return f"Identify: {exc.reason} ({exc.detail})"
+        return None if root.find(f"{OAI}Identify") is not None else "Identify: no Identify element"
+
     def records(self, harvest: Harvest) -> Iterator[RawRecord | Deletion]:
         window, origin = harvest.window, self.source.origin
         first: dict[str, Any] = {"verb": "ListRecords", "metadataPrefix": self.prefix}
