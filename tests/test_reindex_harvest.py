@@ -5,8 +5,6 @@ a source that cannot be reached stops the plan with the alias where it was."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from elasticsearch import helpers
 
@@ -20,28 +18,21 @@ from scholarflow.stores.indices import ReindexError, generations, live_index
 from tasks.reindex import plan_reindex
 from tests.harvest_servers import OaiRepository, page, three_pages, token_of
 from tests.test_cli import run as cli
+from tests.test_reindex_flow import flow_settings  # noqa: F401 (a fixture)
 
 UNTIL = "2026-08-13"
 
 
 @pytest.fixture
-def flow_settings(
-    seeded_settings: Settings, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
-) -> Iterator[Settings]:
-    """The seeded engine (the seed files, ingested), as the flows see it."""
-    for name, value in {
-        "ES_URL": seeded_settings.es_url,
-        "HOME": str(seeded_settings.home),
-        "DOI_LOOKUP": "cache-only",
-        "CROSSREF_URL": seeded_settings.crossref_url,
-        "DOI_RATE": "1000",
-        "HARVEST_ATTEMPTS": "2",
-    }.items():
-        monkeypatch.setenv(f"SCHOLARFLOW_{name}", value)
+def harvest_settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The seeded engine (the seed files, ingested) as the flows see it (the re-index tests'
+    `flow_settings`), polite to the local repository and quick to give up on one gone."""
+    request.getfixturevalue("flow_settings")
+    monkeypatch.setenv("SCHOLARFLOW_DOI_RATE", "1000")
+    monkeypatch.setenv("SCHOLARFLOW_HARVEST_ATTEMPTS", "2")
     get_settings.cache_clear()
     reset_limiters()
-    yield get_settings()
-    get_settings.cache_clear()
+    return get_settings()
 
 
 def _documents(settings: Settings, index: str) -> dict[str, list[str]]:
@@ -68,17 +59,17 @@ def _harvested(settings: Settings, repository: OaiRepository) -> str:
 
 @pytest.mark.slow
 def test_a_replay_harvests_again_and_keeps_every_harvested_paper(
-    flow_settings: Settings,
+    harvest_settings: Settings,
 ) -> None:
     with OaiRepository() as repository:
         three_pages(repository)
-        origin = _harvested(flow_settings, repository)
-        before = _documents(flow_settings, "papers-000001")
+        origin = _harvested(harvest_settings, repository)
+        before = _documents(harvest_settings, "papers-000001")
         only_harvested = [i for i, sources in before.items() if sources == [origin]]
         from_files = [i for i, sources in before.items() if origin not in sources]
         assert len(only_harvested) == 8 and len(from_files) == 32
 
-        plan = plan_reindex(connect(flow_settings), flow_settings, "replay", 2)
+        plan = plan_reindex(connect(harvest_settings), harvest_settings, "replay", 2)
         assert plan.harvests == ["zenodo"] and plan.files  # the seed files and the harvest
         asked = len(repository.asked)
         result = reindex(parameters=ReindexParameters(mode="replay", batch_size=8))
@@ -91,9 +82,9 @@ def test_a_replay_harvests_again_and_keeps_every_harvested_paper(
         "until": UNTIL + "T00:00:00Z",
     }
     assert len(listed) == 3  # the three recorded pages
-    client = connect(flow_settings)
+    client = connect(harvest_settings)
     assert live_index(client, "papers") == "papers-000002"
-    after = _documents(flow_settings, "papers-000002")
+    after = _documents(harvest_settings, "papers-000002")
     assert after == before  # every paper, with every source it came from
     replay = result["load"]["replay"]
     assert replay["records_read"] == 33 + 8  # the seeds' records, then the harvested ones
@@ -106,11 +97,11 @@ def test_a_replay_harvests_again_and_keeps_every_harvested_paper(
 
 @pytest.mark.slow
 def test_a_replay_refuses_when_a_harvest_source_cannot_be_reached(
-    flow_settings: Settings,
+    harvest_settings: Settings,
 ) -> None:
     with OaiRepository() as repository:
         three_pages(repository)
-        _harvested(flow_settings, repository)
+        _harvested(harvest_settings, repository)
         gone = repository.base
     # The repository has stopped: nothing listens at its address any more.
 
@@ -120,14 +111,14 @@ def test_a_replay_refuses_when_a_harvest_source_cannot_be_reached(
     assert "harvest source zenodo" in line and gone in line and "\n" not in line
     assert "source unreachable" in line
 
-    client = connect(flow_settings)
+    client = connect(harvest_settings)
     assert live_index(client, "papers") == "papers-000001"
     assert generations(client, "papers") == ["papers-000001"]  # nothing was built
-    assert len(_documents(flow_settings, "papers-000001")) == 40
+    assert len(_documents(harvest_settings, "papers-000001")) == 40
 
     # The command says the same in one line, and a dry run plans the same refusal.
     for args in (["--mode", "replay"], ["--mode", "replay", "--dry-run"]):
-        done = cli(flow_settings, "reindex", *args, SCHOLARFLOW_HARVEST_ATTEMPTS="1")
+        done = cli(harvest_settings, "reindex", *args, SCHOLARFLOW_HARVEST_ATTEMPTS="1")
         output = done.stdout + done.stderr
         assert done.returncode != 0 and "harvest source zenodo" in output, output
         assert "the alias was not moved" in done.stderr
@@ -136,12 +127,12 @@ def test_a_replay_refuses_when_a_harvest_source_cannot_be_reached(
 
 
 @pytest.mark.slow
-def test_a_harvest_that_breaks_during_the_replay_rolls_it_back(flow_settings: Settings) -> None:
+def test_a_harvest_that_breaks_during_the_replay_rolls_it_back(harvest_settings: Settings) -> None:
     """The repository answers Identify (the plan passes) but its second page is now an HTML
     error page: the load stops, the half-built index goes, the alias stays."""
     with OaiRepository() as repository:
         three_pages(repository)
-        _harvested(flow_settings, repository)
+        _harvested(harvest_settings, repository)
         token = token_of("zenodo_listrecords_oai_dc_page1.xml")
         repository.tokens[token] = [page("httpbun_html_not_oai.html")]
         with pytest.raises(ReindexError) as stopped:
@@ -150,7 +141,7 @@ def test_a_harvest_that_breaks_during_the_replay_rolls_it_back(flow_settings: Se
     assert line.startswith("harvest source zenodo could not be harvested again: ")
     assert "page 2" in line and "an HTML page, not OAI-PMH XML" in line
 
-    client = connect(flow_settings)
+    client = connect(harvest_settings)
     assert live_index(client, "papers") == "papers-000001"
     assert generations(client, "papers") == ["papers-000001"]  # the half-built one is gone
-    assert len(_documents(flow_settings, "papers-000001")) == 40
+    assert len(_documents(harvest_settings, "papers-000001")) == 40

@@ -11,17 +11,9 @@ ends it too, unsaved: the next run asks for the window again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-from scholarflow.paper.models import RawRecord
-from scholarflow.settings import Settings
-from scholarflow.stores.harvest_sources import HarvestSource
 from tasks.harvest.cursor import CursorApi, CursorPaging, Page, body_start, parse_json
-from tasks.harvest.http import HarvestHttp
-from tasks.harvest.items import Harvest, Window
-from tasks.harvest.windows import plan_windows
 
 
 def _page(data: Any) -> Page | None:
@@ -41,36 +33,10 @@ def _error(body: bytes) -> str:
         return body_start(body)
 
 
-CROSSREF = CursorApi(
-    name="Crossref",
-    format="crossref",
-    id_field="DOI",
-    since_filter="from-update-date",
-    until_filter="until-update-date",
-    size_param="rows",
-    max_size=1000,
-    read_page=_page,
-    error=_error,
-    cursor_repeats=True,
-)
+# Crossref keeps one cursor for a whole scroll: a repeated cursor is normal.
+BOUNDS = ("from-update-date", "until-update-date")
+CROSSREF = CursorApi("Crossref", "DOI", BOUNDS, ("rows", 1000), _page, _error, cursor_repeats=True)
 
 
-class CrossrefWorks:
-    def __init__(self, source: HarvestSource, http: HarvestHttp, settings: Settings) -> None:
-        self.source = source
-        self.paging = CursorPaging(CROSSREF, source, http, settings)
-
-    def windows(self, full: bool, until: datetime | None) -> list[Window]:
-        return plan_windows(
-            self.source.harvested_until,
-            full=full,
-            until=until,
-            day_granularity=True,
-            window_days=self.source.window_days,
-        )
-
-    def probe(self) -> str | None:
-        return self.paging.probe()
-
-    def records(self, harvest: Harvest) -> Iterator[RawRecord]:
-        return self.paging.records(harvest)
+class CrossrefWorks(CursorPaging):
+    api = CROSSREF

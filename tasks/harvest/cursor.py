@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import HarvestSource
 from tasks.harvest.http import HarvestHttp, Unanswered
 from tasks.harvest.items import Harvest, Window
+from tasks.harvest.windows import source_windows
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,17 @@ class Page:
 class CursorApi:
     """What differs between the cursor-paged APIs."""
 
-    name: str  # in messages: "Crossref"
-    format: str  # the decoder the records are declared for (tasks/decode/formats.py)
+    name: str  # in messages: "Crossref"; lower-cased, the format its records declare
     id_field: str  # an item's own identifier, which becomes its location
-    since_filter: str  # the filters that bound a window: `from-update-date`, …
-    until_filter: str
-    size_param: str  # `rows`, `per-page`
-    max_size: int
+    bounds: tuple[str, str]  # the filters that bound a window: `from-update-date`, …
+    size: tuple[str, int]  # the page-size parameter and the most it takes
     read_page: Callable[[Any], Page | None]  # the parsed JSON as a page, None if it is not one
     error: Callable[[bytes], str]  # the API's words in a failed answer
     cursor_repeats: bool = False  # one cursor for a whole scroll (Crossref)
+
+    @property
+    def format(self) -> str:
+        return self.name.lower()
 
 
 def parse_json(body: bytes) -> Any:
@@ -60,12 +63,16 @@ def body_start(body: bytes) -> str:
 
 
 class CursorPaging:
-    """The works of one Crossref or OpenAlex API source, window by window."""
+    """The works of one Crossref or OpenAlex API source, window by window (days: the
+    update-date filters are dates)."""
 
-    def __init__(
-        self, api: CursorApi, source: HarvestSource, http: HarvestHttp, settings: Settings
-    ) -> None:
-        self.api, self.source, self.http, self.settings = api, source, http, settings
+    api: CursorApi
+
+    def __init__(self, source: HarvestSource, http: HarvestHttp, settings: Settings) -> None:
+        self.source, self.http, self.settings = source, http, settings
+
+    def windows(self, full: bool, until: datetime | None) -> list[Window]:
+        return source_windows(self.source, full, until, day_granularity=True)
 
     @property
     def url(self) -> str:
@@ -75,10 +82,11 @@ class CursorPaging:
         """The first page's query: the source's filters, the window's bounds, the polite
         `mailto`."""
         filters = list(self.source.filters)
+        since, until = self.api.bounds
         if window is not None:
-            filters += [f"{self.api.since_filter}:{window.since}"] if window.since else []
-            filters.append(f"{self.api.until_filter}:{window.until}")
-        params: dict[str, Any] = {self.api.size_param: size}
+            filters += [f"{since}:{window.since}"] if window.since else []
+            filters.append(f"{until}:{window.until}")
+        params: dict[str, Any] = {self.api.size[0]: size}
         if filters:
             params["filter"] = ",".join(filters)
         if self.settings.crossref_mailto:
@@ -101,7 +109,7 @@ class CursorPaging:
 
     def records(self, harvest: Harvest) -> Iterator[RawRecord]:
         window, origin, api = harvest.window, self.source.origin, self.api
-        size = min(self.settings.harvest_rows, api.max_size)
+        size = min(self.settings.harvest_rows, api.size[1])
         params = {**self.params(window, size), "cursor": "*"}
         page, read, total, seen = 0, 0, None, set[str]()
         while True:

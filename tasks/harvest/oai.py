@@ -25,7 +25,7 @@ from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import HarvestSource
 from tasks.harvest.http import HarvestHttp, Unanswered
 from tasks.harvest.items import Deletion, Harvest, Window
-from tasks.harvest.windows import parse_moment, plan_windows
+from tasks.harvest.windows import parse_moment, source_windows
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 # Prefixes a decoder reads (tasks/decode/formats.py), by the format name records carry.
@@ -65,14 +65,7 @@ class OaiPmh:
 
     def windows(self, full: bool, until: datetime | None) -> list[Window]:
         day, earliest = self.identify()
-        return plan_windows(
-            self.source.harvested_until,
-            full=full,
-            until=until,
-            day_granularity=day,
-            window_days=self.source.window_days,
-            earliest=earliest,
-        )
+        return source_windows(self.source, full, until, day, earliest)
 
     def identify(self) -> tuple[bool, datetime | None]:
         """(day granularity, earliest datestamp). A repository that does not answer Identify

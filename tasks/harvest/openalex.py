@@ -25,7 +25,7 @@ from scholarflow.stores.harvest_sources import HarvestSource
 from tasks.harvest.cursor import CursorApi, CursorPaging, Page, body_start
 from tasks.harvest.http import HarvestHttp
 from tasks.harvest.items import Harvest, HarvestError, Window
-from tasks.harvest.windows import parse_moment, plan_windows
+from tasks.harvest.windows import parse_moment
 
 _FOLDER = re.compile(r"^updated_date=(\d{4}-\d{2}-\d{2})$")
 
@@ -38,33 +38,23 @@ def _page(data: Any) -> Page | None:
 
 
 OPENALEX = CursorApi(
-    name="OpenAlex",
-    format="openalex",
-    id_field="id",
-    since_filter="from_updated_date",
-    until_filter="to_updated_date",
-    size_param="per-page",
-    max_size=200,
-    read_page=_page,
-    error=body_start,
+    "OpenAlex", "id", ("from_updated_date", "to_updated_date"), ("per-page", 200), _page, body_start
 )
+
+
+class OpenAlexApi(CursorPaging):
+    api = OPENALEX
 
 
 class OpenAlexWorks:
     def __init__(self, source: HarvestSource, http: HarvestHttp, settings: Settings) -> None:
         self.source, self.http, self.settings = source, http, settings
         self.snapshot = not source.url.startswith(("http://", "https://"))
-        self.paging = CursorPaging(OPENALEX, source, http, settings)
+        self.paging = OpenAlexApi(source, http, settings)
 
     def windows(self, full: bool, until: datetime | None) -> list[Window]:
         if not self.snapshot:
-            return plan_windows(
-                self.source.harvested_until,
-                full=full,
-                until=until,
-                day_granularity=True,
-                window_days=self.source.window_days,
-            )
+            return self.paging.windows(full, until)
         after = None if full or not self.source.harvested_until else self.source.harvested_until
         start = parse_moment(after) if after else None
         windows: list[Window] = []
