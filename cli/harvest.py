@@ -31,7 +31,8 @@ def sources_add(
     ],
     set_spec: Annotated[str | None, typer.Option("--set", help="OAI-PMH set.")] = None,
     prefix: Annotated[
-        str | None, typer.Option("--prefix", help="OAI-PMH metadata prefix (oai_dc).")
+        str | None,
+        typer.Option("--prefix", help="OAI-PMH metadata prefix: oai_dc (default) or datacite."),
     ] = None,
     filters: Annotated[
         list[str] | None,
