@@ -241,5 +241,5 @@ def test_the_format_benchmark_decodes_every_recorded_shape(tmp_path):
     rows = formats(Params(corpus, 40, 7, repeat=1))
     assert {"format_aggregator", "format_crossref", "format_openalex", "format_oai_dc"} <= set(rows)
     assert "format_datacite" in rows
-    assert set(HARVESTED) == {"crossref", "openalex", "oai_dc"}
+    assert set(HARVESTED) == {"crossref", "openalex", "oai_dc", "datacite"}
     assert all(rows[f"format_{shape}"].records >= 20 for shape in HARVESTED)
