@@ -11,11 +11,13 @@ rejected.
 Files in scholarly formats are read by their own modules, chosen by the file's name or first
 lines (or forced with `format`):
 
-- `medline`: PubMed/MEDLINE XML, streamed, with the deletions update files carry;
+- `medline`: PubMed/MEDLINE XML, streamed (read in blocks, not lines), with the deletions
+  update files carry;
 - `deletions`: `Deletion`, what a source withdraws;
 - `tagged`: RIS, EndNote/Refer, RefWorks and NoteExpress exports;
 - `bibtex`: BibTeX;
-- `text_files`: encodings of whole export files and format detection.
+- `text_files`: encodings of whole export files and format detection, and what the readers
+  share (a rejection as the bytes it was read from, lines taken up to a size).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Whole export files as text: the encoding found once per file (UTF-8, with or without a
 byte-order mark, else GB18030, Big5, Shift_JIS or Windows-1252 as detected), and the format a
-file is in, from its name or, for `.txt` and unknown names, from its first lines."""
+file is in, from its name or, for `.txt` and unknown names, from its first lines; and what
+every file reader shares: a record rejected as the bytes it was read from, lines taken up to a
+size."""
 
 from __future__ import annotations
 
