@@ -82,3 +82,18 @@ def test_a_fault_inside_a_left_out_list_is_located_in_the_record_as_it_stands(
     line_in_record = broken.count("\n", record_start, fault) + 1
     assert f"(line {line_in_record} of the record)" in (record.detail or "")
     assert record.raw_bytes is not None and b"</Histroy>" in record.raw_bytes
+
+
+def test_a_url_is_read_in_blocks_as_a_file_is() -> None:
+    """PubMed XML streamed from a local HTTP server (plain and gzipped): the same articles."""
+    from tests.fixture_server import FixtureServer, Reply
+
+    path = MEDLINE / "zotero_pubmed_two_articles.xml"
+    expected = _whole(path)
+    with FixtureServer() as server:
+        server.routes["/two.xml"] = [Reply(200, path.read_bytes(), {"content-type": "text/xml"})]
+        packed = gzip.compress(path.read_bytes())
+        server.routes["/two.xml.gz"] = [Reply(200, packed, {"content-type": "application/gzip"})]
+        for name in ("two.xml", "two.xml.gz"):
+            read = [r.payload for r in read_source(f"{server.url}/{name}", deletions=[])]
+            assert read == expected and len(read) == 2
