@@ -109,39 +109,51 @@ def fetch_and_decode(paths: Iterable[Path]) -> int:
 
 
 # The harvested shapes: each reads recorded bytes (pages, snapshot lines) into records.
-def _oai_dc(records: int) -> Callable[[], Iterator[Any]]:
-    """Zenodo's recorded `ListRecords` pages, parsed and read as the OAI-PMH connector does."""
-    from scholarflow.stores.harvest_sources import new_source
-    from tasks.harvest.oai import OAI, OaiPmh, parse_page
+def _oai(prefix: str) -> Callable[[int], Callable[[], Iterator[Any]]]:
+    """Zenodo's recorded `ListRecords` pages in `prefix`, parsed and read as the OAI-PMH
+    connector does."""
 
-    pages = [p.read_bytes() for p in sorted((HARVEST / "oai").glob("zenodo_listrecords_*.xml"))]
-    reader = OaiPmh(new_source("bench", "oai-pmh", "http://127.0.0.1:9"), None, None)  # type: ignore[arg-type]
+    def make(records: int) -> Callable[[], Iterator[Any]]:
+        from scholarflow.stores.harvest_sources import new_source
+        from tasks.harvest.oai import OAI, OaiPmh, parse_page
 
-    def read_pages(rounds: int) -> Iterator[Any]:
-        for page in pages * rounds:
-            for element in parse_page(page).iter(f"{OAI}record"):
-                item = reader._record(element, "bench", "page")
-                if not isinstance(item, str):  # a deleted record's identifier
-                    yield item
+        found = sorted((HARVEST / "oai").glob(f"zenodo_listrecords_{prefix}_*.xml"))
+        pages = [p.read_bytes() for p in found]
+        source = new_source("bench", "oai-pmh", "http://127.0.0.1:9", prefix=prefix)
+        reader = OaiPmh(source, None, None)  # type: ignore[arg-type]
 
-    per_round = sum(1 for _ in read_pages(1))
-    return lambda: read_pages(max(1, records // per_round))
+        def read_pages(rounds: int) -> Iterator[Any]:
+            for page in pages * rounds:
+                for element in parse_page(page).iter(f"{OAI}record"):
+                    item = reader._record(element, "bench", "page")
+                    if not isinstance(item, str):  # a deleted record's identifier
+                        yield item
+
+        per_round = sum(1 for _ in read_pages(1))
+        return lambda: read_pages(max(1, records // per_round))
+
+    return make
 
 
 def _crossref(records: int) -> Callable[[], Iterator[Any]]:
     """habanero's recorded `/works` cursor pages, read as the Crossref connector reads them."""
     from scholarflow.paper.models import RawRecord
-    from tasks.harvest.crossref import _message
+    from tasks.harvest.crossref import CROSSREF
+    from tasks.harvest.cursor import parse_json
+
+    def items(page: bytes) -> list[Any]:
+        found = CROSSREF.read_page(parse_json(page))
+        return found.items if found else []
 
     pages = [
         p.read_bytes()
         for p in sorted((HARVEST / "crossref").glob("habanero_cursor_widget_page*.json"))
     ]
-    per_round = sum(len((_message(page) or {}).get("items") or []) for page in pages)
+    per_round = sum(len(items(page)) for page in pages)
 
     def read() -> Iterator[Any]:
         for page in pages * max(1, records // per_round):
-            for item in (_message(page) or {}).get("items") or []:
+            for item in items(page):
                 yield RawRecord("bench", str(item.get("DOI")), payload=item, format="crossref")
 
     return read
@@ -164,7 +176,8 @@ def _openalex(records: int) -> Callable[[], Iterator[Any]]:
 
 
 HARVESTED: dict[str, Callable[[int], Callable[[], Iterator[Any]]]] = {
-    "oai_dc": _oai_dc,
+    "oai_dc": _oai("oai_dc"),
+    "datacite": _oai("datacite"),
     "crossref": _crossref,
     "openalex": _openalex,
 }

@@ -17,7 +17,7 @@ TARGETS = {
 }
 FORMAT_SHAPES = (
     "aggregator", "medline", "ris", "bibtex", "endnote", "refworks", "noteexpress", "oai_dc",
-    "crossref", "openalex",
+    "datacite", "crossref", "openalex",
 )  # fmt: skip
 # Judged only on a full-size run: a flow run has a fixed cost of about a second, half of a
 # scaled-down run and 3% of a 100k-record one; the overhead the target bounds is the per-batch one.

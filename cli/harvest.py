@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.common import JsonOption, checked_client, configure_prefect, fail, print_json, run
+from cli.summaries import deletion_counts, print_rejections
 from scholarflow.settings import get_settings
 
 sources_app = typer.Typer(help="Where records are harvested from: OAI-PMH, Crossref, OpenAlex.")
@@ -30,7 +31,8 @@ def sources_add(
     ],
     set_spec: Annotated[str | None, typer.Option("--set", help="OAI-PMH set.")] = None,
     prefix: Annotated[
-        str | None, typer.Option("--prefix", help="OAI-PMH metadata prefix (oai_dc).")
+        str | None,
+        typer.Option("--prefix", help="OAI-PMH metadata prefix: oai_dc (default) or datacite."),
     ] = None,
     filters: Annotated[
         list[str] | None,
@@ -181,18 +183,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
             "asks for the unfinished window again",
             highlight=False,
         )
-    deletions = summary["deletions"]
     if summary["deleted"]:
-        out.print(
-            f"  deletions: {deletions['removed']} removed from the index, {deletions['held']} "
-            f"held by another source, {deletions['absent']} never indexed",
-            highlight=False,
-        )
-    for stage, group in summary["rejected_by_stage"].items():
-        for reason, count in group["reasons"].items():
-            out.print(f"  rejected {count} at {stage}: {escape(reason)}", highlight=False)
-    if summary["rejected"]:
-        out.print("  see them with: scholarflow deadletter list", highlight=False)
+        out.print(f"  deletions: {deletion_counts(summary['deletions'])}", highlight=False)
+    print_rejections(out, summary)
 
 
 def _check_cron(schedule: str) -> None:

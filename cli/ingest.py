@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.common import JsonOption, configure_prefect, fail, print_json, run, stderr
+from cli.summaries import deletion_counts, print_rejections
 from scholarflow.paper.models import EnrichmentStatus
 from scholarflow.settings import DoiLookup, get_settings
 
@@ -125,17 +126,11 @@ def _print_ingest_summary(summary: dict[str, Any]) -> None:
             "(already ingested; --full reads them again)",
             highlight=False,
         )
-    for stage, group in summary["rejected_by_stage"].items():
-        for reason, count in group["reasons"].items():
-            out.print(f"  rejected {count} at {stage}: {escape(reason)}", highlight=False)
-    if summary["rejected"]:
-        out.print("  see them with: scholarflow deadletter list", highlight=False)
+    print_rejections(out, summary)
     if summary.get("deletions_read"):
-        done = summary["deletions"]
         out.print(
             f"  {summary['deletions_read']} deletions read (PubMed DeleteCitation): "
-            f"{done['removed']} papers removed, {done['held']} held by another source, "
-            f"{done['absent']} never indexed",
+            f"{deletion_counts(summary['deletions'])}",
             highlight=False,
         )
     _print_enrichment(out, summary)

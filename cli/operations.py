@@ -138,6 +138,8 @@ def reindex(
         )
         for source in result["sources"]:
             out.print(f"  source: {source}", highlight=False)
+        for name in result["harvests"]:
+            out.print(f"  harvested again: {name}", highlight=False)
         return
     check = result["verification"]
     out.print(

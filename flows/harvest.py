@@ -35,9 +35,9 @@ from scholarflow.paper.models import RawRecord, RunSummary
 from scholarflow.settings import Settings
 from scholarflow.stores.deadletters import DeadLetterStore
 from scholarflow.stores.harvest_sources import HarvestSource, HarvestSources
-from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.indices import ReindexError, ensure_live_index
 from scholarflow.stores.writer import WriterRun
-from tasks.harvest import Deletion, Harvest, HarvestError, connector_for
+from tasks.harvest import Connector, Deletion, Harvest, HarvestError, Window, connector_for
 from tasks.harvest.deletions import apply_deletions
 from tasks.harvest.http import HarvestHttp
 from tasks.harvest.windows import parse_moment
@@ -134,7 +134,9 @@ def run_harvest(
             result = _harvest(settings, run, http, source, full, end, size)
     finally:
         http.close()
-    HarvestSources(connect(settings)).note_run(name, run_id, result.status, result.error)
+    HarvestSources(connect(settings)).note_run(
+        name, run_id, result.status, result.error, alias=settings.alias
+    )
     log_event(_logger(), "harvest finished", source=name, **_counts(result))
     return result
 
@@ -163,22 +165,8 @@ def _harvest(
     dead_letters.ensure()  # before the load: see DeadLetterStore.ensure
     store = HarvestSources(client)
     for window in windows:
-        harvest = Harvest(window)
-        deleted: list[str] = []
-
-        def records(
-            harvest: Harvest = harvest, deleted: list[str] = deleted
-        ) -> Iterator[RawRecord]:
-            for item in connector.records(harvest):
-                if isinstance(item, Deletion):
-                    deleted.extend(item.ids)
-                else:
-                    yield item
-
-        load_records(settings, records(), index, summary, batch_size, dead_letters, run=run)
-        summary.deletions_read += len(deleted)
-        summary.deletions.update(
-            apply_deletions(client, run.write, index, source.origin, deleted).as_dict()
+        harvest = harvest_window(
+            settings, run, connector, source, window, index, summary, batch_size, dead_letters
         )
         result.pages += harvest.pages
         if harvest.failure:
@@ -195,6 +183,76 @@ def _harvest(
     return result
 
 
+def harvest_window(
+    settings: Settings,
+    run: WriterRun,
+    connector: Connector,
+    source: HarvestSource,
+    window: Window,
+    index: str,
+    summary: RunSummary,
+    batch_size: int,
+    dead_letters: DeadLetterStore,
+) -> Harvest:
+    """One window's records loaded into `index`, then its deletions applied; the returned
+    `Harvest` says whether the window completed (its `failure` is None)."""
+    harvest = Harvest(window)
+    deleted: list[str] = []
+
+    def records() -> Iterator[RawRecord]:
+        for item in connector.records(harvest):
+            if isinstance(item, Deletion):
+                deleted.extend(item.ids)
+            else:
+                yield item
+
+    load_records(settings, records(), index, summary, batch_size, dead_letters, run=run)
+    summary.deletions_read += len(deleted)
+    summary.deletions.update(
+        apply_deletions(run.client, run.write, index, source.origin, deleted).as_dict()
+    )
+    return harvest
+
+
+def harvest_again(
+    settings: Settings,
+    run: WriterRun,
+    sources: list[HarvestSource],
+    index: str,
+    summary: RunSummary,
+    batch_size: int,
+    dead_letters: DeadLetterStore,
+) -> None:
+    """A replay re-index's harvests: each source in full, up to its saved position, into the
+    index being built. Positions stay: the next harvest goes on into whichever index the alias
+    then names. A window that breaks raises ReindexError naming the source and the page, so
+    the re-index stops before the alias moves."""
+    http = HarvestHttp(settings)
+    try:
+        for source in sources:
+            connector = connector_for(source, http, settings)
+            until = parse_moment(source.harvested_until) if source.harvested_until else None
+            for window in connector.windows(True, until):
+                harvest = harvest_window(
+                    settings,
+                    run,
+                    connector,
+                    source,
+                    window,
+                    index,
+                    summary,
+                    batch_size,
+                    dead_letters,
+                )
+                if harvest.failure:
+                    raise ReindexError(
+                        f"harvest source {source.name} could not be harvested again: "
+                        f"{harvest.failure}"
+                    )
+    finally:
+        http.close()
+
+
 def _files(
     settings: Settings, source: HarvestSource, full: bool, batch_size: int | None, run_id: str
 ) -> HarvestSummary:
@@ -206,7 +264,9 @@ def _files(
     summary = run_ingest(settings, [source.url], size, full=full, format=format)
     result = HarvestSummary(source.name, summary, windows=summary.sources_read)
     result.windows_done = summary.sources_read
-    HarvestSources(connect(settings)).note_run(source.name, summary.run_id, result.status)
+    HarvestSources(connect(settings)).note_run(
+        source.name, summary.run_id, result.status, alias=settings.alias
+    )
     return result
 
 

@@ -6,7 +6,9 @@ half-built index. Modes:
 
 - `copy`: server-side `_reindex` from the live index, for mapping and analysis changes;
 - `replay`: decode and enrich (from the DOI cache only, never the network) every recorded
-  source again, for changes in decoding or in what a document holds.
+  source again, for changes in decoding or in what a document holds; every harvest source
+  that wrote to the alias is harvested again in full (flows/harvest.py), so a paper that came
+  only from a harvest is not lost.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.harvest import harvest_again
 from flows.ingest import load_records
 from flows.running.credentials import flow_settings
 from flows.running.observe import log_event
@@ -29,6 +32,7 @@ from scholarflow.engine.client import check, connect
 from scholarflow.paper.models import Outcome, RunSummary
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.stores.deadletters import DeadLetterStore
+from scholarflow.stores.harvest_sources import HarvestSources
 from scholarflow.stores.indices import prune
 from scholarflow.stores.writer import WriterRun
 from tasks.fetch import read_records
@@ -146,11 +150,15 @@ def _load(settings: Settings, plan: ReindexPlan, batch_size: int, run: WriterRun
         dead_letters,
         run=run,
     )
+    harvests = [HarvestSources(run.client).get(name) for name in plan.harvests]
+    harvest_again(replay_settings, run, harvests, plan.target, summary, batch_size, dead_letters)
     # The target is refreshed when its serving settings are restored; the engine is saved
     # when the re-index ends, whichever way.
     run.finish(summary, None, dead_letters, persist=False)
     # Into an empty index, every document is written once as `indexed`; the rest merge into it.
-    return {"documents": summary.outcomes[Outcome.INDEXED], "replay": summary.as_dict()}
+    # A deletion a harvest announced may remove one of them again.
+    documents = summary.outcomes[Outcome.INDEXED] - summary.deletions["removed"]
+    return {"documents": documents, "replay": summary.as_dict()}
 
 
 def publish_result(result: dict[str, Any]) -> None:

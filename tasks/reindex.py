@@ -22,6 +22,7 @@ from scholarflow.alerts.watches import WatchStore
 from scholarflow.engine.client import connect
 from scholarflow.search.relevance import K, load_judgments, rank
 from scholarflow.settings import Settings, VectorMapping
+from scholarflow.stores.harvest_sources import HarvestSource, HarvestSources
 from scholarflow.stores.indices import (
     IndexStateError,
     ReindexError,
@@ -49,6 +50,8 @@ from scholarflow.stores.layout import (
 )
 from scholarflow.stores.vector_mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
 from tasks.fetch import expand_sources
+from tasks.harvest import connector_for
+from tasks.harvest.http import HarvestHttp
 
 Mode = Literal["copy", "replay"]
 # Judged queries re-run against the new index before the switch.
@@ -80,6 +83,8 @@ class ReindexPlan:
     replicas: str = AUTO
     layout_why: dict[str, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    # Harvest sources (by name) a replay harvests again, each reachable when planned.
+    harvests: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     would_delete: list[str] = field(default_factory=list)
 
@@ -113,16 +118,36 @@ def plan_reindex(client: Elasticsearch, settings: Settings, mode: Mode, keep: in
     plan.shards, plan.replicas, plan.layout_why = layout.shards, layout.replicas, layout.why
     if mode == "replay":
         plan.sources = SourceRegistry(client).sources(settings.alias)
-        if not plan.sources:
+        harvests = HarvestSources(client).replayed_with(settings.alias, live)
+        if not plan.sources and not harvests:
             raise IndexStateError(
-                f"no sources are recorded for '{settings.alias}' (they are recorded by ingest): "
-                "ingest again, or re-index with --mode copy"
+                f"no sources are recorded for '{settings.alias}' (they are recorded by ingest "
+                "and harvest): ingest again, or re-index with --mode copy"
             )
         plan.files = list(dict.fromkeys(expand_sources(plan.sources)))  # a missing one fails here
+        unreachable(settings, harvests, plan)  # and a harvest source that does not answer
+        plan.harvests = [source.name for source in harvests]
     names = [*generations(client, settings.alias), target]
     loading = {name for name in names[:-1] if is_loading(client, name)}
     plan.would_delete = prune_plan(names, target, loading, keep)["deleted"]
     return plan
+
+
+def unreachable(settings: Settings, sources: list[HarvestSource], plan: ReindexPlan) -> None:
+    """Raise ReindexError naming the first harvest source that cannot be harvested now: a
+    replay without it would lose the papers only it gave."""
+    http = HarvestHttp(settings)
+    try:
+        for source in sources:
+            problem = connector_for(source, http, settings).probe()
+            if problem:
+                raise ReindexError(
+                    f"harvest source {source.name} ({source.url}) cannot be harvested again: "
+                    f"{problem}; bring it back, remove it with `scholarflow sources remove`, or "
+                    "re-index with --mode copy"
+                )
+    finally:
+        http.close()
 
 
 def live_fingerprint(client: Elasticsearch, index: str) -> tuple[int, str | None]:

@@ -240,5 +240,6 @@ def test_the_format_benchmark_decodes_every_recorded_shape(tmp_path):
     Corpus(7).write(corpus, 40)
     rows = formats(Params(corpus, 40, 7, repeat=1))
     assert {"format_aggregator", "format_crossref", "format_openalex", "format_oai_dc"} <= set(rows)
-    assert set(HARVESTED) == {"crossref", "openalex", "oai_dc"}
+    assert "format_datacite" in rows
+    assert set(HARVESTED) == {"crossref", "openalex", "oai_dc", "datacite"}
     assert all(rows[f"format_{shape}"].records >= 20 for shape in HARVESTED)

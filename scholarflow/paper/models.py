@@ -43,8 +43,8 @@ class RawRecord:
     flags: list[str] = field(default_factory=list)
     line: bytes | None = None
     # The shape the payload is in when a reader knows it (`medline`, `ris`, `bibtex`, `endnote`,
-    # `refworks`, `noteexpress`, `crossref`, `openalex`, `oai_dc`); None for today's JSON shapes,
-    # which decoding tells apart by their keys.
+    # `refworks`, `noteexpress`, `crossref`, `openalex`, `oai_dc`, `datacite`); None for today's
+    # JSON shapes, which decoding tells apart by their keys.
     format: str | None = None
 
     @property

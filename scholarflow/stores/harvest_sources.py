@@ -24,6 +24,8 @@ SOURCES_INDEX = "scholarflow-harvest-sources"
 SOURCES_MAPPINGS_FILE = "harvest-sources.mappings.json"
 SourceKind = Literal["oai-pmh", "crossref", "openalex", "pubmed", "files"]
 KINDS: tuple[str, ...] = ("oai-pmh", "crossref", "openalex", "pubmed", "files")
+# Kinds the ingest reads (their paths are in the ingest's registry, replayed from there).
+READ_BY_INGEST: tuple[str, ...] = ("pubmed", "files")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -46,6 +48,8 @@ class HarvestSource(BaseModel):
     # Windows of at most this many days (0: one window from the last position to the end).
     window_days: int = Field(0, ge=0)
     created: str | None = None
+    # The aliases this source was harvested into (a replay re-index of one harvests it again).
+    aliases: list[str] = Field(default_factory=list)
     harvested_until: str | None = None
     last_run: str | None = None
     last_run_at: str | None = None
@@ -115,10 +119,33 @@ class HarvestSources:
         """The end of a window harvested completely: the next run starts after it."""
         self._update(name, {"harvested_until": until, "last_run": run_id})
 
-    def note_run(self, name: str, run_id: str, status: str, error: str | None = None) -> None:
+    def note_run(
+        self, name: str, run_id: str, status: str, error: str | None = None, alias: str = ""
+    ) -> None:
+        """How the last run ended, and the alias it wrote to (added to the source's aliases)."""
         at = datetime.now(UTC).isoformat()
-        fields = {"last_run": run_id, "last_run_at": at, "last_status": status}
+        fields: dict[str, Any] = {"last_run": run_id, "last_run_at": at, "last_status": status}
+        if alias:
+            fields["aliases"] = sorted({*self.get(name).aliases, alias})
         self._update(name, {**fields, "last_error": error})
 
+    def replayed_with(self, alias: str, index: str) -> list[HarvestSource]:
+        """The sources a replay re-index of `alias` harvests again: those harvested into it,
+        and those whose records its live `index` holds (harvested before aliases were noted).
+        `files` and `pubmed` sources are not among them: the ingest's registry has their paths."""
+        found: list[HarvestSource] = []
+        for source in self.all():
+            if source.kind in READ_BY_INGEST:
+                continue
+            if alias in source.aliases or _holds(self.client, index, source.origin):
+                found.append(source)
+        return found
+
     def _update(self, name: str, fields: dict[str, Any]) -> None:
+        self.ensure()  # a store created before a field was added gains it first
         self.client.update(index=SOURCES_INDEX, id=name, doc=fields, refresh=True)
+
+
+def _holds(client: Elasticsearch, index: str, origin: str) -> bool:
+    query = {"term": {"provenance.source": origin}}
+    return bool(client.count(index=index, query=query)["count"])

@@ -14,8 +14,8 @@ texts and the JSON objects it offers, best first) that `build_paper` turns into 
 Records whose reader or source declares their format (`RawRecord.format`) are read by that
 format's decoder instead, registered in `formats.FORMAT_READERS`: file exports in `medline`
 (PubMed XML), `ris`, `bibtex` and `tagged` (EndNote, RefWorks, NoteExpress); harvested works in
-`crossref`, `openalex` and `dublin_core` (OAI-PMH `oai_dc`); `fields` holds the readings they
-all share (plain text or markup, dates, names, terms, ISSNs).
+`crossref`, `openalex`, `dublin_core` (OAI-PMH `oai_dc`) and `datacite` (OAI-PMH `datacite`);
+`fields` holds the readings they all share (plain text or markup, dates, names, terms, ISSNs).
 
 Text is sorted into English and Chinese fields by its script, whatever key it arrived in.
 """

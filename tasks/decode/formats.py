@@ -10,6 +10,7 @@ from typing import Any
 
 from tasks.decode.bibtex import read_bibtex
 from tasks.decode.crossref import read_crossref
+from tasks.decode.datacite import read_datacite
 from tasks.decode.dublin_core import read_dublin_core
 from tasks.decode.medline import read_medline
 from tasks.decode.openalex import read_openalex
@@ -27,4 +28,5 @@ FORMAT_READERS: dict[str, Callable[[dict[str, Any], list[str]], Reading]] = {
     "crossref": read_crossref,
     "openalex": read_openalex,
     "oai_dc": read_dublin_core,
+    "datacite": read_datacite,
 }

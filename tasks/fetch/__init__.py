@@ -11,11 +11,13 @@ rejected.
 Files in scholarly formats are read by their own modules, chosen by the file's name or first
 lines (or forced with `format`):
 
-- `medline`: PubMed/MEDLINE XML, streamed, with the deletions update files carry;
+- `medline`: PubMed/MEDLINE XML, streamed (read in blocks, not lines), with the deletions
+  update files carry;
 - `deletions`: `Deletion`, what a source withdraws;
 - `tagged`: RIS, EndNote/Refer, RefWorks and NoteExpress exports;
 - `bibtex`: BibTeX;
-- `text_files`: encodings of whole export files and format detection.
+- `text_files`: encodings of whole export files and format detection, and what the readers
+  share (a rejection as the bytes it was read from, lines taken up to a size).
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ from tasks.fetch.bibtex import bibtex_records, reparse_bibtex
 from tasks.fetch.deletions import Deletion
 from tasks.fetch.medline import pubmed_records, reparse_medline
 from tasks.fetch.tagged import TAGGED_FORMATS, reparse_tagged, tagged_records
-from tasks.fetch.text_files import CANDIDATE_ENCODINGS, SUFFIX_FORMATS, detect_format
+from tasks.fetch.text_files import (
+    CANDIDATE_ENCODINGS,
+    SUFFIX_FORMATS,
+    detect_format,
+    format_by_name,
+    rejected_bytes,
+)
 
 JSON_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson")
 RECORD_SUFFIXES = JSON_SUFFIXES + tuple(SUFFIX_FORMATS)
@@ -51,6 +59,7 @@ RECORD_SUFFIXES = JSON_SUFFIXES + tuple(SUFFIX_FORMATS)
 # and Western Windows-1252. Korean code pages are left out on purpose: on short Chinese lines
 # they win detection with nonsense.
 _URL_CHUNK = 1 << 16
+_BLOCK = 1 << 16  # bytes a block-read source (PubMed XML) is read in
 
 
 class SourceError(ScholarflowError):
@@ -123,7 +132,10 @@ def read_source(
     PubMed update file announces go to `deletions`; a caller that keeps no list gets each as a
     rejected record (`deletion not applied`), so none is ever dropped unseen."""
     name = _format_name(source)
-    lines = _lines(source) if digest is None else _hashed(_lines(source), digest)
+    format = format or format_by_name(name)
+    # PubMed XML is read in blocks, not lines: a record spans hundreds of short lines.
+    lines = (_blocks if format == "medline" else _lines)(source)
+    lines = lines if digest is None else _hashed(lines, digest)
     try:
         if format is None:
             format, lines = detect_format(name, lines)
@@ -221,23 +233,40 @@ def _lines(source: str) -> Iterator[bytes]:
         yield from handle
 
 
+def _blocks(source: str) -> Iterator[bytes]:
+    """The bytes of a file or URL in blocks of `_BLOCK` (lines cut anywhere), gunzipped when
+    the name ends in .gz."""
+    if is_url(source):
+        yield from _url_blocks(source, _gzipped(source))
+        return
+    opener = gzip.open if _gzipped(source) else open
+    with opener(source, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            yield block
+
+
 def _hashed(lines: Iterable[bytes], digest: Any) -> Iterator[bytes]:
     for line in lines:
         digest.update(line)
         yield line
 
 
-def _url_lines(url: str, gzipped: bool) -> Iterator[bytes]:
+def _url_blocks(url: str, gzipped: bool) -> Iterator[bytes]:
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
-    pending = b""
     with httpx.stream("GET", url, timeout=30.0, follow_redirects=True) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes(_URL_CHUNK):
-            pending += inflate.decompress(chunk) if inflate else chunk
-            *complete, pending = pending.split(b"\n")
-            yield from (line + b"\n" for line in complete)
+            yield inflate.decompress(chunk) if inflate else chunk
     if inflate:
-        pending += inflate.flush()
+        yield inflate.flush()
+
+
+def _url_lines(url: str, gzipped: bool) -> Iterator[bytes]:
+    pending = b""
+    for block in _url_blocks(url, gzipped):
+        pending += block
+        *complete, pending = pending.split(b"\n")
+        yield from (line + b"\n" for line in complete)
     if pending:
         yield pending
 
@@ -330,14 +359,7 @@ def _line_record(source: str, location: str, raw: bytes, decoder: _LineDecoder) 
 
 
 def _undecodable(source: str, location: str, raw: bytes, problem: str | None) -> RawRecord:
-    return RawRecord(
-        source,
-        location,
-        raw=raw.decode("utf-8", "replace"),
-        raw_bytes=raw,
-        error="not text in UTF-8 or any other encoding",
-        detail=problem,
-    )
+    return rejected_bytes(source, location, raw, "not text in UTF-8 or any other encoding", problem)
 
 
 def _json_lines(source: str, lines: Iterable[bytes]) -> Iterator[RawRecord]:

@@ -11,21 +11,13 @@ import bibtexparser
 from bibtexparser import model
 
 from scholarflow.paper.models import RawRecord
-from tasks.fetch.text_files import decode_text
+from tasks.fetch.text_files import decode_text, undecodable_file
 
 
 def bibtex_records(source: str, data: bytes) -> Iterator[RawRecord]:
     text, encoding, problem = decode_text(data)
     if text is None:
-        yield RawRecord(
-            source,
-            "document",
-            raw=data[:2000].decode("utf-8", "replace"),
-            raw_bytes=data[:2000],
-            error="not text in UTF-8 or any other encoding",
-            detail=problem,
-            format="bibtex",
-        )
+        yield undecodable_file(source, data, problem, "bibtex")
         return
     flags = [f"encoding_{encoding}"] if encoding else []
     library = bibtexparser.parse_string(text)

@@ -11,20 +11,26 @@ abstracts are read as text here, where the XML says exactly what is markup: inli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from lxml import etree
 
 from scholarflow.paper.models import RawRecord
 from tasks.fetch.deletions import Deletion
+from tasks.fetch.text_files import rejected_bytes, take_bytes
 
 _START = re.compile(rb"<(PubmedArticle|PubmedBookArticle|DeleteCitation)[\s>]")
-_END = {
-    name: re.compile(rb"</" + name + rb"\s*>")
-    for name in (b"PubmedArticle", b"PubmedBookArticle", b"DeleteCitation")
-}
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+_START_TAGS = (b"<PubmedArticle", b"<PubmedBookArticle", b"<DeleteCitation")
+_END_REST = re.compile(rb"\s*>")
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, remove_comments=True, collect_ids=False
+)
+# Lists inside an article that no payload field reads (see `_unread_cut`).
+_UNREAD = [
+    (b"<" + name, b"</" + name + b">")
+    for name in (b"CommentsCorrectionsList", b"History", b"ReferenceList")
+]
 # Keep only this much of a stream that holds no record start yet (a tag may straddle lines).
 _TAIL = 64
 
@@ -48,20 +54,20 @@ def medline_records(source: str, lines: Iterable[bytes]) -> Iterator[RawRecord |
 
         while (start := _START.search(buffer, pos)) is not None:
             name = start.group(1)
-            end = _END[name].search(buffer, start.end())
-            following = _START.search(buffer, start.end())
-            if following is not None and (end is None or following.start() < end.start()):
+            closed, end = _close(buffer, name, start.end())
+            following = _next_start(buffer, start.end(), closed)
+            if following is not None:
                 found += 1
                 where = f"record {found} (line {line_at(buffer, start.start())})"
-                yield _broken(source, where, buffer[start.start() : following.start()], name)
-                pos = following.start()
+                yield _broken(source, where, buffer[start.start() : following], name)
+                pos = following
                 continue
-            if end is None:
+            if end < 0:
                 break
             found += 1
             where = f"record {found} (line {line_at(buffer, start.start())})"
-            yield _record(source, where, buffer[start.start() : end.end()], name)
-            pos = end.end()
+            yield _record(source, where, buffer[start.start() : end], name)
+            pos = end
         else:
             pos = max(len(buffer) - _TAIL, pos)
         line = line_at(buffer, pos)
@@ -80,19 +86,36 @@ def medline_records(source: str, lines: Iterable[bytes]) -> Iterator[RawRecord |
         )
 
 
+def _close(buffer: bytes, name: bytes, at: int) -> tuple[int, int]:
+    """Where the end tag `</name>` (or `</name >`) after `at` starts and ends; (len, -1)
+    when the buffer does not hold it (yet). A plain search: the tag follows a whole record."""
+    tag = b"</" + name
+    begin = buffer.find(tag, at)
+    while begin >= 0:
+        match = _END_REST.match(buffer, begin + len(tag))
+        if match is not None:
+            return begin, match.end()
+        begin = buffer.find(tag, begin + 1)  # `</PubmedArticleSet>`
+    return len(buffer), -1
+
+
+def _next_start(buffer: bytes, at: int, before: int) -> int | None:
+    """Where another record starts between `at` and `before` (a record not closed before the
+    next one), or None. Plain searches first: a whole record is scanned by the regex only when
+    one of the tags is in it."""
+    if all(buffer.find(tag, at, before) < 0 for tag in _START_TAGS):
+        return None
+    found = _START.search(buffer, at, before)
+    return found.start() if found is not None else None
+
+
 def _blocks(lines: Iterable[bytes], size: int = 1 << 16) -> Iterator[bytes]:
     """The stream in blocks of about `size` bytes: a record spans many lines, and joining a
-    block at a time costs less than growing the buffer a line at a time."""
-    pending: list[bytes] = []
-    held = 0
-    for line in lines:
-        pending.append(line)
-        held += len(line)
-        if held >= size:
-            yield b"".join(pending)
-            pending, held = [], 0
-    if pending:
-        yield b"".join(pending)
+    block at a time costs less than growing the buffer a line at a time. (A file read in
+    blocks already, tasks/fetch/__init__.py, passes through as it is.)"""
+    stream = iter(lines)
+    while taken := take_bytes(stream, size):
+        yield taken[0] if len(taken) == 1 else b"".join(taken)
 
 
 def pubmed_records(
@@ -127,94 +150,152 @@ def reparse_medline(source: str, location: str, data: bytes) -> list[RawRecord]:
 def _broken(
     source: str, location: str, data: bytes, name: bytes, how: str = "not closed"
 ) -> RawRecord:
-    return RawRecord(
-        source,
-        location,
-        raw=data.decode("utf-8", "replace"),
-        raw_bytes=data,
-        error="malformed PubMed XML",
-        detail=f"<{name.decode()}> {how} before the next record",
-        format="medline",
-    )
+    detail = f"<{name.decode()}> {how} before the next record"
+    return rejected_bytes(source, location, data, "malformed PubMed XML", detail, "medline")
 
 
 def _record(source: str, location: str, data: bytes, name: bytes) -> RawRecord | Deletion:
     try:
-        element = etree.fromstring(data, _PARSER)
+        element = _parse(data)
     except etree.XMLSyntaxError as exc:
         detail = f"{exc.msg} (line {exc.lineno} of the record)" if exc.lineno else exc.msg
-        return RawRecord(
-            source,
-            location,
-            raw=data.decode("utf-8", "replace"),
-            raw_bytes=data,
-            error="malformed PubMed XML",
-            detail=detail,
-            format="medline",
-        )
+        return rejected_bytes(source, location, data, "malformed PubMed XML", detail, "medline")
     if name == b"DeleteCitation":
-        return Deletion(source, location, [_text(p) for p in element.iter("PMID") if _text(p)])
+        return Deletion(source, location, _all_texts(element.iter("PMID")))
     return RawRecord(source, location, payload=_payload(element), format="medline")
+
+
+def _parse(data: bytes) -> Any:
+    """The record's element, parsed without the lists no field reads; a record that does not
+    parse so is parsed whole, so its error names the line of the record as it stands (and a
+    cut that went wrong, inside a CDATA section, costs nothing)."""
+    try:
+        return etree.fromstring(_unread_cut(data), _PARSER)
+    except etree.XMLSyntaxError:
+        return etree.fromstring(data, _PARSER)
+
+
+def _unread_cut(data: bytes) -> bytes:
+    """The record without the lists no field is read from (references, comments and
+    corrections, history: a sixth of a typical article's bytes and more of its elements),
+    which then cost no parsing. Each is cut from its first start tag to its last end tag, so
+    nested or repeated lists go whole; the fields read lie outside them. The record's own
+    bytes are what a rejection keeps."""
+    for start, end in _UNREAD:
+        at = data.find(start)
+        if at < 0:
+            continue
+        close = data.rfind(end)
+        if close > at:
+            data = data[:at] + data[close + len(end) :]
+    return data
+
+
+class _Children:
+    """An element's children by tag, gathered in one pass: every lookup after it is a dict
+    access (lxml's `find` reads its path in Python on every call, and an article asks for
+    some thirty)."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self, element: Any) -> None:
+        self.groups: dict[Any, list[Any]] = {}
+        if element is not None:
+            for child in element:
+                self.groups.setdefault(child.tag, []).append(child)
+
+    def all(self, tag: str) -> list[Any]:
+        return self.groups.get(tag, [])
+
+    def first(self, tag: str) -> Any:
+        found = self.groups.get(tag)
+        return found[0] if found else None
+
+    def below(self, *path: str) -> list[Any]:
+        """What `findall("A/B/C")` finds: every C in every B in every A, in document order."""
+        found = self.all(path[0])
+        for tag in path[1:]:
+            found = [child for parent in found for child in parent if child.tag == tag]
+        return found
+
+    def text(self, *path: str) -> str:
+        """The text of the first element at `path`, as `_text(find("A/B"))`."""
+        found = self.below(*path) if len(path) > 1 else self.all(path[0])
+        return _text(found[0]) if found else ""
 
 
 def _payload(element: Any) -> dict[str, Any]:
     """The fields of one article as plain data (texts already read out of their markup)."""
-    citation = element.find("MedlineCitation")
+    top = _Children(element)
+    citation = top.first("MedlineCitation")
     if citation is None:  # PubmedBookArticle
-        citation = element.find("BookDocument")
-    root = citation if citation is not None else element
-    article = root.find("Article")
-    part = article if article is not None else root
+        citation = top.first("BookDocument")
+    root = _Children(citation) if citation is not None else top
+    article = root.first("Article")
+    part = _Children(article) if article is not None else root
     payload: dict[str, Any] = {
         "kind": element.tag,
-        "pmid": _text(root.find("PMID")),
-        "title": _text(part.find("ArticleTitle")) or _text(part.find("VernacularTitle")),
-        "vernacular_title": _text(part.find("VernacularTitle")),
-        "abstract": _sections(part.find("Abstract")),
+        "pmid": root.text("PMID"),
+        "title": part.text("ArticleTitle") or part.text("VernacularTitle"),
+        "vernacular_title": part.text("VernacularTitle"),
+        "abstract": _sections(part.first("Abstract")),
         "other_abstracts": [
             {"language": other.get("Language"), "text": _sections(other)}
-            for other in root.findall("OtherAbstract")
+            for other in root.all("OtherAbstract")
         ],
         "authors": [
-            _author(a)
-            for a in part.findall("AuthorList/Author") or root.findall("Book/AuthorList/Author")
+            _author(a) for a in part.below("AuthorList", "Author") or root.below(*_BOOK_AUTHORS)
         ],
-        "languages": [_text(lang) for lang in part.findall("Language") if _text(lang)],
-        "publication_types": [
-            _text(t) for t in part.findall("PublicationTypeList/PublicationType") if _text(t)
-        ],
-        "keywords": [_text(k) for k in root.findall("KeywordList/Keyword") if _text(k)],
-        "mesh": [_text(d) for d in root.findall("MeshHeadingList/MeshHeading/DescriptorName")],
-        "ids": _ids(element),
+        "languages": _all_texts(part.all("Language")),
+        "publication_types": _all_texts(part.below("PublicationTypeList", "PublicationType")),
+        "keywords": _all_texts(root.below("KeywordList", "Keyword")),
+        "mesh": [_text(d) for d in root.below("MeshHeadingList", "MeshHeading", "DescriptorName")],
+        "ids": _ids(top),
         "elocation": {
-            e.get("EIdType", ""): _text(e) for e in part.findall("ELocationID") if _text(e)
+            e.get("EIdType", ""): text for e in part.all("ELocationID") if (text := _text(e))
         },
-        "pages": _text(part.find("Pagination/MedlinePgn")),
-        "article_date": _date(part.find("ArticleDate")),
+        "pages": part.text("Pagination", "MedlinePgn"),
+        "article_date": _date(part.first("ArticleDate")),
     }
-    journal = part.find("Journal")
+    journal = part.first("Journal")
     if journal is not None:
+        found = _Children(journal)
         payload["journal"] = {
-            "title": _text(journal.find("Title")),
-            "iso_abbreviation": _text(journal.find("ISOAbbreviation")),
-            "issn": [_text(i) for i in journal.findall("ISSN") if _text(i)],
-            "volume": _text(journal.find("JournalIssue/Volume")),
-            "issue": _text(journal.find("JournalIssue/Issue")),
-            "pub_date": _date(journal.find("JournalIssue/PubDate")),
+            **_texts(found, _JOURNAL),
+            "issn": _all_texts(found.all("ISSN")),
+            "pub_date": _date(next(iter(found.below("JournalIssue", "PubDate")), None)),
         }
-    book = root.find("Book")
+    book = root.first("Book")
     if book is not None:
-        payload["book"] = {
-            "title": _text(book.find("BookTitle")),
-            "publisher": _text(book.find("Publisher/PublisherName")),
-            "pub_date": _date(book.find("PubDate")),
-        }
+        found = _Children(book)
+        payload["book"] = {**_texts(found, _BOOK), "pub_date": _date(found.first("PubDate"))}
         if not payload["title"]:
             payload["title"] = payload["book"]["title"]
-    issns = root.findall("MedlineJournalInfo/ISSNLinking")
+    issns = root.below("MedlineJournalInfo", "ISSNLinking")
     if issns and "journal" in payload:
-        payload["journal"]["issn"] += [_text(i) for i in issns if _text(i)]
+        payload["journal"]["issn"] += _all_texts(issns)
     return payload
+
+
+_JOURNAL = {
+    "title": ("Title",),
+    "iso_abbreviation": ("ISOAbbreviation",),
+    "volume": ("JournalIssue", "Volume"),
+    "issue": ("JournalIssue", "Issue"),
+}
+_BOOK_AUTHORS = ("Book", "AuthorList", "Author")
+_BOOK = {"title": ("BookTitle",), "publisher": ("Publisher", "PublisherName")}
+_DATE = {"year": ("Year",), "month": ("Month",), "day": ("Day",), "medline_date": ("MedlineDate",)}
+
+
+def _texts(children: _Children, paths: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """The text at each path among `children`, by key."""
+    return {key: children.text(*path) for key, path in paths.items()}
+
+
+def _all_texts(elements: Iterable[Any]) -> list[str]:
+    """The texts of the elements that have one."""
+    return [text for element in elements if (text := _text(element))]
 
 
 def _text(element: Any) -> str:
@@ -234,7 +315,8 @@ def _sections(abstract: Any) -> list[dict[str, str]]:
         return []
     sections = [
         {"label": text.get("Label") or "", "text": _text(text)}
-        for text in abstract.findall("AbstractText")
+        for text in abstract
+        if text.tag == "AbstractText"
     ]
     return [s for s in sections if s["text"] or s["label"]]
 
@@ -263,31 +345,18 @@ def _author(author: Any) -> dict[str, Any]:
     return found
 
 
-def _ids(element: Any) -> dict[str, str]:
+def _ids(top: _Children) -> dict[str, str]:
     ids: dict[str, str] = {}
-    lists = (
-        "PubmedData/ArticleIdList",
-        "PubmedBookData/ArticleIdList",
-        "BookDocument/ArticleIdList",
-    )
-    found = (article_id for path in lists for article_id in element.iterfind(f"{path}/ArticleId"))
-    for article_id in found:
+    lists = ("PubmedData", "PubmedBookData", "BookDocument")
+    for article_id in (i for name in lists for i in top.below(name, "ArticleIdList", "ArticleId")):
         kind = article_id.get("IdType", "")
-        if kind and kind not in ids and _text(article_id):
-            ids[kind] = _text(article_id)
+        if kind and kind not in ids and (text := _text(article_id)):
+            ids[kind] = text
     return ids
 
 
 def _date(element: Any) -> dict[str, str] | None:
     if element is None:
         return None
-    parts = {
-        key: _text(element.find(tag))
-        for key, tag in (
-            ("year", "Year"),
-            ("month", "Month"),
-            ("day", "Day"),
-            ("medline_date", "MedlineDate"),
-        )
-    }
-    return {key: value for key, value in parts.items() if value} or None
+    found = _texts(_Children(element), _DATE)
+    return {key: value for key, value in found.items() if value} or None

@@ -18,7 +18,7 @@ from typing import Any
 import rispy
 
 from scholarflow.paper.models import RawRecord
-from tasks.fetch.text_files import decode_text
+from tasks.fetch.text_files import decode_text, undecodable_file
 
 TAGGED_FORMATS = ("ris", "endnote", "refworks", "noteexpress")
 
@@ -38,15 +38,7 @@ def tagged_records(source: str, format: str, data: bytes) -> Iterator[RawRecord]
     """The records of one tagged export file."""
     text, encoding, problem = decode_text(data)
     if text is None:
-        yield RawRecord(
-            source,
-            "document",
-            raw=data[:2000].decode("utf-8", "replace"),
-            raw_bytes=data[:2000],
-            error="not text in UTF-8 or any other encoding",
-            detail=problem,
-            format=format,
-        )
+        yield undecodable_file(source, data, problem, format)
         return
     flags = [f"encoding_{encoding}"] if encoding else []
     for line, lines, error in _blocks(format, text.splitlines()):

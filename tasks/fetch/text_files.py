@@ -1,6 +1,8 @@
 """Whole export files as text: the encoding found once per file (UTF-8, with or without a
 byte-order mark, else GB18030, Big5, Shift_JIS or Windows-1252 as detected), and the format a
-file is in, from its name or, for `.txt` and unknown names, from its first lines."""
+file is in, from its name or, for `.txt` and unknown names, from its first lines; and what
+every file reader shares: a record rejected as the bytes it was read from, lines taken up to a
+size."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Literal, get_args
 import charset_normalizer
 
 from scholarflow.errors import ScholarflowError
+from scholarflow.paper.models import RawRecord
 
 # Encodings a Chinese (or Western) export that is not UTF-8 may be in, in the order detection
 # prefers them; GB18030 is a superset of GBK and GB2312.
@@ -54,20 +57,21 @@ def check_format(name: str | None) -> str | None:
 def detect_format(name: str, lines: Iterator[bytes]) -> tuple[str | None, Iterator[bytes]]:
     """The format a file's name (lower case, `.gz` taken off) says, else (for `.txt` and other
     names) its first lines; the lines come back whole, the ones read to decide included."""
-    for suffix, format in SUFFIX_FORMATS.items():
-        if name.endswith(suffix):
-            return format, lines
+    if found := format_by_name(name):
+        return found, lines
     if name.endswith((".json", ".jsonl", ".ndjson")):
         return None, lines
-    head: list[bytes] = []
-    size = 0
-    for line in lines:
-        head.append(line)
-        size += len(line)
-        if size >= _SNIFF_BYTES:
-            break
+    head = take_bytes(lines, _SNIFF_BYTES)
     # Every format's signature is ASCII: undecodable bytes (GB18030 text) cannot hide one.
     return sniff_format(b"".join(head).decode("utf-8", "replace")), chain(head, lines)
+
+
+def format_by_name(name: str) -> str | None:
+    """The format a file's name (lower case, `.gz` taken off) says, if it says one."""
+    for suffix, format in SUFFIX_FORMATS.items():
+        if name.endswith(suffix):
+            return format
+    return None
 
 
 def sniff_format(head: str) -> str | None:
@@ -98,3 +102,38 @@ def decode_text(data: bytes) -> tuple[str | None, str | None, str | None]:
         return data.decode(match.encoding), match.encoding, None
     except UnicodeDecodeError:
         return None, None, problem
+
+
+def take_bytes(lines: Iterator[bytes], size: int) -> list[bytes]:
+    """The next lines (or blocks) of `lines` up to the one that makes `size` bytes; [] at the
+    end."""
+    taken: list[bytes] = []
+    held = 0
+    for line in lines:
+        taken.append(line)
+        held += len(line)
+        if held >= size:
+            break
+    return taken
+
+
+def rejected_bytes(
+    source: str,
+    location: str,
+    data: bytes,
+    error: str,
+    detail: str | None,
+    format: str | None = None,
+) -> RawRecord:
+    """A record rejected as the bytes it was read from, kept exactly for the dead-letter store
+    (and shown, decoded as far as they decode)."""
+    text = data.decode("utf-8", "replace")
+    return RawRecord(
+        source, location, raw=text, raw_bytes=data, error=error, detail=detail, format=format
+    )
+
+
+def undecodable_file(source: str, data: bytes, problem: str | None, format: str) -> RawRecord:
+    """A whole export whose bytes are text in no encoding we know: one rejection, its start kept."""
+    error = "not text in UTF-8 or any other encoding"
+    return rejected_bytes(source, "document", data[:2000], error, problem, format)

@@ -4,7 +4,10 @@ what the source deleted.
 - items.py: what a harvest yields besides records (`Deletion`), windows, failures.
 - windows.py: which windows a run asks for (after the last complete one, up to `--until`).
 - http.py: polite, retried, time-bounded requests (the DOI lookups' rate limiter and breaker).
-- oai.py: OAI-PMH `ListRecords` with resumption tokens, sets, deleted headers (`oai_dc`).
+- oai.py: OAI-PMH `ListRecords` with resumption tokens, sets, deleted headers (`oai_dc`,
+  `datacite`).
+- datacite.py: DataCite XML (the `datacite` prefix) read into plain data for its decoder.
+- cursor.py: cursor paging, the one loop the Crossref and OpenAlex APIs share.
 - crossref.py: Crossref REST works by filter, cursor paging.
 - openalex.py: OpenAlex snapshot folders (`updated_date=…`, gzip JSON Lines) and the API cursor.
 - deletions.py: deletions applied to the index and the saved searches' finds, counted.
@@ -34,6 +37,10 @@ class Connector(Protocol):
     def windows(self, full: bool, until: datetime | None) -> list[Window]: ...
 
     def records(self, harvest: Harvest) -> Iterator[RawRecord | Deletion]: ...
+
+    def probe(self) -> str | None:
+        """Why the source cannot be harvested now, in a few words; None when it answers."""
+        ...
 
 
 def connector_for(source: HarvestSource, http: HarvestHttp, settings: Settings) -> Connector:

@@ -1,19 +1,20 @@
 """OAI-PMH: `ListRecords` window by window, page by page, following resumption tokens.
 
-`Identify` says the repository's granularity (days or seconds); windows are asked for with
-`from`/`until` in it. A page's deleted headers become a `Deletion` of their identifiers (real
-repositories send them even when `Identify` says `deletedRecord: no`). `noRecordsMatch` is an
-empty window. A token seen twice, or an empty page that still carries a token, ends the window
-with an error instead of looping; `badResumptionToken` (an expired token) starts the window
-again once (what was read already comes back unchanged). Malformed XML, an HTML page, an OAI
-error such as `cannotDisseminateFormat`: the page becomes one dead-lettered record naming the
-source, window and page, and the window stays unsaved.
+Records come in `oai_dc` (Dublin Core) or `datacite` (DataCite XML, tasks/harvest/datacite.py),
+each read by its own decoder. `Identify` says the repository's granularity (days or seconds);
+windows are asked for with `from`/`until` in it. A page's deleted headers become a `Deletion`
+of their identifiers (real repositories send them even when `Identify` says `deletedRecord:
+no`). `noRecordsMatch` is an empty window. A token seen twice, or an empty page that still
+carries a token, ends the window with an error instead of looping; `badResumptionToken` (an
+expired token) starts the window again once (what was read already comes back unchanged).
+Malformed XML, an HTML page, an OAI error such as `cannotDisseminateFormat`: the page becomes
+one dead-lettered record naming the source, window and page, and the window stays unsaved.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
@@ -23,13 +24,14 @@ from lxml import etree
 from scholarflow.paper.models import RawRecord
 from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import HarvestSource
+from tasks.harvest.datacite import datacite_metadata
 from tasks.harvest.http import HarvestHttp, Unanswered
 from tasks.harvest.items import Deletion, Harvest, Window
-from tasks.harvest.windows import parse_moment, plan_windows
+from tasks.harvest.windows import parse_moment, source_windows
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 # Prefixes a decoder reads (tasks/decode/formats.py), by the format name records carry.
-PREFIX_FORMATS = {"oai_dc": "oai_dc"}
+PREFIX_FORMATS = {"oai_dc": "oai_dc", "datacite": "datacite"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 _ESCAPED = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -65,14 +67,7 @@ class OaiPmh:
 
     def windows(self, full: bool, until: datetime | None) -> list[Window]:
         day, earliest = self.identify()
-        return plan_windows(
-            self.source.harvested_until,
-            full=full,
-            until=until,
-            day_granularity=day,
-            window_days=self.source.window_days,
-            earliest=earliest,
-        )
+        return source_windows(self.source, full, until, day, earliest)
 
     def identify(self) -> tuple[bool, datetime | None]:
         """(day granularity, earliest datestamp). A repository that does not answer Identify
@@ -92,6 +87,16 @@ class OaiPmh:
         except Exception:
             earliest = None
         return "hh" not in granularity, earliest
+
+    def probe(self) -> str | None:
+        """Why the repository cannot be harvested now (None: `Identify` answers as OAI-PMH)."""
+        try:
+            root = parse_page(self.http.get(self.source.url, {"verb": "Identify"}).content)
+        except Unanswered as exc:
+            return f"{exc.reason} ({exc.detail})"
+        except PageProblem as exc:
+            return f"Identify: {exc.reason} ({exc.detail})"
+        return None if root.find(f"{OAI}Identify") is not None else "Identify: no Identify element"
 
     def records(self, harvest: Harvest) -> Iterator[RawRecord | Deletion]:
         window, origin = harvest.window, self.source.origin
@@ -170,12 +175,6 @@ class OaiPmh:
         if body is None:
             raw = etree.tostring(record, encoding="unicode")
             return RawRecord(origin, location, raw=raw, error="OAI-PMH record without metadata")
-        elements: dict[str, list[str]] = {}
-        for element in body:
-            if isinstance(element.tag, str):
-                text = "".join(element.itertext())
-                if text.strip():
-                    elements.setdefault(etree.QName(element).localname, []).append(text)
         payload = {
             "identifier": identifier,
             "datestamp": _text(header.find(f"{OAI}datestamp")) if header is not None else None,
@@ -183,9 +182,27 @@ class OaiPmh:
             if header is not None
             else [],
             "repository": self.repository,
-            "metadata": elements,
+            "metadata": METADATA_READERS[self.prefix](body),
         }
         return RawRecord(origin, location, payload=payload, format=PREFIX_FORMATS[self.prefix])
+
+
+def dublin_core(body: Any) -> dict[str, list[str]]:
+    """Dublin Core's elements as lists of their texts, by local name (every element repeats)."""
+    elements: dict[str, list[str]] = {}
+    for element in body:
+        if isinstance(element.tag, str):
+            text = "".join(element.itertext())
+            if text.strip():
+                elements.setdefault(etree.QName(element).localname, []).append(text)
+    return elements
+
+
+# How each prefix's metadata element is read into plain data for its decoder.
+METADATA_READERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "oai_dc": dublin_core,
+    "datacite": datacite_metadata,
+}
 
 
 def _text(element: Any) -> str | None:

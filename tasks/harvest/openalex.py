@@ -22,27 +22,39 @@ import orjson
 from scholarflow.paper.models import RawRecord
 from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import HarvestSource
-from tasks.harvest.http import HarvestHttp, Unanswered
-from tasks.harvest.items import Harvest, Window
-from tasks.harvest.windows import parse_moment, plan_windows
+from tasks.harvest.cursor import CursorApi, CursorPaging, Page, body_start
+from tasks.harvest.http import HarvestHttp
+from tasks.harvest.items import Harvest, HarvestError, Window
+from tasks.harvest.windows import parse_moment
 
 _FOLDER = re.compile(r"^updated_date=(\d{4}-\d{2}-\d{2})$")
+
+
+def _page(data: Any) -> Page | None:
+    if not isinstance(data, dict) or not isinstance(data.get("results", []), list):
+        return None
+    meta = data.get("meta") or {}
+    return Page(data.get("results") or [], meta.get("next_cursor"), meta.get("count"))
+
+
+OPENALEX = CursorApi(
+    "OpenAlex", "id", ("from_updated_date", "to_updated_date"), ("per-page", 200), _page, body_start
+)
+
+
+class OpenAlexApi(CursorPaging):
+    api = OPENALEX
 
 
 class OpenAlexWorks:
     def __init__(self, source: HarvestSource, http: HarvestHttp, settings: Settings) -> None:
         self.source, self.http, self.settings = source, http, settings
         self.snapshot = not source.url.startswith(("http://", "https://"))
+        self.paging = OpenAlexApi(source, http, settings)
 
     def windows(self, full: bool, until: datetime | None) -> list[Window]:
         if not self.snapshot:
-            return plan_windows(
-                self.source.harvested_until,
-                full=full,
-                until=until,
-                day_granularity=True,
-                window_days=self.source.window_days,
-            )
+            return self.paging.windows(full, until)
         after = None if full or not self.source.harvested_until else self.source.harvested_until
         start = parse_moment(after) if after else None
         windows: list[Window] = []
@@ -60,14 +72,23 @@ class OpenAlexWorks:
     def _folders(self) -> dict[str, Path]:
         root = self._root()
         if not root.is_dir():
-            from tasks.harvest.items import HarvestError
-
             raise HarvestError(f"{root}: no OpenAlex snapshot folder here")
         return {
             match.group(1): path
             for path in root.iterdir()
             if path.is_dir() and (match := _FOLDER.match(path.name))
         }
+
+    def probe(self) -> str | None:
+        """Why the source cannot be harvested now: a missing snapshot folder, an API that does
+        not answer."""
+        if not self.snapshot:
+            return self.paging.probe()
+        try:
+            self._folders()
+        except HarvestError as exc:
+            return str(exc)
+        return None
 
     def records(self, harvest: Harvest) -> Iterator[RawRecord]:
         if self.snapshot:
@@ -91,56 +112,7 @@ class OpenAlexWorks:
             harvest.pages += 1
 
     def _api(self, harvest: Harvest) -> Iterator[RawRecord]:
-        window, origin = harvest.window, self.source.origin
-        filters = list(self.source.filters)
-        filters += [f"from_updated_date:{window.since}"] if window.since else []
-        filters.append(f"to_updated_date:{window.until}")
-        params: dict[str, Any] = {
-            "filter": ",".join(filters),
-            "per-page": min(self.settings.harvest_rows, 200),
-            "cursor": "*",
-        }
-        if self.settings.crossref_mailto:
-            params["mailto"] = self.settings.crossref_mailto
-        page, seen = 0, set[str]()
-        while True:
-            page += 1
-            where = f"window {window.describe()} page {page}"
-            try:
-                response = self.http.get(f"{self.source.url}/works", params)
-            except Unanswered as exc:
-                yield harvest.failed(origin, where, exc.reason, exc.detail, b"")
-                return
-            harvest.pages += 1
-            try:
-                data = orjson.loads(response.content)
-            except orjson.JSONDecodeError:
-                data = None
-            if response.status_code != 200 or not isinstance(data, dict):
-                reason = f"HTTP {response.status_code} from OpenAlex"
-                detail = response.content[:200].decode("utf-8", "replace")
-                yield harvest.failed(origin, where, reason, detail, response.content)
-                return
-            results = data.get("results") or []
-            for number, work in enumerate(results, start=1):
-                location = (
-                    work.get("id") if isinstance(work, dict) else None
-                ) or f"{where} item {number}"
-                if isinstance(work, dict):
-                    yield RawRecord(origin, location, payload=work, format="openalex")
-                else:
-                    yield RawRecord(
-                        origin, location, raw=str(work), error="a work that is not an object"
-                    )
-            cursor = (data.get("meta") or {}).get("next_cursor")
-            if not results or not cursor:
-                return
-            if cursor in seen:
-                reason = "a cursor that came back twice (the harvest would loop)"
-                yield harvest.failed(origin, where, reason, cursor, b"")
-                return
-            seen.add(cursor)
-            params["cursor"] = cursor
+        return self.paging.records(harvest)
 
 
 def _line_record(origin: str, location: str, line: bytes) -> RawRecord:

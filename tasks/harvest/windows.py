@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from scholarflow.stores.harvest_sources import HarvestSource
 from tasks.harvest.items import HarvestError, Window
 
 
@@ -58,3 +59,21 @@ def plan_windows(
         windows.append(Window(at, cut, day_granularity))
         at = cut
     return windows
+
+
+def source_windows(
+    source: HarvestSource,
+    full: bool,
+    until: datetime | None,
+    day_granularity: bool,
+    earliest: datetime | None = None,
+) -> list[Window]:
+    """The windows of a configured source: after its position, cut by its `window_days`."""
+    return plan_windows(
+        source.harvested_until,
+        full=full,
+        until=until,
+        day_granularity=day_granularity,
+        window_days=source.window_days,
+        earliest=earliest,
+    )
