@@ -242,7 +242,7 @@ def _ingest(
     load_records(
         settings, reader.records(), index, summary, batch_size, dead_letters, after_batch, run
     )
-    _apply_deletions(run, index, summary, reader.deletions, logger)
+    apply_file_deletions(run, index, summary, reader.deletions, logger)
     manifest.record(reader.take_finished(summary.accounted()), run_id)  # sources with no records
     run.finish(summary, index, dead_letters, manifest)
     summary.watches = _percolate(settings, run, index).as_dict()
@@ -369,7 +369,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     return get_run_logger() if flow_run.get_id() else logging.getLogger(__name__)
 
 
-def _apply_deletions(
+def apply_file_deletions(
     run: WriterRun,
     index: str,
     summary: RunSummary,
@@ -377,8 +377,9 @@ def _apply_deletions(
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
     """The PMIDs PubMed update files withdrew (`DeleteCitation`), applied once the run's records
-    are written: each removed, held by another source, or absent (tasks/harvest/deletions.py),
-    counted and named in the log."""
+    are written (an ingest's, or a replay re-index's: the files are read in their order, so a
+    paper an update file withdrew stays withdrawn in the new index): each removed, held by
+    another source, or absent (tasks/harvest/deletions.py), counted and named in the log."""
     for deletion in deletions:
         counts = apply_withdrawn_pmids(run.client, run.write, index, deletion.ids)
         summary.deletions_read += len(deletion.ids)

@@ -25,7 +25,7 @@ from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.harvest import harvest_again
-from flows.ingest import load_records
+from flows.ingest import apply_file_deletions, load_records
 from flows.running.credentials import flow_settings
 from flows.running.observe import log_event
 from scholarflow.engine.client import check, connect
@@ -36,6 +36,7 @@ from scholarflow.stores.harvest_sources import HarvestSources
 from scholarflow.stores.indices import prune
 from scholarflow.stores.writer import WriterRun
 from tasks.fetch import read_records
+from tasks.harvest import Deletion
 from tasks.reindex import (
     ReindexPlan,
     copy_task,
@@ -141,15 +142,17 @@ def _load(settings: Settings, plan: ReindexPlan, batch_size: int, run: WriterRun
     replay_settings = settings.model_copy(update={"doi_lookup": lookup})
     dead_letters = DeadLetterStore(run.client)
     dead_letters.ensure()  # before the load: see DeadLetterStore.ensure
+    deletions: list[Deletion] = []
     load_records(
         replay_settings,
-        read_records(plan.files),
+        read_records(plan.files, deletions=deletions),
         plan.target,
         summary,
         batch_size,
         dead_letters,
         run=run,
     )
+    apply_file_deletions(run, plan.target, summary, deletions, get_run_logger())
     harvests = [HarvestSources(run.client).get(name) for name in plan.harvests]
     harvest_again(replay_settings, run, harvests, plan.target, summary, batch_size, dead_letters)
     # The target is refreshed when its serving settings are restored; the engine is saved

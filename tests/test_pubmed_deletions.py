@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from elasticsearch import Elasticsearch
 
 from flows.harvest import run_harvest
 from flows.ingest import run_ingest
+from scholarflow.engine.client import connect
 from scholarflow.settings import Settings
 from scholarflow.stores.harvest_sources import HarvestSources, new_source
 from tests.conftest import assert_accounted
+from tests.test_reindex_flow import flow_settings  # noqa: F401 (a fixture)
 
 MEDLINE = Path(__file__).parent / "fixtures" / "formats" / "medline"
 # PMIDs of biopython_pubmed1.xml: a MEDLINE article and a 1976 one, both with a DOI-less record.
@@ -95,3 +98,31 @@ def test_a_pubmed_source_harvests_its_folder_and_applies_the_deletions(
     assert second["deleted"] == 1 and second["deletions"]["removed"] == 1
     assert second["records_read"] == 2 + 1
     assert by_pmid(es, settings, SECOND) == 0 and by_pmid(es, settings, FIRST) == 1
+
+
+def test_a_replay_reindex_applies_the_deletions_of_the_update_files_it_reads_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The seeds, a PubMed baseline file and an update file withdrawing one of its articles
+    are ingested; a replay re-index reads all of them again, in order, into a new index: the
+    withdrawn paper stays withdrawn (it was once read back in as 'deletion not applied')."""
+    from flows.reindex import ReindexParameters, reindex
+
+    settings: Settings = request.getfixturevalue("flow_settings")  # the seeds, as flows see them
+    es = connect(settings)
+    baseline = tmp_path / "baseline" / "pubmed25n0001.xml"
+    baseline.parent.mkdir()
+    baseline.write_text((MEDLINE / "biopython_pubmed1.xml").read_text("utf-8"), "utf-8")
+    assert_accounted(run_ingest(settings, [str(baseline)], 100))
+    update = update_file(tmp_path / "updates", FIRST)
+    assert_accounted(run_ingest(settings, [str(update)], 100))
+    assert by_pmid(es, settings, FIRST) == 0 and by_pmid(es, settings, SECOND) == 1
+
+    result = reindex(parameters=ReindexParameters(mode="replay", batch_size=50))
+    replay = result["load"]["replay"]
+    assert replay["deletions"] == {"removed": 1, "held": 0, "absent": 0}
+    assert replay["deletions_read"] == 1
+    assert all(r["reason"] != "deletion not applied" for r in replay["rejections"])
+    assert by_pmid(es, settings, FIRST) == 0  # still withdrawn, in the new index
+    assert by_pmid(es, settings, SECOND) == 1
+    assert result["verification"]["documents"] == es.count(index=settings.alias)["count"]

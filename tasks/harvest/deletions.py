@@ -131,7 +131,9 @@ def _apply(
             actions: list[Action] = expanded(
                 {"_op_type": "delete", "_index": index, "_id": doc_id} for doc_id in doomed
             )
-            write(actions, refresh="wait_for").raise_refused(index)
+            # refresh=true, not wait_for: an index being built by a replay re-index does not
+            # refresh by itself (refresh_interval -1), so wait_for would wait until it timed out.
+            write(actions, refresh=True).raise_refused(index)
             deleted_papers += doomed
     WatchHits(client).forget(deleted_papers)
     return counts
