@@ -30,7 +30,7 @@ from elastic_transport._node import NodeApiResponse
 from benchmarks.corpus import FETCHED_AT, Corpus, registry_templates
 from scholarflow.registry import Lookup
 from scholarflow.registry.cache import WORKS_INDEX, cache_entry, works_entry
-from scholarflow.stores.indices import MAPPINGS_DIR, load_mapping_file
+from scholarflow.stores.templates import MAPPINGS_DIR, load_mapping_file
 from tests.local_http import LocalHttpServer, QuietHandler
 
 _JSON = HttpHeaders({"content-type": "application/json", "x-elastic-product": "Elasticsearch"})

@@ -18,9 +18,10 @@ from scholarflow.engine.client import check, connect, node_urls
 from scholarflow.redact import redact_url
 from scholarflow.settings import EngineKind, Settings
 from scholarflow.stores.deadletters import DeadLetterStore
-from scholarflow.stores.indices import generations, live_index, profile_of
+from scholarflow.stores.indices import generations, live_index
 from scholarflow.stores.layout import layout_status
 from scholarflow.stores.lock import EXPIRED, Lease, read_lease
+from scholarflow.stores.templates import profile_of
 
 
 def index_status(settings: Settings) -> dict[str, Any]:

@@ -29,13 +29,10 @@ from scholarflow.stores.indices import (
     VerificationError,
     create_for_load,
     generations,
-    install_templates,
     is_loading,
     live_index,
     next_index_name,
-    profile_of,
     prune_plan,
-    resolve_profile,
     restore_serving_settings,
     switch_alias,
 )
@@ -48,6 +45,7 @@ from scholarflow.stores.layout import (
     index_layout,
     wait_for_switch,
 )
+from scholarflow.stores.templates import install_templates, profile_of, resolve_profile
 from scholarflow.stores.vector_mapping import INFO_FIELD, VECTOR_FIELD, resolve_mapping
 from tasks.fetch import expand_sources
 from tasks.harvest import connector_for

@@ -32,7 +32,8 @@ from scholarflow.settings import (  # noqa: E402
     Settings,
     get_settings,
 )
-from scholarflow.stores.indices import live_index, profile_of  # noqa: E402
+from scholarflow.stores.indices import live_index  # noqa: E402
+from scholarflow.stores.templates import profile_of  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
 from tests.shared_engine import (  # noqa: E402
     SEEDED,

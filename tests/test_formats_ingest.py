@@ -110,7 +110,8 @@ def test_an_index_made_before_the_new_fields_gets_them(es: Elasticsearch) -> Non
     """An index created before papers had `pmid` and authors `affiliations` takes the new
     fields, top-level and inside `authors`, so PubMed papers are not refused by its strict
     mapping (`ensure_live_index` calls this for the live index)."""
-    from scholarflow.stores.indices import MAPPINGS_FILE, add_new_fields, load_mapping_file
+    from scholarflow.stores.indices import add_new_fields
+    from scholarflow.stores.templates import MAPPINGS_FILE, load_mapping_file
 
     es.indices.create(
         index="legacy-papers",

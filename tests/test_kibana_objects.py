@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from scholarflow.settings import Settings
-from scholarflow.stores.indices import load_mapping_file
+from scholarflow.stores.templates import load_mapping_file
 from tests.conftest import REPO
 
 NDJSON = REPO / "kibana" / "scholarflow.ndjson"

@@ -11,7 +11,8 @@ import orjson
 from scholarflow.engine.client import connect
 from scholarflow.paper.models import Outcome
 from scholarflow.settings import Settings
-from scholarflow.stores.indices import MAPPINGS_FILE, add_new_fields, load_mapping_file
+from scholarflow.stores.indices import add_new_fields
+from scholarflow.stores.templates import MAPPINGS_FILE, load_mapping_file
 
 NEW_FIELDS = ["doi_match", "doi_source", "match_key", "former_ids"]
 
@@ -22,7 +23,7 @@ def test_an_ingest_adds_the_fields_an_older_index_lacks(
     client = connect(settings)
     template = load_mapping_file(MAPPINGS_FILE)["template"]["mappings"]
     older = {k: v for k, v in template["properties"].items() if k not in NEW_FIELDS}
-    from scholarflow.stores.indices import analysis_settings
+    from scholarflow.stores.templates import analysis_settings
 
     client.indices.create(
         index="papers-000001",

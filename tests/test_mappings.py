@@ -8,13 +8,13 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from scholarflow.settings import AnalysisProfile, Settings
-from scholarflow.stores.indices import (
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.templates import (
     MAPPINGS_DIR,
     MAPPINGS_FILE,
-    IndexStateError,
+    ProfileUnavailable,
     analysis_settings,
     cluster_has_icu,
-    ensure_live_index,
     profile_of,
     resolve_profile,
 )
@@ -115,7 +115,7 @@ class _ClusterWithoutIcu:
 def test_asking_for_icu_without_the_plugin_is_a_clear_error() -> None:
     cluster = _ClusterWithoutIcu()
     assert resolve_profile(cluster, AnalysisProfile.AUTO) == "stock"  # type: ignore[arg-type]
-    with pytest.raises(IndexStateError, match="analysis-icu"):
+    with pytest.raises(ProfileUnavailable, match="analysis-icu"):
         resolve_profile(cluster, "icu")  # type: ignore[arg-type]
 
 

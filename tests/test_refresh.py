@@ -25,7 +25,7 @@ from flows.reindex import ReindexParameters, reindex
 from scholarflow.search.service import search_papers
 from scholarflow.settings import DoiLookup, Settings
 from scholarflow.status import index_status
-from scholarflow.stores import indices
+from scholarflow.stores import templates
 from scholarflow.stores.deadletters import DEADLETTER_INDEX, DeadLetterStore
 from scholarflow.stores.indices import ensure_live_index
 from tests.cli_helpers import json_out, run_cli
@@ -118,16 +118,16 @@ def serving_without_refresh(tmp_path: Path) -> Iterator[None]:
     new indices, and a re-index's finished one, never refresh by themselves. (In this process
     only: the flows below run in it.)"""
     folder = tmp_path / "index_mappings"
-    shutil.copytree(indices.MAPPINGS_DIR, folder)
-    path = folder / indices.SETTINGS_FILE
+    shutil.copytree(templates.MAPPINGS_DIR, folder)
+    path = folder / templates.SETTINGS_FILE
     body = json.loads(path.read_text(encoding="utf-8"))
     body["template"]["settings"]["refresh_interval"] = "-1"
     path.write_text(json.dumps(body), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(indices, "MAPPINGS_DIR", folder)
-        indices.load_mapping_file.cache_clear()
+        patch.setattr(templates, "MAPPINGS_DIR", folder)
+        templates.load_mapping_file.cache_clear()
         yield
-    indices.load_mapping_file.cache_clear()
+    templates.load_mapping_file.cache_clear()
 
 
 @pytest.mark.usefixtures("serving_without_refresh")

@@ -16,7 +16,8 @@ from scholarflow.search.query import Filters
 from scholarflow.search.ranking import DEMOTED_WEIGHT
 from scholarflow.search.service import search_papers
 from scholarflow.settings import Settings, get_settings
-from scholarflow.stores.indices import analysis_settings, ensure_live_index, load_mapping_file
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.templates import analysis_settings, load_mapping_file
 from tasks.index import index_papers
 
 RETRACTED = "10.5555/thermal-1"

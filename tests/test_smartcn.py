@@ -15,11 +15,11 @@ from scholarflow.search.query import SearchRequest
 from scholarflow.search.service import search_index
 from scholarflow.settings import AnalysisProfile, Settings
 from scholarflow.status import index_status
-from scholarflow.stores import indices
-from scholarflow.stores.indices import (
-    IndexStateError,
+from scholarflow.stores import templates
+from scholarflow.stores.indices import ensure_live_index
+from scholarflow.stores.templates import (
+    ProfileUnavailable,
     cluster_has_smartcn,
-    ensure_live_index,
     profile_of,
     resolve_profile,
 )
@@ -68,10 +68,10 @@ def test_an_engine_without_the_tokenizer_keeps_the_other_profiles(
 ) -> None:
     # The real engine, asked for a tokenizer it does not have: what a cluster without the
     # engine module's plugin answers.
-    monkeypatch.setattr(indices, "SMARTCN_TOKENIZER", "no_such_tokenizer")
+    monkeypatch.setattr(templates, "SMARTCN_TOKENIZER", "no_such_tokenizer")
     assert not cluster_has_smartcn(es)
     assert resolve_profile(es, AnalysisProfile.AUTO) == "icu"
-    with pytest.raises(IndexStateError, match="smartcn"):
+    with pytest.raises(ProfileUnavailable, match="smartcn"):
         resolve_profile(es, AnalysisProfile.SMARTCN)
 
 

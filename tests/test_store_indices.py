@@ -38,10 +38,11 @@ from scholarflow.stores.deadletters import (
 from scholarflow.stores.harvest_sources import SOURCES_INDEX as HARVEST_INDEX
 from scholarflow.stores.harvest_sources import SOURCES_MAPPINGS_FILE as HARVEST_MAPPINGS_FILE
 from scholarflow.stores.harvest_sources import HarvestSources
-from scholarflow.stores.indices import MAPPINGS_DIR, STORE_SETTINGS, ensure_index, load_mapping_file
+from scholarflow.stores.indices import STORE_SETTINGS, ensure_index
 from scholarflow.stores.ingest_origins import SOURCES_INDEX, SOURCES_MAPPINGS_FILE, SourceRegistry
 from scholarflow.stores.lock import LOCK_MAPPINGS_FILE
 from scholarflow.stores.read_files import MANIFEST_INDEX, MANIFEST_MAPPINGS_FILE, SourceManifest
+from scholarflow.stores.templates import MAPPINGS_DIR, load_mapping_file
 from tests.locking import make_lock
 
 PAPERS_FILES = {"papers.mappings.json", "papers.index-template.json", "settings.json"}

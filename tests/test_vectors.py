@@ -19,7 +19,8 @@ from scholarflow.embedding.vectors import vectors_for
 from scholarflow.engine.client import connect
 from scholarflow.paper.models import Paper
 from scholarflow.settings import Settings, VectorMapping
-from scholarflow.stores.indices import ensure_live_index, install_templates, live_index
+from scholarflow.stores.indices import ensure_live_index, live_index
+from scholarflow.stores.templates import install_templates
 from scholarflow.stores.vector_mapping import (
     DIMENSIONS,
     INFO_FIELD,

@@ -186,13 +186,13 @@ def test_saved_searches_follow_a_reindex_that_changes_the_papers_mappings(
     would): the new index's percolator store is built from its mappings, so the saved search
     still matches there, while the old index's store refuses the new query."""
     from scholarflow.alerts import watches
-    from scholarflow.stores import indices
+    from scholarflow.stores import templates
 
     client = connect(settings)
     ingest(SEED_RECORDS)
     _save(client, {"spiders": "new species spider"})
     old = str(live_index(client, settings.alias))
-    component, build = indices.papers_component, watches.build_query
+    component, build = templates.papers_component, watches.build_query
 
     def with_flag(*args: Any) -> dict[str, Any]:
         body = component(*args)
@@ -205,7 +205,7 @@ def test_saved_searches_follow_a_reindex_that_changes_the_papers_mappings(
         body["query"] = {"bool": {"must": [body["query"]], "must_not": [flag]}}
         return body
 
-    monkeypatch.setattr(indices, "papers_component", with_flag)
+    monkeypatch.setattr(templates, "papers_component", with_flag)
     monkeypatch.setattr(watches, "build_query", filtering_flag)
     flow_env()
     result = reindex(parameters=ReindexParameters(mode="copy"))

@@ -14,7 +14,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from scholarflow.stores.bulk import expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 HITS_INDEX = "scholarflow-watch-hits"
 HITS_MAPPINGS_FILE = "watch-hits.mappings.json"

@@ -33,7 +33,8 @@ from elasticsearch import Elasticsearch, helpers
 from scholarflow.alerts.watches import SavedSearch
 from scholarflow.errors import ScholarflowError
 from scholarflow.stores.bulk import expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 PERCOLATOR_PREFIX = "scholarflow-percolator-"
 PERCOLATOR_MAPPINGS_FILE = "percolator.mappings.json"

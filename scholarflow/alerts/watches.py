@@ -22,7 +22,8 @@ from scholarflow.errors import ScholarflowError
 from scholarflow.paper.doi import looks_like_doi_query
 from scholarflow.paper.text import fold_query
 from scholarflow.search.query import Filters, SearchRequest, build_query, script_parts
-from scholarflow.stores.indices import MAPPINGS_FILE, ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import MAPPINGS_FILE, load_mapping_file
 
 WATCHES_INDEX = "scholarflow-watches"
 WATCHES_MAPPINGS_FILE = "watches.mappings.json"

@@ -19,7 +19,8 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.embedding.model import MODEL_ID
 from scholarflow.stores.bulk import BulkRetry, expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 CACHE_INDEX = "scholarflow-vectors"
 MAPPINGS_FILE = "vector-cache.mappings.json"

@@ -30,7 +30,8 @@ from scholarflow.paper.corrections import updated_dois
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 from scholarflow.stores.bulk import Fate, expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file, stored_documents
+from scholarflow.stores.indices import ensure_index, stored_documents
+from scholarflow.stores.templates import load_mapping_file
 
 CACHE_INDEX = "scholarflow-doi-cache"  # whole answers
 WORKS_INDEX = "scholarflow-doi-works"  # what enrichment reads of them

@@ -18,7 +18,8 @@ from scholarflow.registry.cache import cache_entry, usable_lookups
 from scholarflow.registry.lookup import Lookup
 from scholarflow.settings import Settings
 from scholarflow.stores.bulk import Fate, expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file, stored_documents
+from scholarflow.stores.indices import ensure_index, stored_documents
+from scholarflow.stores.templates import load_mapping_file
 
 SEARCH_INDEX = "scholarflow-doi-searches"
 SEARCH_MAPPINGS_FILE = "doi-searches.mappings.json"

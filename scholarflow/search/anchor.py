@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 
 from scholarflow.paper.text import has_han
 from scholarflow.stores.bulk import expanded, send
-from scholarflow.stores.indices import load_mapping_file
+from scholarflow.stores.templates import load_mapping_file
 
 ANCHOR_FILE = "anchor.bm25.json"
 BATCH = 1000  # papers sent at a time

@@ -3,8 +3,10 @@
 Stands on `engine/` (the one client) and `paper/`; `embedding/`, `registry/`, `search/` and
 `alerts/` write through it.
 
-- `indices.py`: versioned paper indices behind an alias, from the templates in `index_mappings/`;
-  one race-safe `ensure_index` for every store;
+- `templates.py`: what the engine receives for the paper indices: the index and component
+  templates and the analysis profiles of `index_mappings/`, and every store's mappings file;
+- `indices.py`: versioned paper indices behind an alias, built from those templates; one
+  race-safe `ensure_index` for every store;
 - `layout.py`: shards and replicas of a new paper index on this cluster, and the health the
   alias waits for before it moves;
 - `paging.py`: every document a query matches, page by page, surviving a node lost part-way;

@@ -23,7 +23,8 @@ from elasticsearch import Elasticsearch, helpers
 from scholarflow.errors import ScholarflowError
 from scholarflow.paper.models import RawRecord, Rejection, Stage
 from scholarflow.stores.bulk import BulkRetry, expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 DEADLETTER_INDEX = "scholarflow-deadletter"
 # Its fields are in index_mappings/. `record` (what the source held, as read) is never searched,

@@ -17,7 +17,8 @@ import orjson
 from elasticsearch import Elasticsearch
 
 from scholarflow.stores.bulk import Action, send
-from scholarflow.stores.indices import IndexStateError, install_templates, profile_of
+from scholarflow.stores.indices import IndexStateError
+from scholarflow.stores.templates import install_templates, profile_of
 
 # Documents held in memory at once while a snapshot's index is loaded.
 LOAD_CHUNK = 500

@@ -18,7 +18,8 @@ from elasticsearch import Elasticsearch, NotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from scholarflow.errors import ScholarflowError
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 SOURCES_INDEX = "scholarflow-harvest-sources"
 SOURCES_MAPPINGS_FILE = "harvest-sources.mappings.json"

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from elasticsearch import Elasticsearch, helpers
 
 from scholarflow.stores.bulk import expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 SOURCES_INDEX = "scholarflow-sources"
 SOURCES_MAPPINGS_FILE = "sources.mappings.json"  # its fields, in index_mappings/

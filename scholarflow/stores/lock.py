@@ -35,7 +35,8 @@ from elasticsearch import TransportError as EsTransportError
 from scholarflow.engine.leases import LOCK_INDEX
 from scholarflow.errors import ScholarflowError
 from scholarflow.settings import Settings
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 LOCK_MAPPINGS_FILE = "locks.mappings.json"  # its fields, in index_mappings/
 POLL_SECONDS = 2.0

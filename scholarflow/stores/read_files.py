@@ -25,7 +25,8 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from scholarflow.stores.bulk import expanded, send
-from scholarflow.stores.indices import ensure_index, load_mapping_file
+from scholarflow.stores.indices import ensure_index
+from scholarflow.stores.templates import load_mapping_file
 
 MANIFEST_INDEX = "scholarflow-manifest"
 MANIFEST_MAPPINGS_FILE = "manifest.mappings.json"  # its fields, in index_mappings/
