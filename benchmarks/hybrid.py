@@ -40,7 +40,9 @@ def query_latency(settings: Settings, rounds: int) -> None:
     client = connect(settings)
     index = live_index(client, settings.alias)
     embedder = load_embedder(settings.embed_max_tokens)
-    hybrid = Hybrid(embedder, settings.hybrid, settings.fusion, settings.vector_weight)
+    hybrid = Hybrid(
+        embedder, settings.hybrid, settings.fusion, settings.vector_weight, settings.question_parts
+    )
     queries = [j.query for j in relevance.load_judgments()]
     queries += [j.query for j in relevance.load_judgments(CROSSLINGUAL)]
     words: list[float] = []

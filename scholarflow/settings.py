@@ -52,6 +52,9 @@ class HybridMode(StrEnum):
     """When a search adds the nearest papers by meaning to the lexical matches."""
 
     CROSS_SCRIPT = "cross-script"  # only papers without text in the query's language
+    # every paper for a question or a claim (a query of `question_parts` parts or more), as
+    # `cross-script` for shorter ones
+    QUESTIONS = "questions"
     ALWAYS = "always"  # every paper
     OFF = "off"  # lexical only
 
@@ -186,6 +189,9 @@ class Settings(BaseSettings):
     hybrid: HybridMode = HybridMode.CROSS_SCRIPT
     fusion: Fusion = Fusion.WEIGHTED
     vector_weight: float = Field(1.0, ge=0, le=10)
+    # `questions`: how many parts (topic words, runs of Han characters, phrases) make a query a
+    # question that the vector ranking joins over every paper.
+    question_parts: int = Field(4, ge=1, le=100)
     # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
     # the origins whose pages may call its API from a browser (none: CORS off), and how many
     # requests a minute one client address may make (answered 429 beyond it).

@@ -34,7 +34,7 @@ from scholarflow.embedding.model import Embedder
 from scholarflow.engine.client import EngineError
 from scholarflow.paper.doi import looks_like_doi_query
 from scholarflow.paper.text import fold_query, has_han
-from scholarflow.search.query import SOURCE_EXCLUDES, SearchRequest
+from scholarflow.search.query import SOURCE_EXCLUDES, SearchRequest, query_parts
 from scholarflow.settings import Fusion, HybridMode, VectorMapping
 from scholarflow.stores.vector_mapping import VECTOR_FIELD, index_mapping
 
@@ -65,6 +65,13 @@ ANY_LANGUAGE_MARGIN: float | None = 0.10
 # A query mixing scripts counts as one language when that script has at least this many times
 # the other's characters: `大腹园蛛毒腺对Hela细胞作用的初步探究` is Chinese, `SLE 白细胞` both.
 DOMINANT_SCRIPT = 3
+# A question or a claim (`questions` mode: a query of `question_parts` parts or more) fuses the
+# vector ranking over every paper, without floor or margin, and this many papers of each
+# ranking (words and meaning), then keeps the first `size`. Measured on SciFact's train claims
+# (docs/search.md, "English questions with vectors").
+QUESTION_FLOOR: float | None = None
+QUESTION_MARGIN: float | None = None
+QUESTION_DEPTH = 50
 
 
 @dataclass
@@ -75,7 +82,9 @@ class Hybrid:
     mode: HybridMode = HybridMode.CROSS_SCRIPT
     fusion: Fusion = Fusion.RRF
     weight: float = 1.0
+    question_parts: int = 4
     _mappings: dict[str, VectorMapping] = field(default_factory=dict)
+    _last: tuple[str, Any] | None = None  # the last query's vector (a relaxed search asks again)
 
     def plan(self, client: Elasticsearch, index: str, request: SearchRequest) -> VectorPlan | None:
         """The vector half of a search, or None when the search is by words alone."""
@@ -83,15 +92,28 @@ class Hybrid:
             return None
         text = fold_query(request.text)
         language = query_language(text)
-        if language is None and self.mode is HybridMode.CROSS_SCRIPT:
+        question = self.is_question(request.text)
+        everywhere = self.mode is HybridMode.ALWAYS or question
+        if language is None and not everywhere:
             return None
         if index not in self._mappings:
             self._mappings[index] = index_mapping(client, index)
         mapping = self._mappings[index]
         if mapping is VectorMapping.NONE:
             return None
-        only_other = self.mode is HybridMode.CROSS_SCRIPT
-        return VectorPlan(self, mapping, self.embedder.query(text), language, only_other)
+        plan = VectorPlan(self, mapping, self._vector(text), language, not everywhere)
+        if question:
+            plan.floor, plan.margin, plan.depth = QUESTION_FLOOR, QUESTION_MARGIN, QUESTION_DEPTH
+        return plan
+
+    def is_question(self, text: str) -> bool:
+        """In `questions` mode, whether a query is long enough to be a question or a claim."""
+        return self.mode is HybridMode.QUESTIONS and len(query_parts(text)) >= self.question_parts
+
+    def _vector(self, text: str) -> Any:
+        if self._last is None or self._last[0] != text:
+            self._last = (text, self.embedder.query(text))
+        return self._last[1]
 
 
 @dataclass
@@ -101,6 +123,17 @@ class VectorPlan:
     vector: Any
     language: str | None  # the query's (None: both scripts)
     only_other: bool  # only papers without text in the query's language (cross-script)
+    floor: float | None = MIN_SIMILARITY
+    margin: float | None = NEAREST_MARGIN
+    depth: int = 0  # papers of each ranking fused (at least the request's size)
+
+    def fused(self, request: SearchRequest) -> int:
+        """How many papers of each ranking are fused for `request`."""
+        return max(request.size, self.depth)
+
+    def lexical(self, body: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
+        """The lexical query asking for as many papers as are fused."""
+        return body | {"size": self.fused(request)}
 
     def body(self, request: SearchRequest) -> dict[str, Any]:
         """The nearest papers, under the request's filters."""
@@ -108,7 +141,7 @@ class VectorPlan:
         if self.only_other and self.language:
             excluded.append({"term": {"languages": self.language}})
         condition = {"bool": {"filter": request.filters.clauses(), "must_not": excluded}}
-        k = request.size
+        k = self.fused(request)
         vector = [float(x) for x in self.vector]
         body: dict[str, Any] = {
             "size": k,
@@ -131,6 +164,7 @@ class VectorPlan:
         self, client: Elasticsearch, index: str, lexical: dict[str, Any], request: SearchRequest
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """(the lexical response, the near enough vector hits), in one round trip."""
+        lexical = self.lexical(lexical, request)
         searches = [{"index": index}, lexical, {"index": index}, self.body(request)]
         anywhere = self.only_other and ANY_LANGUAGE_MARGIN is not None
         if anywhere:
@@ -145,7 +179,7 @@ class VectorPlan:
         best = None
         if anywhere and responses[2]["hits"]["hits"]:
             best = similarity(responses[2]["hits"]["hits"][0]["_score"])
-        return words, near_enough(meaning["hits"]["hits"], best)
+        return words, near_enough(meaning["hits"]["hits"], best, self.floor, self.margin)
 
     def nearest_body(self, request: SearchRequest) -> dict[str, Any]:
         """The nearest paper in any language, under the request's filters: how near the query's
@@ -169,28 +203,16 @@ class VectorPlan:
         describe: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> list[dict[str, Any]]:
         """One ranking of the raw hits of both, each described and told how it matched."""
-        scores: dict[str, float] = {}
         hits: dict[str, dict[str, Any]] = {}
         matched: dict[str, list[str]] = {}
-        best = max((h["_score"] or 0.0 for h in words), default=0.0) or 1.0
-        weight = self.hybrid.weight
-        for rank, hit in enumerate(words, 1):
+        for hit in words:
             hits[hit["_id"]] = hit
             matched[hit["_id"]] = ["words"]
-            if self.hybrid.fusion is Fusion.RRF:
-                scores[hit["_id"]] = 1 / (RRF_RANK_CONSTANT + rank)
-            else:
-                scores[hit["_id"]] = (hit["_score"] or 0.0) / best
-        for rank, hit in enumerate(meaning, 1):
+        for hit in meaning:
             hits.setdefault(hit["_id"], hit)
             matched.setdefault(hit["_id"], []).append("meaning")
-            if self.hybrid.fusion is Fusion.RRF:
-                gain = weight / (RRF_RANK_CONSTANT + rank)
-            else:
-                closeness = similarity(hit["_score"]) - MIN_SIMILARITY
-                gain = weight * closeness / (1 - MIN_SIMILARITY)
-            scores[hit["_id"]] = scores.get(hit["_id"], 0.0) + gain
-        ranked = sorted(scores, key=lambda doc_id: -scores[doc_id])[:size]
+        scores = fused_scores(words, meaning, self.hybrid.fusion, self.hybrid.weight)
+        ranked = list(scores)[:size]
         fused = []
         for doc_id in ranked:
             hit = describe(hits[doc_id])
@@ -219,17 +241,50 @@ def query_language(text: str) -> str | None:
     return None
 
 
-def near_enough(hits: list[dict[str, Any]], best: float | None = None) -> list[dict[str, Any]]:
-    """The vector hits at least `MIN_SIMILARITY` near the query and within `NEAREST_MARGIN` of
-    the nearest (and within `ANY_LANGUAGE_MARGIN` of `best`, the similarity of the nearest paper
-    in any language, when given): E5 puts every text somewhat near every other, and how near
-    differs from one query to the next."""
+def near_enough(
+    hits: list[dict[str, Any]],
+    best: float | None = None,
+    floor: float | None = MIN_SIMILARITY,
+    margin: float | None = NEAREST_MARGIN,
+) -> list[dict[str, Any]]:
+    """The vector hits at least `floor` near the query and within `margin` of the nearest (and
+    within `ANY_LANGUAGE_MARGIN` of `best`, the similarity of the nearest paper in any language,
+    when given): E5 puts every text somewhat near every other, and how near differs from one
+    query to the next. None: no floor, no margin."""
     if not hits:
         return []
-    floor = max(MIN_SIMILARITY, similarity(hits[0]["_score"]) - NEAREST_MARGIN)
+    bounds = [-1.0]
+    if floor is not None:
+        bounds.append(floor)
+    if margin is not None:
+        bounds.append(similarity(hits[0]["_score"]) - margin)
     if best is not None and ANY_LANGUAGE_MARGIN is not None:
-        floor = max(floor, best - ANY_LANGUAGE_MARGIN)
-    return [hit for hit in hits if similarity(hit["_score"]) >= floor]
+        bounds.append(best - ANY_LANGUAGE_MARGIN)
+    bottom = max(bounds)
+    return [hit for hit in hits if similarity(hit["_score"]) >= bottom]
+
+
+def fused_scores(
+    words: list[dict[str, Any]], meaning: list[dict[str, Any]], fusion: Fusion, weight: float
+) -> dict[str, float]:
+    """Each paper's fused score, highest first: `rrf`, 1/(60 + rank) from each ranking (the
+    vector one times `weight`); `weighted`, the lexical score over the best one plus `weight`
+    times the similarity above `MIN_SIMILARITY` scaled to 0-1."""
+    scores: dict[str, float] = {}
+    best = max((h["_score"] or 0.0 for h in words), default=0.0) or 1.0
+    for rank, hit in enumerate(words, 1):
+        if fusion is Fusion.RRF:
+            scores[hit["_id"]] = 1 / (RRF_RANK_CONSTANT + rank)
+        else:
+            scores[hit["_id"]] = (hit["_score"] or 0.0) / best
+    for rank, hit in enumerate(meaning, 1):
+        if fusion is Fusion.RRF:
+            gain = weight / (RRF_RANK_CONSTANT + rank)
+        else:
+            closeness = similarity(hit["_score"]) - MIN_SIMILARITY
+            gain = weight * closeness / (1 - MIN_SIMILARITY)
+        scores[hit["_id"]] = scores.get(hit["_id"], 0.0) + gain
+    return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 
 def similarity(score: float | None) -> float:

@@ -49,7 +49,13 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
     except ModelUnavailable as exc:
         logger.warning("%s%s; searching by words alone", exc.prefix, exc)
         return None
-    return Hybrid(embedder, settings.hybrid, settings.fusion, settings.vector_weight)
+    return Hybrid(
+        embedder,
+        settings.hybrid,
+        settings.fusion,
+        settings.vector_weight,
+        settings.question_parts,
+    )
 
 
 def search_index(
@@ -64,17 +70,18 @@ def search_index(
     `hybrid`, the papers nearest the query's meaning are fused in (scholarflow/search/hybrid.py).
     `order`: a total order for ties (score, then id), for callers that page with `search_after`.
 
-    A search that finds nothing is asked once more with any one of its parts and its quoted
-    phrases read as words (`relaxed: true` in the result when that found papers): no query
-    whose words occur in the index returns nothing, while the first, stricter query keeps short
-    keyword searches precise."""
+    A search whose words find nothing is asked once more with any one of its parts and its
+    quoted phrases read as words (`relaxed: true` in the result when that found papers): no
+    query whose words occur in the index returns nothing, while the first, stricter query keeps
+    short keyword searches precise. The papers found by meaning do not stand in for the words'
+    (a question's vector side always finds some)."""
     body = build_query(request)
-    result = _search(client, index, request, body, hybrid, order)
-    if result["total"] == 0:
+    result, words = _search(client, index, request, body, hybrid, order)
+    if words == 0:
         loose = build_query(request, loose=True)
         if loose != body:
-            relaxed = _search(client, index, request, loose, hybrid, order)
-            if relaxed["total"]:
+            relaxed, found = _search(client, index, request, loose, hybrid, order)
+            if found:
                 result = relaxed | {"relaxed": True}
     return result
 
@@ -86,7 +93,8 @@ def _search(
     body: dict[str, Any],
     hybrid: Hybrid | None,
     order: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
+    """The result, and how many papers the words matched."""
     if order:
         body = body | {"sort": order, "track_scores": True}
     plan = hybrid.plan(client, index, request) if hybrid else None
@@ -94,19 +102,20 @@ def _search(
     if plan is None:
         response = client.search(index=index, body=body)
         found = [_hit(hit) for hit in response["hits"]["hits"]]
-        total = response["hits"]["total"]["value"]
+        total = words = response["hits"]["total"]["value"]
     else:
         response, near = plan.search(client, index, body, request)
         found = plan.fuse(response["hits"]["hits"], near, request.size, _hit)
         lexical = {hit["_id"] for hit in response["hits"]["hits"]}
-        total = response["hits"]["total"]["value"] + sum(h["_id"] not in lexical for h in near)
+        words = response["hits"]["total"]["value"]
+        total = words + sum(h["_id"] not in lexical for h in near)
     result: dict[str, Any] = {"total": total, "hits": found}
     if request.facets:
         result["facets"] = {
             name: [_bucket(b) for b in agg["buckets"]]
             for name, agg in response.get("aggregations", {}).items()
         }
-    return result
+    return result, words
 
 
 def suggest_titles(settings: Settings, prefix: str, *, size: int = 10) -> dict[str, Any]:
