@@ -9,8 +9,10 @@ become one here.
 - **When.** `cross-script` (the default): the vector ranking only takes papers without text in
   the query's language (a Han query: papers with no Chinese; a Latin one: papers with no
   English), the papers words cannot reach; everything else is ranked by words as before.
-  `always`: every paper. `off`: words only. A DOI, or a query mixing both scripts, is searched
-  by words alone.
+  `questions`: a question or a claim (a query of `SCHOLARFLOW_QUESTION_PARTS` parts or more)
+  takes every paper, fusing more papers of each ranking and no floor; shorter queries as
+  `cross-script`. `always`: every paper. `off`: words only. A DOI, or a query mixing both
+  scripts, is searched by words alone (a question of both scripts takes every paper).
 - **Fusion.** Reciprocal rank fusion (`rrf`: 1/(60 + rank) from each ranking, the vector one
   times `SCHOLARFLOW_VECTOR_WEIGHT`), or a weighted sum (`weighted`: the lexical score over the
   best one, plus the weight times the vector similarity above the floor). Papers nearer than
