@@ -41,7 +41,12 @@ def query_latency(settings: Settings, rounds: int) -> None:
     index = live_index(client, settings.alias)
     embedder = load_embedder(settings.embed_max_tokens)
     hybrid = Hybrid(
-        embedder, settings.hybrid, settings.fusion, settings.vector_weight, settings.question_parts
+        embedder,
+        settings.hybrid,
+        settings.fusion,
+        settings.vector_weight,
+        settings.question_parts,
+        settings.question_weight,
     )
     queries = [j.query for j in relevance.load_judgments()]
     queries += [j.query for j in relevance.load_judgments(CROSSLINGUAL)]

@@ -156,7 +156,9 @@ def variants() -> Iterator[Variant]:
     for weight in (0.3, 0.5, 1.0, 2.0):
         yield Variant(f"always, weighted {weight}, floor 0.74, margin 0.05", weight=weight)
     for weight in (0.5, 1.0, 2.0):
-        yield Variant(f"always, rrf {weight}, floor 0.74, margin 0.05", Fusion.RRF, weight=weight)
+        yield Variant(
+            f"always, rrf {weight}, floor 0.74, margin 0.05", fusion=Fusion.RRF, weight=weight
+        )
     for weight in (0.5, 1.0, 2.0, 3.0):
         for floor, margin in ((0.74, None), (None, None), (0.8, None), (None, 0.1)):
             yield Variant(
@@ -166,7 +168,9 @@ def variants() -> Iterator[Variant]:
                 margin=margin,
             )
     for weight in (0.5, 1.0, 2.0):
-        yield Variant(f"always, rrf {weight}, no floor", Fusion.RRF, weight=weight, floor=None)
+        yield Variant(
+            f"always, rrf {weight}, no floor", fusion=Fusion.RRF, weight=weight, floor=None
+        )
     for depth in (10, 20, 50, 100):
         for weight in (1.0, 2.0, 3.0):
             yield Variant(
@@ -181,7 +185,7 @@ def variants() -> Iterator[Variant]:
         for weight in (1.0, 2.0):
             yield Variant(
                 f"always, rrf {weight}, no floor/margin, {depth} of each fused",
-                Fusion.RRF,
+                fusion=Fusion.RRF,
                 weight=weight,
                 floor=None,
                 margin=None,
@@ -220,18 +224,24 @@ def variants() -> Iterator[Variant]:
                 candidates=depth,
                 minmax=True,
             )
-    for parts in (2, 3, 4, 5, 6, 8):
-        for depth in (10, 50):
+    for parts in (3, 4, 5, 6, 8, 10):
+        for weight in (1.5, 2.0, 2.5):
             yield Variant(
-                f"queries of {parts}+ parts, weighted 2, no floor/margin, {depth} fused",
-                weight=2.0,
-                floor=None,
-                margin=None,
+                f"queries of {parts}+ parts, weighted {weight}, floor 0.74, margin 0.05, "
+                "10 of each fused",
+                weight=weight,
                 min_parts=parts,
-                lexical=depth,
-                meaning="deep",
-                candidates=depth,
             )
+        yield Variant(
+            f"queries of {parts}+ parts, weighted 2, no floor/margin, 50 of each fused",
+            weight=2.0,
+            floor=None,
+            margin=None,
+            min_parts=parts,
+            lexical=50,
+            meaning="deep",
+            candidates=50,
+        )
 
 
 def ranked(variant: Variant, query: dict[str, Any]) -> list[str]:

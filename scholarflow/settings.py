@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     # `questions`: how many parts (topic words, runs of Han characters, phrases) make a query a
     # question that the vector ranking joins over every paper.
     question_parts: int = Field(4, ge=1, le=100)
+    # ... and how much the vector ranking counts in a question's fusion (`vector_weight` is the
+    # other queries').
+    question_weight: float = Field(2.0, ge=0, le=10)
     # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
     # the origins whose pages may call its API from a browser (none: CORS off), and how many
     # requests a minute one client address may make (answered 429 beyond it).

@@ -10,9 +10,10 @@ become one here.
   the query's language (a Han query: papers with no Chinese; a Latin one: papers with no
   English), the papers words cannot reach; everything else is ranked by words as before.
   `questions`: a question or a claim (a query of `SCHOLARFLOW_QUESTION_PARTS` parts or more)
-  takes every paper, fusing more papers of each ranking and no floor; shorter queries as
-  `cross-script`. `always`: every paper. `off`: words only. A DOI, or a query mixing both
-  scripts, is searched by words alone (a question of both scripts takes every paper).
+  takes every paper, its vector ranking counting `SCHOLARFLOW_QUESTION_WEIGHT`; shorter queries
+  as `cross-script` (docs/hybrid-questions.md). `always`: every paper. `off`: words only. A
+  DOI, or a query mixing both scripts, is searched by words alone (a question of both scripts
+  takes every paper).
 - **Fusion.** Reciprocal rank fusion (`rrf`: 1/(60 + rank) from each ranking, the vector one
   times `SCHOLARFLOW_VECTOR_WEIGHT`), or a weighted sum (`weighted`: the lexical score over the
   best one, plus the weight times the vector similarity above the floor). Papers nearer than
@@ -67,13 +68,6 @@ ANY_LANGUAGE_MARGIN: float | None = 0.10
 # A query mixing scripts counts as one language when that script has at least this many times
 # the other's characters: `大腹园蛛毒腺对Hela细胞作用的初步探究` is Chinese, `SLE 白细胞` both.
 DOMINANT_SCRIPT = 3
-# A question or a claim (`questions` mode: a query of `question_parts` parts or more) fuses the
-# vector ranking over every paper, without floor or margin, and this many papers of each
-# ranking (words and meaning), then keeps the first `size`. Measured on SciFact's train claims
-# (docs/search.md, "English questions with vectors").
-QUESTION_FLOOR: float | None = None
-QUESTION_MARGIN: float | None = None
-QUESTION_DEPTH = 50
 
 
 @dataclass
@@ -85,6 +79,7 @@ class Hybrid:
     fusion: Fusion = Fusion.RRF
     weight: float = 1.0
     question_parts: int = 4
+    question_weight: float = 2.0
     _mappings: dict[str, VectorMapping] = field(default_factory=dict)
     _last: tuple[str, Any] | None = None  # the last query's vector (a relaxed search asks again)
 
@@ -105,7 +100,7 @@ class Hybrid:
             return None
         plan = VectorPlan(self, mapping, self._vector(text), language, not everywhere)
         if question:
-            plan.floor, plan.margin, plan.depth = QUESTION_FLOOR, QUESTION_MARGIN, QUESTION_DEPTH
+            plan.weight = self.question_weight
         return plan
 
     def is_question(self, text: str) -> bool:
@@ -113,9 +108,12 @@ class Hybrid:
         return self.mode is HybridMode.QUESTIONS and len(query_parts(text)) >= self.question_parts
 
     def _vector(self, text: str) -> Any:
-        if self._last is None or self._last[0] != text:
-            self._last = (text, self.embedder.query(text))
-        return self._last[1]
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = self.embedder.query(text)
+        self._last = (text, vector)
+        return vector
 
 
 @dataclass
@@ -125,17 +123,7 @@ class VectorPlan:
     vector: Any
     language: str | None  # the query's (None: both scripts)
     only_other: bool  # only papers without text in the query's language (cross-script)
-    floor: float | None = MIN_SIMILARITY
-    margin: float | None = NEAREST_MARGIN
-    depth: int = 0  # papers of each ranking fused (at least the request's size)
-
-    def fused(self, request: SearchRequest) -> int:
-        """How many papers of each ranking are fused for `request`."""
-        return max(request.size, self.depth)
-
-    def lexical(self, body: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
-        """The lexical query asking for as many papers as are fused."""
-        return body | {"size": self.fused(request)}
+    weight: float | None = None  # the vector ranking's in the fusion (None: the hybrid's)
 
     def body(self, request: SearchRequest) -> dict[str, Any]:
         """The nearest papers, under the request's filters."""
@@ -143,7 +131,7 @@ class VectorPlan:
         if self.only_other and self.language:
             excluded.append({"term": {"languages": self.language}})
         condition = {"bool": {"filter": request.filters.clauses(), "must_not": excluded}}
-        k = self.fused(request)
+        k = request.size
         vector = [float(x) for x in self.vector]
         body: dict[str, Any] = {
             "size": k,
@@ -166,7 +154,6 @@ class VectorPlan:
         self, client: Elasticsearch, index: str, lexical: dict[str, Any], request: SearchRequest
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """(the lexical response, the near enough vector hits), in one round trip."""
-        lexical = self.lexical(lexical, request)
         searches = [{"index": index}, lexical, {"index": index}, self.body(request)]
         anywhere = self.only_other and ANY_LANGUAGE_MARGIN is not None
         if anywhere:
@@ -181,7 +168,7 @@ class VectorPlan:
         best = None
         if anywhere and responses[2]["hits"]["hits"]:
             best = similarity(responses[2]["hits"]["hits"][0]["_score"])
-        return words, near_enough(meaning["hits"]["hits"], best, self.floor, self.margin)
+        return words, near_enough(meaning["hits"]["hits"], best)
 
     def nearest_body(self, request: SearchRequest) -> dict[str, Any]:
         """The nearest paper in any language, under the request's filters: how near the query's
@@ -213,7 +200,8 @@ class VectorPlan:
         for hit in meaning:
             hits.setdefault(hit["_id"], hit)
             matched.setdefault(hit["_id"], []).append("meaning")
-        scores = fused_scores(words, meaning, self.hybrid.fusion, self.hybrid.weight)
+        weight = self.hybrid.weight if self.weight is None else self.weight
+        scores = fused_scores(words, meaning, self.hybrid.fusion, weight)
         ranked = list(scores)[:size]
         fused = []
         for doc_id in ranked:

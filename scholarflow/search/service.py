@@ -55,6 +55,7 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
         settings.fusion,
         settings.vector_weight,
         settings.question_parts,
+        settings.question_weight,
     )
 
 
