@@ -71,7 +71,7 @@ def test_a_keyword_query_is_searched_by_its_words_alone(questions_settings: Sett
         assert all(hit["matched_by"] == ["words"] for hit in result["hits"]), query
 
 
-def test_a_question_whose_words_match_keeps_its_lexical_papers_and_adds_the_near_ones(
+def test_a_question_whose_words_match_adds_its_nearness_to_the_words_score(
     questions_settings: Settings,
 ) -> None:
     claim = "Moving the world's largest amphibian around its range speeds its local disappearance"
@@ -81,7 +81,12 @@ def test_a_question_whose_words_match_keeps_its_lexical_papers_and_adds_the_near
     first = result["hits"][0]
     assert first["id"] == lexical["hits"][0]["id"] == "sf-eb0365fbb3b1839bba81"  # salamander
     assert first["matched_by"] == ["words", "meaning"]
-    assert result["total"] > lexical["total"]  # the papers near in meaning are counted too
+    # the best lexical match scores 1 in the weighted sum; its nearness counts on top, times
+    # the question weight (2): more than a keyword query's weight (1) would give
+    assert first["score"] > 1.0
+    once = questions_settings.model_copy(update={"question_weight": 1.0})
+    assert search_papers(once, claim)["hits"][0]["score"] < first["score"]
+    assert result["total"] >= lexical["total"]
 
 
 @pytest.fixture
