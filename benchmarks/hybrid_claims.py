@@ -227,6 +227,25 @@ def variants() -> Iterator[Variant]:
     for parts in (3, 4, 5, 6, 8, 10):
         for weight in (1.5, 2.0, 2.5):
             yield Variant(
+                f"queries of {parts}+ parts, weighted {weight}, no floor/margin, 50 of each fused",
+                weight=weight,
+                floor=None,
+                margin=None,
+                min_parts=parts,
+                lexical=50,
+                meaning="deep",
+                candidates=50,
+            )
+        for weight in (0.75, 1.0, 1.25):
+            yield Variant(
+                f"queries of {parts}+ parts, rrf {weight}, floor 0.74, margin 0.05, "
+                "10 of each fused",
+                fusion=Fusion.RRF,
+                weight=weight,
+                min_parts=parts,
+            )
+        for weight in (1.5, 2.0, 2.5):
+            yield Variant(
                 f"queries of {parts}+ parts, weighted {weight}, floor 0.74, margin 0.05, "
                 "10 of each fused",
                 weight=weight,

@@ -130,7 +130,8 @@ def main() -> None:
                 )
         client.indices.refresh(index=ALIAS)
         documents = client.count(index=ALIAS)["count"]
-        if hybrid:
+        with_vectors = client.count(index=ALIAS, query={"exists": {"field": VECTOR_FIELD}})
+        if hybrid and with_vectors["count"] < documents:  # a kept alias has them already
             print(f"vectors: {give_vectors(client, settings)}")
         kinds = {
             "claims (SciFact train)": [j.query for j in relevance.load_set(SET).queries],
