@@ -46,6 +46,8 @@ def query_latency(settings: Settings, rounds: int) -> None:
         settings.fusion,
         settings.vector_weight,
         settings.translation_weight,
+        settings.question_parts,
+        settings.question_weight,
     )
     queries = [j.query for j in relevance.load_judgments()]
     queries += [j.query for j in relevance.load_judgments(CROSSLINGUAL)]

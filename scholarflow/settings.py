@@ -52,6 +52,9 @@ class HybridMode(StrEnum):
     """When a search adds the nearest papers by meaning to the lexical matches."""
 
     CROSS_SCRIPT = "cross-script"  # only papers without text in the query's language
+    # every paper for a question or a claim (a query of `question_parts` parts or more), as
+    # `cross-script` for shorter ones
+    QUESTIONS = "questions"
     ALWAYS = "always"  # every paper
     OFF = "off"  # lexical only
 
@@ -191,6 +194,12 @@ class Settings(BaseSettings):
     # How much the papers holding an English query's words translated into Chinese (CC-CEDICT,
     # scholarflow/search/translate.py) count beside the vector ranking; 0: no translation.
     translation_weight: float = Field(1.5, ge=0, le=10)
+    # `questions`: how many parts (topic words, runs of Han characters, phrases) make a query a
+    # question that the vector ranking joins over every paper.
+    question_parts: int = Field(4, ge=1, le=100)
+    # ... and how much the vector ranking counts in a question's fusion (`vector_weight` is the
+    # other queries').
+    question_weight: float = Field(2.0, ge=0, le=10)
     # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
     # the origins whose pages may call its API from a browser (none: CORS off), and how many
     # requests a minute one client address may make (answered 429 beyond it).

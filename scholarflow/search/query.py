@@ -255,6 +255,14 @@ def words_query(
     }
 
 
+def query_parts(text: str) -> list[str]:
+    """The parts of what a user typed that say what it is about (its topic words and runs of
+    Han characters, each phrase in quotes as one): how long a query is, as the builder counts
+    it (a question or a claim has many, a keyword search few)."""
+    typed = read_query(fold_query(text))
+    return [*topic_parts(script_parts(typed.words)), *typed.phrases]
+
+
 def script_parts(text: str) -> list[str]:
     """`SLE 白细胞` → `["SLE", "白细胞"]`: the words, and the runs of Han characters (which have
     no spaces to split them); punctuation alone is no part."""
