@@ -24,9 +24,8 @@ from scholarflow.embedding.passages import passage_text
 from scholarflow.engine.client import connect
 from scholarflow.search import relevance
 from scholarflow.search.crosslingual_eval import CROSSLINGUAL
-from scholarflow.search.hybrid import Hybrid
 from scholarflow.search.query import SearchRequest
-from scholarflow.search.service import search_index
+from scholarflow.search.service import hybrid_search, search_index
 from scholarflow.settings import Settings
 from scholarflow.stores.indices import live_index
 
@@ -39,16 +38,11 @@ def percentile(values: list[float], share: float) -> float:
 def query_latency(settings: Settings, rounds: int) -> None:
     client = connect(settings)
     index = live_index(client, settings.alias)
-    embedder = load_embedder(settings.embed_max_tokens)
-    hybrid = Hybrid(
-        embedder,
-        settings.hybrid,
-        settings.fusion,
-        settings.vector_weight,
-        settings.translation_weight,
-        settings.question_parts,
-        settings.question_weight,
-    )
+    hybrid = hybrid_search(settings)  # the searches' own: mode, fusion, weights, model
+    if hybrid is None:
+        raise SystemExit(
+            "no vector half to time: SCHOLARFLOW_HYBRID is off or the model is missing"
+        )
     queries = [j.query for j in relevance.load_judgments()]
     queries += [j.query for j in relevance.load_judgments(CROSSLINGUAL)]
     words: list[float] = []
