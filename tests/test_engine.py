@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -217,3 +218,29 @@ def test_the_fallback_engines_data_migrates_into_the_real_engine(
     again = one_line_error(run_cli("engine", "migrate", env=env, cwd=tmp_path))
     assert again.endswith("exist already in the engine: nothing was migrated (delete them "
                           "first, or migrate into an empty engine)")  # fmt: skip
+
+
+def test_an_engine_that_lives_but_does_not_answer_is_named_never_replaced(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stands in for an engine too busy to answer (no engine is needed to show how
+    its state is read): its state file is kept, the command says so in one line, and `stop`
+    still stops it."""
+    monkeypatch.setattr("scholarflow.engine.lifecycle.ANSWER_PATIENCE", 1.0)
+    silent = subprocess.Popen(["sleep", "120"])
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    engine = EmbeddedEngine(home)
+    engine.dir.mkdir(parents=True)
+    engine.state_file.write_text(f'{{"pid": {silent.pid}, "url": "{url}", "started_at": "x"}}')
+    try:
+        with pytest.raises(EngineStartError, match="runs but has not answered") as refused:
+            engine.ensure()  # a second engine on the same data is not started
+        assert "\n" not in str(refused.value) and str(silent.pid) in str(refused.value)
+        assert engine.state_file.exists()
+        assert engine.stop() is True
+        silent.wait(timeout=10)  # stopped (and reaped by `stop`): it would sleep two minutes
+        assert engine.status() is None and not engine.state_file.exists()
+    finally:
+        silent.kill()

@@ -30,7 +30,7 @@ import httpx
 from scholarflow.engine import cluster, opensearch, osmem
 from scholarflow.engine.cluster import NodeState
 from scholarflow.engine.leases import LOCK_INDEX
-from scholarflow.engine.process import EngineStartError, await_ready, spawn
+from scholarflow.engine.process import EngineStartError, alive, answers, await_ready, spawn
 from scholarflow.settings import EngineKind, Settings
 
 log = logging.getLogger("scholarflow.engine")
@@ -40,6 +40,8 @@ SHARDS_TIMEOUT = 120.0
 # Below this much free space OpenSearch cannot even write its cluster state: refuse to start
 # with one clear line rather than start an engine that never becomes ready.
 MIN_FREE_BYTES = 50 << 20
+# How long a live engine that does not answer is waited for before `status` says so.
+ANSWER_PATIENCE = 30.0
 
 
 @dataclass
@@ -90,25 +92,44 @@ class EmbeddedEngine:
         self._cluster_info: dict[str, str] = {}
 
     def status(self) -> EngineState | None:
-        """The running engine, or None (a stale pid file is removed)."""
+        """The running engine, or None once its processes are gone (their state file is removed
+        then). An engine whose process lives but does not answer (a long collection, a loaded
+        machine) is waited for up to `ANSWER_PATIENCE`, then named in one line: taking it for
+        gone would start a second engine on the same data."""
+        state = self._recorded()
+        if state is None:
+            return None
+        addresses = [(n.pid, n.address) for n in state.cluster_nodes] or [(state.pid, state.url)]
+        deadline = time.monotonic() + ANSWER_PATIENCE
+        while True:
+            living = [url for pid, url in addresses if alive(pid)]
+            if not living:
+                self.state_file.unlink(missing_ok=True)
+                return None
+            if any(answers(url) for url in living):
+                return state
+            if time.monotonic() >= deadline:
+                pids = ", ".join(str(pid) for pid, _ in addresses)
+                raise EngineStartError(
+                    f"the embedded engine of {self.dir} (pid {pids}) runs but has not answered "
+                    f"at {', '.join(living)} for {ANSWER_PATIENCE:.0f} s: see {self.log_file}, "
+                    "or `scholarflow engine stop` to stop it"
+                )
+            time.sleep(1.0)
+
+    def _recorded(self) -> EngineState | None:
+        """The engine the state file names, running or not."""
         try:
             raw = json.loads(self.state_file.read_text())
-            state = EngineState(
+            return EngineState(
                 **{f.name: raw[f.name] for f in fields(EngineState) if f.name in raw}
             )
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        if state.nodes:
-            if any(_alive(node.pid) and _answers(node.address) for node in state.cluster_nodes):
-                return state
-        elif _alive(state.pid) and _answers(state.url):
-            return state
-        self.state_file.unlink(missing_ok=True)
-        return None
 
     def down_nodes(self, state: EngineState) -> list[NodeState]:
         """The nodes of a running cluster that do not answer."""
-        return [n for n in state.cluster_nodes if not (_alive(n.pid) and _answers(n.address))]
+        return [n for n in state.cluster_nodes if not (alive(n.pid) and answers(n.address))]
 
     def ensure(self) -> EngineState:
         """The running engine, started now if no command has started it yet."""
@@ -138,18 +159,19 @@ class EmbeddedEngine:
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
         """Stop the engine, every node of it (SIGTERM: OpenSearch closes its shards cleanly)."""
         with self._lock():
-            state = self.status()
-            if state is None:
+            state = self._recorded()  # answering or not: a hung engine is stopped too
+            pids = ([n.pid for n in state.cluster_nodes] or [state.pid]) if state else []
+            if not any(alive(pid) for pid in pids):
+                self.state_file.unlink(missing_ok=True)
                 return False
-            pids = [n.pid for n in state.cluster_nodes] or [state.pid]
             for pid in pids:
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
                 time.sleep(0.05)
             for pid in pids:
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             self.state_file.unlink(missing_ok=True)
             return True
@@ -161,7 +183,7 @@ class EmbeddedEngine:
         if node is None:
             raise EngineStartError(f"no node {name} in the running cluster of {self.dir}")
         os.kill(node.pid, signal.SIGKILL)
-        while _alive(node.pid):
+        while alive(node.pid):
             time.sleep(0.02)
         return node.pid
 
@@ -347,25 +369,3 @@ def embedded_engine(settings: Settings) -> EmbeddedEngine:
         nodes=settings.engine_nodes,
         heap_given="engine_heap" in settings.model_fields_set,
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # our own child, and it has exited
-    except ChildProcessError:
-        pass  # started by another command: not ours to reap
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False

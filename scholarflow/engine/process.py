@@ -4,10 +4,12 @@ waited for, with the reason in one line when it does not come up."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 
 from scholarflow.errors import ScholarflowError
@@ -72,3 +74,37 @@ def cause(since: int, log_file: Path, ready: Path, heap: str) -> str:
         if "OutOfMemoryError" in line:
             return f"the Java heap is too small (SCHOLARFLOW_ENGINE_HEAP={heap}): {line}"
     return lines[-1][:300] if lines else "no output"
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (our own exited child is reaped on the way)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our own child, and it has exited
+    except ChildProcessError:
+        pass  # started by another command: not ours to reap
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has exited and waits for a parent that is not us to reap it (a
+    signal still reaches it, but it will never answer)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here: trust the signal
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def answers(url: str) -> bool:
+    """Whether the engine at `url` answers its root within two seconds."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
