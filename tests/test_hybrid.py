@@ -169,3 +169,30 @@ def test_an_unrelated_paper_of_the_other_language_does_not_follow_a_query(
         assert [h["id"] for h in search_papers(vector_settings, query)["hits"]] == [LUPUS], query
     across = search_papers(vector_settings, "用户界面 选择架构")["hits"]
     assert [h["id"] for h in across] == [ZENODO] and across[0]["across_languages"]
+
+
+class CountingEmbedder:
+    """A stand-in for the model where only the number of calls matters (no engine involved)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def query(self, text: str) -> list[float]:
+        self.calls.append(text)
+        return [float(len(self.calls))]
+
+
+def test_a_query_is_embedded_once_and_only_the_last_queries_are_remembered() -> None:
+    embedder = CountingEmbedder()
+    hybrid = Hybrid(embedder=embedder, vectors_kept=2)  # type: ignore[arg-type]
+    assert hybrid.vector("a") == hybrid.vector("a") == [1.0]
+    hybrid.vector("b")
+    hybrid.vector("a")  # "a" is now the most recent: "b" goes first
+    hybrid.vector("c")
+    assert embedder.calls == ["a", "b", "c"]
+    hybrid.vector("b")
+    assert embedder.calls == ["a", "b", "c", "b"]  # forgotten, embedded again
+    none_kept = Hybrid(embedder=CountingEmbedder(), vectors_kept=0)  # type: ignore[arg-type]
+    none_kept.vector("a")
+    none_kept.vector("a")
+    assert none_kept.embedder.calls == ["a", "a"]  # type: ignore[attr-defined]

@@ -40,6 +40,9 @@ def test_a_query_of_enough_topic_parts_is_a_question() -> None:
     assert not hybrid.is_question("the role of the spiders")  # stopwords are no parts
     assert not hybrid.is_question("白细胞减少")  # one run of Han characters: one part
     assert not hybrid.is_question("SLE 白细胞")
+    # a Chinese title cut into several runs is not a question: it is searched across scripts
+    assert not hybrid.is_question("中国延斑蛛属4新种(蜘蛛目:古筛蛛科)")
+    assert hybrid.is_question("HeLa cells 对 spider venom toxicity assays")  # mostly English
     assert questions(parts=3).is_question("lizards body temperature")
     for mode in (HybridMode.CROSS_SCRIPT, HybridMode.ALWAYS, HybridMode.OFF):
         assert not Hybrid(None, mode).is_question(CLAIM)  # type: ignore[arg-type]

@@ -6,15 +6,16 @@ papers whose vectors are nearest (`knn` on OpenSearch's k-NN plugin, `knn` searc
 Elasticsearch), in one `_msearch` round trip with the lexical query, and the two rankings
 become one here.
 
-- **When.** `cross-script` (the default): the vector ranking only takes papers without text in
-  the query's language (a Han query: papers with no Chinese; a Latin one: papers with no
-  English), the papers words cannot reach; everything else is ranked by words as before.
-  `questions`: a question or a claim (a query of `SCHOLARFLOW_QUESTION_PARTS` parts or more)
-  takes every paper, 50 papers of each ranking fused without floor or margin, the vector one
-  counting `SCHOLARFLOW_QUESTION_WEIGHT`; shorter queries
-  as `cross-script` (docs/hybrid-questions.md). `always`: every paper. `off`: words only. A
-  DOI, or a query mixing both scripts, is searched by words alone (a question of both scripts
-  takes every paper).
+- **When.** `questions` (the default): an English question or claim (a query of
+  `SCHOLARFLOW_QUESTION_PARTS` parts or more, not written in Chinese) takes every paper, 50
+  papers of each ranking fused without floor or margin, the vector one counting
+  `SCHOLARFLOW_QUESTION_WEIGHT`; every other query as `cross-script` (docs/hybrid-questions.md).
+  `cross-script`: the vector ranking only takes papers without text in the query's language (a
+  Han query: papers with no Chinese; a Latin one: papers with no English), the papers words
+  cannot reach; everything else is ranked by words. `always`: every paper. `off`: words only.
+  A DOI, or a short query mixing both scripts, is searched by words alone (a question of both
+  scripts takes every paper). A query's vector is remembered for the next
+  `SCHOLARFLOW_QUERY_VECTORS_KEPT` queries: the same search again is not embedded again.
 - **Fusion.** Reciprocal rank fusion (`rrf`: 1/(60 + rank) from each ranking, the vector one
   times `SCHOLARFLOW_VECTOR_WEIGHT`), or a weighted sum (`weighted`: the lexical score over the
   best one, plus the weight times the vector similarity above the floor). Papers nearer than
@@ -33,6 +34,8 @@ become one here.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,8 +106,10 @@ class Hybrid:
     translation_weight: float = 0.0  # 0: no translated words (scholarflow/search/translate.py)
     question_parts: int = 4
     question_weight: float = 2.0
+    vectors_kept: int = 1024  # query vectors remembered (SCHOLARFLOW_QUERY_VECTORS_KEPT)
     _mappings: dict[str, VectorMapping] = field(default_factory=dict)
-    _last: tuple[str, Any] | None = None  # the last query's vector (a relaxed search asks again)
+    _vectors: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+    _vectors_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def plan(self, client: Elasticsearch, index: str, request: SearchRequest) -> VectorPlan | None:
         """The vector half of a search, or None when the search is by words alone."""
@@ -124,7 +129,7 @@ class Hybrid:
         translated = None
         if self.translation_weight and language == "en":
             translated = translated_query(text)
-        vector = self._vector(text)
+        vector = self.vector(text)
         plan = VectorPlan(self, mapping, vector, language, not everywhere, translated)
         if question:
             plan.floor = plan.margin = None
@@ -132,15 +137,30 @@ class Hybrid:
         return plan
 
     def is_question(self, text: str) -> bool:
-        """In `questions` mode, whether a query is long enough to be a question or a claim."""
-        return self.mode is HybridMode.QUESTIONS and len(query_parts(text)) >= self.question_parts
+        """In `questions` mode, whether a query is long enough to be a question or a claim, and
+        not written in Chinese. A Chinese query of several parts is a title or a keyword list
+        (its punctuation and numbers cut it into runs), and across scripts it is looking for
+        the paper words cannot reach: taking every paper let its Chinese namesakes crowd that
+        paper out (csl-xling-dev, Chinese titles of English-only papers: recall@10 0.867 ->
+        0.400)."""
+        if self.mode is not HybridMode.QUESTIONS:
+            return False
+        parts = query_parts(text)
+        return len(parts) >= self.question_parts and query_language(fold_query(text)) != "zh"
 
-    def _vector(self, text: str) -> Any:
-        last = self._last
-        if last is not None and last[0] == text:
-            return last[1]
+    def vector(self, text: str) -> Any:
+        """The query's vector, embedded once for the last `vectors_kept` queries (a relaxed
+        second query, the same search again, another page; one set-up serves every thread of
+        the search service)."""
+        with self._vectors_lock:
+            if text in self._vectors:
+                self._vectors.move_to_end(text)
+                return self._vectors[text]
         vector = self.embedder.query(text)
-        self._last = (text, vector)
+        with self._vectors_lock:
+            self._vectors[text] = vector
+            while len(self._vectors) > self.vectors_kept:
+                self._vectors.popitem(last=False)
         return vector
 
 

@@ -57,6 +57,7 @@ def hybrid_search(settings: Settings) -> Hybrid | None:
         settings.translation_weight,
         settings.question_parts,
         settings.question_weight,
+        settings.query_vectors_kept,
     )
 
 
