@@ -9,7 +9,7 @@ as a real index of that size holds (its latency is what is measured, not its qua
 
 Each measurement runs `scholarflow web` as its own process (hybrid off for the lexical run,
 `cross-script` for the hybrid one: the judged queries are keywords, which the default
-`questions` searches alike but for the few of four parts or more), with the rate limit lifted
+`questions` searches alike but for the few of five parts or more), with the rate limit lifted
 and no query vector remembered; the clients are threads of this process, on the same machine.
 The machine's load average is printed with the figures.
 

@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     translation_weight: float = Field(1.5, ge=0, le=10)
     # `questions`: how many parts (topic words, runs of Han characters, phrases) make a query a
     # question that the vector ranking joins over every paper.
-    question_parts: int = Field(4, ge=1, le=100)
+    question_parts: int = Field(5, ge=1, le=100)
     # ... and how much the vector ranking counts in a question's fusion (`vector_weight` is the
     # other queries').
     question_weight: float = Field(2.0, ge=0, le=10)

@@ -44,6 +44,9 @@ def test_a_query_of_enough_topic_parts_is_a_question() -> None:
     assert not hybrid.is_question("中国延斑蛛属4新种(蜘蛛目:古筛蛛科)")
     assert hybrid.is_question("HeLa cells 对 spider venom toxicity assays")  # mostly English
     assert questions(parts=3).is_question("lizards body temperature")
+    # by default five: a keyword phrase of four words stays a keyword query (as translated)
+    assert not Hybrid(None, HybridMode.QUESTIONS).is_question("compute unified device architecture")  # type: ignore[arg-type]
+    assert Hybrid(None, HybridMode.QUESTIONS).is_question(CLAIM)  # type: ignore[arg-type]
     for mode in (HybridMode.CROSS_SCRIPT, HybridMode.ALWAYS, HybridMode.OFF):
         assert not Hybrid(None, mode).is_question(CLAIM)  # type: ignore[arg-type]
 

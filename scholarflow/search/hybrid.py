@@ -104,7 +104,7 @@ class Hybrid:
     fusion: Fusion = Fusion.RRF
     weight: float = 1.0
     translation_weight: float = 0.0  # 0: no translated words (scholarflow/search/translate.py)
-    question_parts: int = 4
+    question_parts: int = 5
     question_weight: float = 2.0
     vectors_kept: int = 1024  # query vectors remembered (SCHOLARFLOW_QUERY_VECTORS_KEPT)
     _mappings: dict[str, VectorMapping] = field(default_factory=dict)
