@@ -204,9 +204,12 @@ def test_a_worker_prepares_a_batch_with_the_collector_off_and_collects_after() -
 
     with load_heap():
         frozen = gc.get_freeze_count()
+        young = [[] for _ in range(1000)]  # tracked objects that a second freeze would take in
+        # Frozen objects that another thread drops leave the count lower: a freeze only raises it.
         with batch_heap():
-            assert not gc.isenabled() and gc.get_freeze_count() == frozen
-        assert not gc.isenabled() and gc.get_freeze_count() == frozen  # the load's, untouched
+            assert not gc.isenabled() and gc.get_freeze_count() <= frozen
+        assert not gc.isenabled() and gc.get_freeze_count() <= frozen  # the load's, untouched
+        assert len(young) == 1000
 
 
 def test_a_batch_shipped_to_a_worker_decodes_as_the_runs_own_copy(tmp_path) -> None:
