@@ -148,6 +148,14 @@ class Variant:
     minmax: bool = False  # each ranking's scores scaled to 0-1 per query (not in the product)
 
 
+def fused_deep(name: str, depth: int, **changes: Any) -> Variant:
+    """A variant fusing `depth` papers of each ranking, the vector one from the deep search,
+    with no floor or margin."""
+    return Variant(
+        name, floor=None, margin=None, lexical=depth, meaning="deep", candidates=depth, **changes
+    )
+
+
 def variants() -> Iterator[Variant]:
     yield Variant("words only", vectors=False)
     yield Variant("meaning only, k = 5 x 10", words=False, floor=None, margin=None)
@@ -173,25 +181,17 @@ def variants() -> Iterator[Variant]:
         )
     for depth in (10, 20, 50, 100):
         for weight in (1.0, 2.0, 3.0):
-            yield Variant(
+            yield fused_deep(
                 f"always, weighted {weight}, no floor/margin, {depth} of each fused",
+                depth,
                 weight=weight,
-                floor=None,
-                margin=None,
-                lexical=depth,
-                meaning="deep",
-                candidates=depth,
             )
         for weight in (1.0, 2.0):
-            yield Variant(
+            yield fused_deep(
                 f"always, rrf {weight}, no floor/margin, {depth} of each fused",
+                depth,
                 fusion=Fusion.RRF,
                 weight=weight,
-                floor=None,
-                margin=None,
-                lexical=depth,
-                meaning="deep",
-                candidates=depth,
             )
     for meaning, k in (("k1", "k = 10"), ("k5", "k = 50"), ("deep", "k = 500")):
         yield Variant(
@@ -202,39 +202,27 @@ def variants() -> Iterator[Variant]:
             meaning=meaning,
         )
     for weight in (1.0, 2.0):
-        yield Variant(
+        yield fused_deep(
             f"always, weighted {weight}, no floor/margin, 50 fused, nothing asked again",
+            50,
             weight=weight,
-            floor=None,
-            margin=None,
-            lexical=50,
-            meaning="deep",
-            candidates=50,
             strict=True,
         )
     for depth in (20, 50, 100):
         for weight in (0.5, 1.0, 1.5, 2.0):
-            yield Variant(
+            yield fused_deep(
                 f"always, min-max scaled per query, vector weight {weight}, {depth} of each fused",
+                depth,
                 weight=weight,
-                floor=None,
-                margin=None,
-                lexical=depth,
-                meaning="deep",
-                candidates=depth,
                 minmax=True,
             )
     for parts in (3, 4, 5, 6, 8, 10):
         for weight in (1.5, 2.0, 2.5):
-            yield Variant(
+            yield fused_deep(
                 f"queries of {parts}+ parts, weighted {weight}, no floor/margin, 50 of each fused",
+                50,
                 weight=weight,
-                floor=None,
-                margin=None,
                 min_parts=parts,
-                lexical=50,
-                meaning="deep",
-                candidates=50,
             )
         for weight in (0.75, 1.0, 1.25):
             yield Variant(
@@ -251,16 +239,6 @@ def variants() -> Iterator[Variant]:
                 weight=weight,
                 min_parts=parts,
             )
-        yield Variant(
-            f"queries of {parts}+ parts, weighted 2, no floor/margin, 50 of each fused",
-            weight=2.0,
-            floor=None,
-            margin=None,
-            min_parts=parts,
-            lexical=50,
-            meaning="deep",
-            candidates=50,
-        )
 
 
 def ranked(variant: Variant, query: dict[str, Any]) -> list[str]:
