@@ -64,7 +64,12 @@ class EngineState:
     @property
     def urls(self) -> list[str]:
         """Every node's address (the client's node pool), or the one engine's."""
-        return [node.address for node in self.cluster_nodes] or [self.url]
+        return [address for _, address in self.processes]
+
+    @property
+    def processes(self) -> list[tuple[int, str]]:
+        """(pid, address) of every node, or of the one engine."""
+        return [(node.pid, node.address) for node in self.cluster_nodes] or [(self.pid, self.url)]
 
 
 class EmbeddedEngine:
@@ -99,17 +104,16 @@ class EmbeddedEngine:
         state = self._recorded()
         if state is None:
             return None
-        addresses = [(n.pid, n.address) for n in state.cluster_nodes] or [(state.pid, state.url)]
         deadline = time.monotonic() + ANSWER_PATIENCE
         while True:
-            living = [url for pid, url in addresses if alive(pid)]
+            living = [url for pid, url in state.processes if alive(pid)]
             if not living:
                 self.state_file.unlink(missing_ok=True)
                 return None
             if any(answers(url) for url in living):
                 return state
             if time.monotonic() >= deadline:
-                pids = ", ".join(str(pid) for pid, _ in addresses)
+                pids = ", ".join(str(pid) for pid, _ in state.processes)
                 raise EngineStartError(
                     f"the embedded engine of {self.dir} (pid {pids}) runs but has not answered "
                     f"at {', '.join(living)} for {ANSWER_PATIENCE:.0f} s: see {self.log_file}, "
@@ -160,7 +164,7 @@ class EmbeddedEngine:
         """Stop the engine, every node of it (SIGTERM: OpenSearch closes its shards cleanly)."""
         with self._lock():
             state = self._recorded()  # answering or not: a hung engine is stopped too
-            pids = ([n.pid for n in state.cluster_nodes] or [state.pid]) if state else []
+            pids = [pid for pid, _ in state.processes] if state else []
             if not any(alive(pid) for pid in pids):
                 self.state_file.unlink(missing_ok=True)
                 return False
